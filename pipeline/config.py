@@ -1,0 +1,150 @@
+"""Settings from the environment and an optional `.env`: the names operators and deployments set."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, timedelta, timezone, tzinfo
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BeforeValidator, Field, PlainSerializer, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class BrokerType(StrEnum):
+    """The two kinds of Fully Disclosed broker; OKX's `brokerType` parameter."""
+
+    API = "api"
+    OAUTH = "oauth"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line naming the variable and what it expects."""
+
+
+_OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def parse_timezone(value: Any) -> tzinfo:
+    """Read `UTC+8`, `+08:00`, `UTC` or an IANA name such as `Asia/Shanghai` as a tzinfo."""
+    if isinstance(value, tzinfo):
+        return value
+    text = str(value).strip()
+    if text.upper() in {"UTC", "GMT", "Z"}:
+        return UTC
+    match = _OFFSET.match(text)
+    if match:
+        sign, hours, minutes = match.groups()
+        offset = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        if offset > timedelta(hours=14):
+            raise ValueError(f"offset {text!r} is beyond ±14 hours")
+        return timezone(-offset if sign == "-" else offset)
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{text!r} is neither an offset like UTC+8 nor a timezone name") from exc
+
+
+def parse_broker_types(value: Any) -> tuple[BrokerType, ...]:
+    """Read `""`, `api`, `oauth` or `api,oauth` (any order, any case) as a tuple of broker types."""
+    if isinstance(value, (tuple, list)):
+        items = [str(item) for item in value]
+    else:
+        items = [part for part in str(value or "").split(",")]
+    types: list[BrokerType] = []
+    for item in (part.strip().lower() for part in items):
+        if not item:
+            continue
+        try:
+            broker_type = BrokerType(item)
+        except ValueError:
+            raise ValueError(f"{item!r} is not a broker type") from None
+        if broker_type not in types:
+            types.append(broker_type)
+    return tuple(sorted(types))
+
+
+TimeZone = Annotated[tzinfo, BeforeValidator(parse_timezone), PlainSerializer(str)]
+BrokerTypes = Annotated[tuple[BrokerType, ...], NoDecode, BeforeValidator(parse_broker_types)]
+
+# What each setting expects, in the words the one-line error uses.
+EXPECTATIONS: dict[str, str] = {
+    "okx_api_key": "the API key of the OKX broker account",
+    "okx_secret_key": "the secret key created with that API key",
+    "okx_passphrase": "the passphrase chosen when the API key was created",
+    "okx_base_url": "an https URL such as https://www.okx.com (http only for a loopback simulator)",
+    "okx_demo": "true or false (send x-simulated-trading: 1 for a demo-trading key)",
+    "rebates_broker_types": "empty, api, oauth or api,oauth",
+    "rebates_db": "a path to the DuckDB file",
+    "rebates_data_dir": "a directory for raw files, quarantine and reports",
+    "rebates_tz": "an offset like UTC+8 or a timezone name like Asia/Shanghai",
+    "rebates_start_date": "a date as YYYY-MM-DD (the first day of history to collect)",
+    "rebates_http_timeout": "seconds to wait for OKX, a positive number",
+    "rebates_http_retries": "how many times to retry a transient OKX error, 0 to 10",
+}
+SECRET_FIELDS = frozenset({"okx_api_key", "okx_secret_key", "okx_passphrase"})
+
+
+class Settings(BaseSettings):
+    """Every setting the pipeline reads. Field `okx_api_key` is the variable `OKX_API_KEY`, and so on."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False, frozen=True
+    )
+
+    okx_api_key: SecretStr | None = None
+    okx_secret_key: SecretStr | None = None
+    okx_passphrase: SecretStr | None = None
+    okx_base_url: str = "https://www.okx.com"
+    okx_demo: bool = False
+    rebates_broker_types: BrokerTypes = ()
+    rebates_db: Path = Path("data/rebates.duckdb")
+    rebates_data_dir: Path = Path("data")
+    rebates_tz: TimeZone = timezone(timedelta(hours=8))
+    rebates_start_date: date | None = None
+    rebates_http_timeout: float = Field(default=30.0, gt=0)
+    rebates_http_retries: int = Field(default=4, ge=0, le=10)
+
+    @field_validator("okx_base_url")
+    @classmethod
+    def _base_url_is_safe(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("not an http(s) URL")
+        if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+            raise ValueError("plain http would send credentials in clear; only loopback may use http")
+        if parts.path not in {"", "/"} or parts.query:
+            raise ValueError("give the host only, without a path")
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def require_credentials(self) -> tuple[SecretStr, SecretStr, SecretStr]:
+        """Return (api key, secret key, passphrase), or stop with the first one that is missing."""
+        for name in ("okx_api_key", "okx_secret_key", "okx_passphrase"):
+            value = getattr(self, name)
+            if value is None or not value.get_secret_value():
+                raise SettingsError(f"{name.upper()} is not set: {EXPECTATIONS[name]}")
+        assert self.okx_api_key and self.okx_secret_key and self.okx_passphrase
+        return self.okx_api_key, self.okx_secret_key, self.okx_passphrase
+
+
+def describe_error(error: ValidationError) -> str:
+    """Turn pydantic's report into one line naming the variable, what it expects, and (never for secrets) the value."""
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "settings"
+    expected = EXPECTATIONS.get(field, first["msg"])
+    detail = first.get("ctx", {}).get("error") or first["msg"]
+    if field in SECRET_FIELDS:
+        return f"{field.upper()}: expected {expected}"
+    return f"{field.upper()}: expected {expected}; got {first.get('input')!r} ({detail})"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, raising `SettingsError` with one line if any is missing or malformed."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_error(exc)) from None

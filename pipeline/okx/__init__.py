@@ -1,0 +1,1 @@
+"""The OKX side: signed client, error classification, limits, and an embedded simulator."""

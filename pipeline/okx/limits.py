@@ -1,0 +1,33 @@
+"""Every OKX limit and constant the pipeline and the simulator obey, named once."""
+
+from __future__ import annotations
+
+from datetime import timedelta, timezone
+
+REBATE_PATH = "/api/v5/broker/fd/rebate-per-orders"
+"""One path, two verbs: POST creates a rebate file for a range, GET lists files or asks for one range's link."""
+
+CREATE_INTERVAL = timedelta(minutes=60)
+"""POST (create): 1 request per 60 minutes per OKX user (shared by both broker types)."""
+
+GET_LIMIT = 2
+GET_WINDOW = timedelta(minutes=1)
+"""GET (download link): 2 requests per minute per OKX user."""
+
+MAX_WINDOW_DAYS = 180
+"""One create request covers at most 180 days, both ends included."""
+
+LINK_VALIDITY = timedelta(hours=2)
+"""A `fileHref` is valid for 2 hours after the GET that returned it."""
+
+GENERATION_TIME = timedelta(hours=2)
+"""OKX says to check for a new file after about 2 hours (and contact support after 3)."""
+
+TIMESTAMP_TOLERANCE = timedelta(seconds=30)
+"""A request whose OK-ACCESS-TIMESTAMP is further than this from the server's clock is rejected (50102)."""
+
+OKX_DAY_TZ = timezone(timedelta(hours=8))
+"""Day boundaries the docs' examples use (UTC+8); the pipeline's own is the REBATES_TZ setting."""
+
+DATE_FORMAT = "%Y%m%d"
+"""`begin` / `end` as OKX takes them: YYYYMMDD, both included."""
