@@ -1,0 +1,105 @@
+"""Date windows: disjoint, day-aligned ranges of at most 180 days, in the timezone of REBATES_TZ."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from enum import StrEnum
+
+from pipeline.okx.limits import DATE_FORMAT, MAX_WINDOW_DAYS
+
+DEFAULT_SCOPE = "default"
+"""The ledger's broker type when REBATES_BROKER_TYPES is empty (a single-type broker: no brokerType is sent)."""
+
+
+class WindowKind(StrEnum):
+    """Why a window exists; it decides which window the hourly create is spent on."""
+
+    HISTORY = "history"
+    """Part of the backfill: the oldest goes first."""
+    DAILY = "daily"
+    """A new day after history is covered: the newest goes first."""
+    ADOPTED = "adopted"
+    """A file OKX already had (e.g. requested from the broker dashboard), taken over without a create."""
+    MANUAL = "manual"
+    """Asked for by hand with `rebates sync --begin/--end`."""
+
+
+@dataclass(frozen=True, order=True)
+class RebateWindow:
+    """A range of whole days [begin, end], both included, for one broker type."""
+
+    broker_type: str
+    begin: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.end < self.begin:
+            raise ValueError(f"window ends ({self.end}) before it begins ({self.begin})")
+        if self.days > MAX_WINDOW_DAYS:
+            raise ValueError(f"window {self.begin}..{self.end} spans {self.days} days; OKX allows {MAX_WINDOW_DAYS}")
+
+    @property
+    def days(self) -> int:
+        """How many days the window covers."""
+        return (self.end - self.begin).days + 1
+
+    @property
+    def window_id(self) -> str:
+        """A stable key: `api:20240101-20240629`."""
+        return f"{self.broker_type}:{self.begin:{DATE_FORMAT}}-{self.end:{DATE_FORMAT}}"
+
+    def overlaps(self, other: RebateWindow) -> bool:
+        """Whether the two windows share a day for the same broker type."""
+        return self.broker_type == other.broker_type and self.begin <= other.end and other.begin <= self.end
+
+    def day_list(self) -> list[date]:
+        """Every day in the window."""
+        return [self.begin + timedelta(days=offset) for offset in range(self.days)]
+
+
+def yesterday(now: datetime, tz: tzinfo) -> date:
+    """The last whole day that has ended in `tz`."""
+    return now.astimezone(tz).date() - timedelta(days=1)
+
+
+def day_start(day: date, tz: tzinfo) -> datetime:
+    """Midnight at the start of `day` in `tz`."""
+    return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+
+def uncovered_runs(begin: date, end: date, covered: Iterable[RebateWindow]) -> Iterator[tuple[date, date]]:
+    """The maximal runs of days in [begin, end] that no window in `covered` includes, oldest first."""
+    spans = sorted((max(w.begin, begin), min(w.end, end)) for w in covered if w.begin <= end and w.end >= begin)
+    cursor = begin
+    for span_begin, span_end in spans:
+        if span_begin > cursor:
+            yield cursor, span_begin - timedelta(days=1)
+        cursor = max(cursor, span_end + timedelta(days=1))
+    if cursor <= end:
+        yield cursor, end
+
+
+def plan_windows(
+    broker_type: str, begin: date, end: date, existing: Iterable[RebateWindow]
+) -> list[tuple[RebateWindow, WindowKind]]:
+    """New windows that cover every day of [begin, end] not yet in `existing`, never overlapping it or each other.
+
+    Days after the last existing window are new days once history has been planned: each becomes its own one-day
+    window, so the daily file is small and comes first. Any other gap (all of it on the first run) is history, cut
+    into windows of at most 180 days from its oldest day.
+    """
+    existing_for_type = [w for w in existing if w.broker_type == broker_type]
+    last_covered = max((w.end for w in existing_for_type), default=None)
+    planned: list[tuple[RebateWindow, WindowKind]] = []
+    for run_begin, run_end in uncovered_runs(begin, end, existing_for_type):
+        is_new_days = last_covered is not None and run_begin > last_covered
+        kind = WindowKind.DAILY if is_new_days else WindowKind.HISTORY
+        step = 1 if is_new_days else MAX_WINDOW_DAYS
+        cursor = run_begin
+        while cursor <= run_end:
+            chunk_end = min(cursor + timedelta(days=step - 1), run_end)
+            planned.append((RebateWindow(broker_type, cursor, chunk_end), kind))
+            cursor = chunk_end + timedelta(days=1)
+    return planned

@@ -1,0 +1,80 @@
+"""Window planning: disjoint, day-aligned, at most 180 days, history in chunks and new days one by one."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from pipeline.windows import RebateWindow, WindowKind, day_start, plan_windows, uncovered_runs, yesterday
+
+UTC8 = timezone(timedelta(hours=8))
+
+
+def covered_days(windows: list[RebateWindow]) -> list[date]:
+    return sorted(day for window in windows for day in window.day_list())
+
+
+def test_a_400_day_backfill_is_three_disjoint_windows_of_at_most_180_days() -> None:
+    begin, end = date(2024, 1, 1), date(2024, 1, 1) + timedelta(days=399)
+    planned = plan_windows("api", begin, end, [])
+    windows = [window for window, _ in planned]
+    assert [w.days for w in windows] == [180, 180, 40]
+    assert all(kind is WindowKind.HISTORY for _, kind in planned)
+    days = covered_days(windows)
+    assert days == [begin + timedelta(days=n) for n in range(400)]
+
+
+def test_after_history_each_new_day_is_its_own_window() -> None:
+    history = [RebateWindow("api", date(2024, 1, 1), date(2024, 6, 28))]
+    planned = plan_windows("api", date(2024, 1, 1), date(2024, 7, 1), history)
+    assert planned == [
+        (RebateWindow("api", date(2024, 6, 29), date(2024, 6, 29)), WindowKind.DAILY),
+        (RebateWindow("api", date(2024, 6, 30), date(2024, 6, 30)), WindowKind.DAILY),
+        (RebateWindow("api", date(2024, 7, 1), date(2024, 7, 1)), WindowKind.DAILY),
+    ]
+
+
+def test_a_gap_inside_history_is_planned_as_history_and_never_overlaps() -> None:
+    existing = [
+        RebateWindow("api", date(2024, 1, 1), date(2024, 1, 10)),
+        RebateWindow("api", date(2024, 1, 20), date(2024, 1, 31)),
+    ]
+    planned = plan_windows("api", date(2024, 1, 1), date(2024, 1, 31), existing)
+    assert planned == [(RebateWindow("api", date(2024, 1, 11), date(2024, 1, 19)), WindowKind.HISTORY)]
+    assert not any(new.overlaps(old) for new, _ in planned for old in existing)
+
+
+def test_planning_is_per_broker_type() -> None:
+    existing = [RebateWindow("oauth", date(2024, 1, 1), date(2024, 1, 31))]
+    planned = plan_windows("api", date(2024, 1, 1), date(2024, 1, 31), existing)
+    assert [w for w, _ in planned] == [RebateWindow("api", date(2024, 1, 1), date(2024, 1, 31))]
+
+
+def test_planning_again_plans_nothing() -> None:
+    first = [w for w, _ in plan_windows("api", date(2023, 1, 1), date(2024, 12, 31), [])]
+    assert plan_windows("api", date(2023, 1, 1), date(2024, 12, 31), first) == []
+
+
+def test_uncovered_runs_clips_to_the_range() -> None:
+    existing = [RebateWindow("api", date(2023, 12, 1), date(2024, 1, 5))]
+    assert list(uncovered_runs(date(2024, 1, 1), date(2024, 1, 9), existing)) == [(date(2024, 1, 6), date(2024, 1, 9))]
+
+
+def test_a_window_refuses_more_than_180_days_or_a_reversed_range() -> None:
+    RebateWindow("api", date(2024, 1, 1), date(2024, 1, 1) + timedelta(days=179))
+    with pytest.raises(ValueError, match="180"):
+        RebateWindow("api", date(2024, 1, 1), date(2024, 1, 1) + timedelta(days=180))
+    with pytest.raises(ValueError, match="before"):
+        RebateWindow("api", date(2024, 1, 2), date(2024, 1, 1))
+
+
+def test_window_id_is_stable_and_readable() -> None:
+    assert RebateWindow("oauth", date(2024, 1, 1), date(2024, 6, 28)).window_id == "oauth:20240101-20240628"
+
+
+def test_yesterday_is_taken_in_the_configured_timezone() -> None:
+    now = datetime(2024, 3, 1, 17, 0, tzinfo=UTC)  # 01:00 on 2 March at UTC+8
+    assert yesterday(now, UTC8) == date(2024, 3, 1)
+    assert yesterday(now, UTC) == date(2024, 2, 29)
+    assert day_start(date(2022, 12, 22), UTC8) == datetime(2022, 12, 21, 16, tzinfo=UTC)
