@@ -1,0 +1,104 @@
+"""DuckDB connections: short-lived, retried while another process holds the file, schema applied before writing."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.resources import files
+from pathlib import Path
+
+import duckdb
+
+log = logging.getLogger(__name__)
+
+_LOCK_MESSAGE = re.compile(r"Could not set lock on file|Conflicting lock", re.IGNORECASE)
+
+
+class DatabaseLockedError(Exception):
+    """Another process kept the database file past the wait; the message says which and what to do."""
+
+
+def sql_text(relative: str) -> str:
+    """A SQL file shipped in the package, e.g. `schema/010_rebate_windows.sql`."""
+    return files("sql").joinpath(relative).read_text(encoding="utf-8")
+
+
+def schema_files() -> list[str]:
+    """The DDL files under sql/schema in the order they apply (their names start with a number)."""
+    folder = files("sql").joinpath("schema")
+    return sorted(f"schema/{entry.name}" for entry in folder.iterdir() if entry.name.endswith(".sql"))
+
+
+def schema_fingerprint() -> str:
+    """A hash of every DDL file: the database records it, so the schema is re-applied only when it changed."""
+    digest = hashlib.sha256()
+    for relative in schema_files():
+        digest.update(relative.encode() + b"\0" + sql_text(relative).encode())
+    return digest.hexdigest()
+
+
+def apply_schema(connection: duckdb.DuckDBPyConnection) -> None:
+    """Bring the schema up to date: every DDL file is idempotent, so applying all of them is always safe."""
+    fingerprint = schema_fingerprint()
+    connection.execute("CREATE TABLE IF NOT EXISTS schema_fingerprint (fingerprint VARCHAR NOT NULL)")
+    current = connection.execute("SELECT max(fingerprint) FROM schema_fingerprint").fetchone()
+    if current is not None and current[0] == fingerprint:
+        return
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        for relative in schema_files():
+            connection.execute(sql_text(relative))
+        connection.execute("DELETE FROM schema_fingerprint")
+        connection.execute("INSERT INTO schema_fingerprint VALUES (?)", [fingerprint])
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def _holder(message: str) -> str:
+    match = re.search(r"PID (\d+)", message)
+    return f"process {match.group(1)}" if match else "another process"
+
+
+@contextmanager
+def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 300.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the database for as short a time as the `with` block, waiting while another process holds it.
+
+    DuckDB lets one process write and no other process open the file meanwhile, so every caller keeps its
+    connection only for the statements it needs. A write connection applies the schema first.
+    """
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + lock_timeout
+    delay = 0.05
+    warned = False
+    while True:
+        try:
+            connection = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if not _LOCK_MESSAGE.search(str(exc)):
+                raise
+            holder = _holder(str(exc))
+            if time.monotonic() >= deadline:
+                raise DatabaseLockedError(
+                    f"{path} is held by {holder} for more than {lock_timeout:.0f} s; close that session "
+                    "(an analyst's duckdb shell?) or query the read-only snapshot instead"
+                ) from None
+            if not warned:
+                log.warning("%s is held by %s; waiting up to %.0f s for it", path, holder, lock_timeout)
+                warned = True
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            apply_schema(connection)
+        yield connection
+    finally:
+        connection.close()

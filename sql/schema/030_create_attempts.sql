@@ -1,0 +1,14 @@
+-- create_attempts: every create (POST) the pipeline made or reserved; the hourly budget is read from here.
+-- Grain: attempt_id. A row is written ('reserved') before the POST goes out and updated with its outcome, so a
+-- process killed mid-call still counts the hour as spent.
+CREATE SEQUENCE IF NOT EXISTS create_attempt_ids;
+CREATE TABLE IF NOT EXISTS create_attempts (
+    attempt_id     BIGINT PRIMARY KEY DEFAULT nextval('create_attempt_ids'),
+    window_id      VARCHAR NOT NULL,
+    attempted_at   TIMESTAMPTZ NOT NULL,
+    outcome        VARCHAR NOT NULL,            -- reserved | created | existed | rate_limited | failed
+    server_ts      TIMESTAMPTZ,                 -- OKX's ts: first request for the range
+    budget_until   TIMESTAMPTZ NOT NULL,        -- no create for the account before this
+    detail         VARCHAR,
+    CHECK (outcome IN ('reserved', 'created', 'existed', 'rate_limited', 'failed'))
+);

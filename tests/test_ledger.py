@@ -1,0 +1,87 @@
+"""The ledger: windows never overlap, every transition is committed with its event, the create budget holds."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pipeline.clock import FakeClock
+from pipeline.db import connect
+from pipeline.ledger import CreateOutcome, FileRecord, Ledger, OverlapError, WindowState
+from pipeline.windows import RebateWindow, WindowKind
+
+START = datetime(2025, 1, 10, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, clock: FakeClock) -> Ledger:
+    return Ledger(tmp_path / "r.duckdb", clock)
+
+
+def window(begin: int, end: int, broker_type: str = "api") -> RebateWindow:
+    return RebateWindow(broker_type, date(2025, 1, begin), date(2025, 1, end))
+
+
+def test_added_windows_start_planned_and_overlaps_are_refused(ledger: Ledger) -> None:
+    (record,) = ledger.add_windows([(window(1, 5), WindowKind.HISTORY)])
+    assert record.state is WindowState.PLANNED
+    assert record.window == window(1, 5)
+    with pytest.raises(OverlapError, match="overlaps api:20250101-20250105"):
+        ledger.add_windows([(window(6, 7), WindowKind.DAILY), (window(5, 6), WindowKind.HISTORY)])
+    assert [w.window_id for w in ledger.windows()] == ["api:20250101-20250105"]
+    ledger.add_windows([(window(1, 5, "oauth"), WindowKind.HISTORY)])
+    assert len(ledger.windows(broker_type="oauth")) == 1
+
+
+def test_a_transition_is_committed_with_its_event(ledger: Ledger, clock: FakeClock, tmp_path: Path) -> None:
+    ledger.add_windows([(window(1, 5), WindowKind.HISTORY)])
+    clock.advance(60)
+    record = ledger.transition("api:20250101-20250105", WindowState.REQUESTED, requested_at=clock.now())
+    assert record.state is WindowState.REQUESTED
+    assert record.requested_at == clock.now()
+    with connect(tmp_path / "r.duckdb") as db:
+        events = db.execute("SELECT from_state, to_state FROM window_events ORDER BY event_id").fetchall()
+    assert events == [(None, "planned"), ("planned", "requested")]
+
+
+def test_a_transition_refuses_unknown_columns(ledger: Ledger) -> None:
+    ledger.add_windows([(window(1, 5), WindowKind.HISTORY)])
+    with pytest.raises(ValueError, match="not ledger columns"):
+        ledger.transition("api:20250101-20250105", WindowState.ONGOING, begin_date=date(2020, 1, 1))
+
+
+def test_the_create_budget_is_one_per_hour(ledger: Ledger, clock: FakeClock) -> None:
+    ledger.add_windows([(window(1, 5), WindowKind.HISTORY), (window(6, 9), WindowKind.HISTORY)])
+    assert ledger.create_budget_next_at() is None
+    first = ledger.reserve_create("api:20250101-20250105")
+    assert first is not None
+    assert ledger.get("api:20250101-20250105").state is WindowState.REQUESTING
+    assert ledger.reserve_create("api:20250106-20250109") is None
+    clock.advance(timedelta(minutes=59, seconds=59))
+    assert ledger.reserve_create("api:20250106-20250109") is None
+    clock.advance(1)
+    assert ledger.reserve_create("api:20250106-20250109") is not None
+    assert [attempt[2] for attempt in ledger.create_attempts()] == [CreateOutcome.RESERVED] * 2
+
+
+def test_a_rate_limited_create_pushes_the_budget(ledger: Ledger, clock: FakeClock) -> None:
+    ledger.add_windows([(window(1, 5), WindowKind.HISTORY)])
+    attempt = ledger.reserve_create("api:20250101-20250105")
+    assert attempt is not None
+    until = clock.now() + timedelta(minutes=90)
+    ledger.record_create(attempt, CreateOutcome.RATE_LIMITED, budget_until=until, detail="50011")
+    assert ledger.create_budget_next_at() == until
+
+
+def test_the_same_file_recorded_twice_is_one_row_counted_twice(ledger: Ledger) -> None:
+    record = FileRecord("api:20250101-20250105@abc", "api:20250101-20250105", "raw/api/x.csv", 10, "abc", "csv")
+    ledger.record_file(record, "127.0.0.1")
+    ledger.record_file(record, "127.0.0.1")
+    assert ledger.files() == [record]
