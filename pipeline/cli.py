@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import date, datetime, timedelta
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.table import Table
 
-from pipeline.config import EXPECTATIONS, SECRET_FIELDS, Settings, SettingsError, load_settings
+from pipeline.clock import SystemClock
+from pipeline.config import EXPECTATIONS, SECRET_FIELDS, BrokerType, Settings, SettingsError, load_settings
+from pipeline.db import DatabaseLockedError
+from pipeline.demo import run_demo
+from pipeline.ledger import Ledger, WindowRecord
+from pipeline.okx.errors import OkxAuthError, OkxBrokerTypeError, OkxError, OkxOAuthError, OkxPermissionError
+from pipeline.okx.simulator.cli import simulator_command
+from pipeline.sync import SyncReport, syncer_for
 
 app = typer.Typer(
     name="rebates",
@@ -18,11 +33,39 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
-EXIT_CONFIG = 2
-"""Exit code for a missing or malformed setting (see the README's table of exit codes)."""
+
+class Exit(IntEnum):
+    """The exit codes, also tabled in the README."""
+
+    OK = 0
+    """The pass did what it could (waiting for OKX or for the hourly budget is not an error)."""
+    UNEXPECTED = 1
+    """Something this program did not expect: a bug, or an OKX answer it cannot read. Run with -v for details."""
+    CONFIG = 2
+    """A setting is missing or malformed."""
+    OKX_REFUSED = 3
+    """OKX refused the credentials, the permission, or the broker type: fix the setting the message names."""
+    DATABASE_LOCKED = 4
+    """Another process kept the database file past REBATES_DB_LOCK_TIMEOUT."""
+
+
+EXIT_CONFIG = Exit.CONFIG
+
+
+QUIET_LOGGERS = ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access")
+"""Libraries whose INFO lines would print signed file links (httpx logs every URL) or a server's chatter."""
+
+
+def configure_logging(verbose: bool) -> None:
+    """Our own INFO lines (debug with -v) through rich on stderr; libraries only from WARNING."""
+    handler = RichHandler(console=err_console, show_path=False, markup=False, rich_tracebacks=verbose)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler], force=True)
+    logging.getLogger("pipeline").setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @app.callback()
@@ -30,19 +73,61 @@ def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
 ) -> None:
     """Collect, keep and report OKX Fully Disclosed broker rebate files."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(verbose)
+
+
+def fail(code: Exit, message: str) -> NoReturn:
+    """Print one line to stderr and exit with `code`."""
+    err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(int(code))
 
 
 def settings_or_exit() -> Settings:
-    """Load the settings, or print the one-line reason and exit with EXIT_CONFIG."""
+    """Load the settings, or print the one-line reason and exit with Exit.CONFIG."""
     try:
         return load_settings()
     except SettingsError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_CONFIG) from None
+        fail(Exit.CONFIG, str(exc))
+
+
+@contextmanager
+def exit_codes() -> Iterator[None]:
+    """Turn the pipeline's errors into one line and the documented exit code."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except SettingsError as exc:
+        fail(Exit.CONFIG, str(exc))
+    except (OkxAuthError, OkxPermissionError, OkxBrokerTypeError, OkxOAuthError) as exc:
+        fail(Exit.OKX_REFUSED, str(exc))
+    except DatabaseLockedError as exc:
+        fail(Exit.DATABASE_LOCKED, str(exc))
+    except OkxError as exc:
+        fail(Exit.UNEXPECTED, str(exc))
+    except Exception as exc:
+        logging.getLogger(__name__).debug("unexpected error", exc_info=True)
+        fail(Exit.UNEXPECTED, f"unexpected {type(exc).__name__}: {exc} (run with -v for the traceback)")
+
+
+def parse_day(value: str | None) -> date | None:
+    """A YYYY-MM-DD option."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date as YYYY-MM-DD") from None
+
+
+def when(moment: datetime | None, now: datetime) -> str:
+    """A time for people: UTC, with how far away it is."""
+    if moment is None:
+        return "-"
+    delta = moment - now
+    minutes = round(abs(delta.total_seconds()) / 60)
+    relative = "now" if minutes == 0 else (f"in {minutes} min" if delta > timedelta(0) else f"{minutes} min ago")
+    return f"{moment:%Y-%m-%d %H:%M} UTC ({relative})"
 
 
 @app.command("settings")
@@ -58,3 +143,138 @@ def show_settings() -> None:
         shown = ("set" if value is not None else "not set") if field in SECRET_FIELDS else str(value)
         table.add_row(field.upper(), shown, EXPECTATIONS.get(field, ""))
     console.print(table)
+
+
+app.command("simulator")(simulator_command)
+
+
+@app.command("sync")
+def sync(
+    begin: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD); default REBATES_START_DATE.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day (YYYY-MM-DD); default yesterday in REBATES_TZ.")] = None,
+    broker_type: Annotated[BrokerType | None, typer.Option(help="Only this broker type.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Keep polling until every requested file is archived.")] = False,
+    deadline: Annotated[int, typer.Option(help="With --wait, give up after this many minutes.", min=1)] = 180,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the pass's report as JSON.")] = False,
+) -> None:
+    """Run one acquisition pass: discover OKX's files, create one if the hour allows, poll, download, archive.
+
+    Examples:
+
+      rebates sync                      # the hourly pass: history first, then each new day
+
+      rebates sync --wait               # and wait (polling within OKX's limits) until requested files arrive
+
+      rebates sync --begin 2025-01-01 --end 2025-03-31 --broker-type api
+    """
+    settings = settings_or_exit()
+    first, last = parse_day(begin), parse_day(end)
+    clock = SystemClock()
+    with exit_codes():
+        settings.require_credentials()
+        with console.status("starting", spinner="dots") as status:
+            syncer = syncer_for(settings, clock, progress=lambda message: status.update(message))
+            try:
+                report = syncer.run(
+                    begin=first, end=last, broker_type=broker_type, wait=wait, deadline=timedelta(minutes=deadline)
+                )
+            finally:
+                syncer.close()
+    if as_json:
+        console.print_json(json.dumps(asdict(report), default=str))
+    else:
+        print_report(report, clock.now())
+
+
+def print_report(report: SyncReport, now: datetime) -> None:
+    """The pass in a few lines."""
+    console.print(f"[bold]sync {report.begin} .. {report.end}[/]")
+    lines: list[tuple[str, Any]] = [
+        ("adopted existing files", report.adopted),
+        ("planned windows", report.planned),
+        ("created", f"{report.created} ({report.create_outcome})" if report.created else None),
+        ("polled", [f"{window}: {state}" for window, state in report.polled.items()]),
+        ("downloaded", report.downloaded),
+        ("failed", [f"{window}: {reason}" for window, reason in report.failed.items()]),
+        ("still waiting for OKX", report.pending),
+    ]
+    for label, value in lines:
+        if value:
+            shown = ", ".join(value) if isinstance(value, list) else value
+            console.print(f"  {label}: {shown}", highlight=False)
+    console.print(f"  next create allowed: {when(report.create_next_at, now)}", highlight=False)
+    for warning in report.warnings:
+        console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+
+
+@app.command("status")
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the ledger as JSON.")] = False,
+) -> None:
+    """Show every window's lifecycle and when the next create is allowed.
+
+    Examples:
+
+      rebates status
+
+      rebates status --json | jq '.windows[] | select(.state == "failed")'
+    """
+    settings = settings_or_exit()
+    clock = SystemClock()
+    with exit_codes():
+        if not Path(settings.rebates_db).exists():
+            console.print(f"no ledger yet at {settings.rebates_db}: run `rebates sync` first", highlight=False)
+            return
+        ledger = Ledger(Path(settings.rebates_db), clock, lock_timeout=settings.rebates_db_lock_timeout)
+        windows = ledger.windows()
+        next_create = ledger.create_budget_next_at()
+    now = clock.now()
+    if as_json:
+        payload = {
+            "now": now,
+            "next_create_at": next_create,
+            "windows": [asdict(record) for record in windows],
+        }
+        console.print_json(json.dumps(payload, default=str))
+        return
+    table = Table("window", "kind", "state", "requested", "polled", "file", "rows", "tries", "last error")
+    for record in windows:
+        table.add_row(*status_row(record))
+    console.print(table)
+    console.print(f"next create allowed: {when(next_create, now)}", highlight=False)
+
+
+def short_time(moment: datetime | None) -> str:
+    """A time in a narrow table column."""
+    return "-" if moment is None else f"{moment:%m-%d %H:%M}"
+
+
+def status_row(record: WindowRecord) -> list[str]:
+    """One window as the status table shows it."""
+    short = short_time
+    return [
+        record.window_id,
+        record.kind.value,
+        record.state.value,
+        short(record.server_requested_at or record.requested_at),
+        short(record.polled_at),
+        record.file_id.split("@")[-1] if record.file_id else "-",
+        "-" if record.rows_loaded is None else f"{record.rows_loaded:,}",
+        str(record.attempts or ""),
+        record.last_error or "",
+    ]
+
+
+@app.command("demo")
+def demo() -> None:
+    """Run the pipeline against the embedded OKX simulator, moving its clock instead of waiting for OKX's hours.
+
+    Writes only under ./demo-data (wiped first). Example: make demo
+    """
+    with exit_codes():
+        result = run_demo(console)
+    console.print(
+        f"[green]demo done:[/] {result.downloaded} of {result.windows} windows archived in {result.passes} hourly "
+        f"passes ({result.hours_simulated} simulated hours). Parsing into DuckDB tables and the reports are not "
+        "built yet (issues 4 and 5): the demo stops at the archived files and the ledger."
+    )

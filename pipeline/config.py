@@ -85,6 +85,9 @@ EXPECTATIONS: dict[str, str] = {
     "rebates_start_date": "a date as YYYY-MM-DD (the first day of history to collect)",
     "rebates_http_timeout": "seconds to wait for OKX, a positive number",
     "rebates_http_retries": "how many times to retry a transient OKX error, 0 to 10",
+    "rebates_max_download_bytes": "the largest rebate file to download, in bytes",
+    "rebates_db_lock_timeout": "seconds to wait while another process holds the database",
+    "rebates_poll_interval": "seconds between two polls of the same window while waiting",
 }
 SECRET_FIELDS = frozenset({"okx_api_key", "okx_secret_key", "okx_passphrase"})
 
@@ -108,6 +111,14 @@ class Settings(BaseSettings):
     rebates_start_date: date | None = None
     rebates_http_timeout: float = Field(default=30.0, gt=0)
     rebates_http_retries: int = Field(default=4, ge=0, le=10)
+    rebates_max_download_bytes: int = Field(default=2 * 1024**3, gt=0)
+    rebates_db_lock_timeout: float = Field(default=300.0, ge=0)
+    rebates_poll_interval: float = Field(default=300.0, ge=30)
+
+    @property
+    def state_dir(self) -> Path:
+        """Where cross-process state lives (the GET limiter's slots)."""
+        return self.rebates_data_dir / "state"
 
     @field_validator("okx_base_url")
     @classmethod

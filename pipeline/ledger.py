@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from enum import StrEnum
@@ -14,7 +15,7 @@ import duckdb
 from pipeline.clock import Clock
 from pipeline.db import connect
 from pipeline.okx.limits import CREATE_INTERVAL
-from pipeline.windows import RebateWindow, WindowKind
+from pipeline.windows import RebateWindow, WindowKind, plan_windows
 
 
 class WindowState(StrEnum):
@@ -99,6 +100,10 @@ class OverlapError(Exception):
     """A new window would share days with one already in the ledger (its rows would be counted twice)."""
 
 
+class StaleStateError(Exception):
+    """A window was not in the state the caller expected: another process moved it first."""
+
+
 @dataclass(frozen=True)
 class FileRecord:
     """One archived download (a row of rebate_files)."""
@@ -147,56 +152,77 @@ class Ledger:
     def add_windows(self, planned: Iterable[tuple[RebateWindow, WindowKind]]) -> list[WindowRecord]:
         """Insert new planned windows in one transaction, refusing any that overlaps a window already there."""
         planned = list(planned)
-        if not planned:
-            return []
-        now = self.clock.now()
-        with self._connect() as db:
-            db.execute("BEGIN TRANSACTION")
-            try:
-                for window, kind in planned:
-                    clash = db.execute(
-                        "SELECT window_id FROM rebate_windows WHERE broker_type = ? AND begin_date <= ? "
-                        "AND end_date >= ? LIMIT 1",
-                        [window.broker_type, window.end, window.begin],
-                    ).fetchone()
-                    if clash is not None:
-                        raise OverlapError(f"{window.window_id} overlaps {clash[0]}")
-                    db.execute(
-                        "INSERT INTO rebate_windows (window_id, broker_type, begin_date, end_date, kind, state, "
-                        "planned_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [window.window_id, window.broker_type, window.begin, window.end, kind.value,
-                         WindowState.PLANNED.value, now, now],
-                    )  # fmt: skip
-                    _event(db, window.window_id, now, None, WindowState.PLANNED, kind.value)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        if planned:
+            with self._connect() as db, _transaction(db):
+                self._insert(db, planned)
         return [self.get(window.window_id) for window, _ in planned]
 
-    def transition(self, window_id: str, to: WindowState, *, detail: str | None = None, **changes: Any) -> WindowRecord:
-        """Move a window to `to`, updating the given columns, and record the event; committed before returning."""
+    def plan(self, broker_type: str, begin: date, end: date) -> list[WindowRecord]:
+        """Plan windows for every day of [begin, end] not yet covered, reading and inserting in one transaction.
+
+        DuckDB lets one process hold the file at a time, so two processes planning at once cannot both plan the
+        same days.
+        """
+        with self._connect() as db, _transaction(db):
+            rows = db.execute(
+                "SELECT broker_type, begin_date, end_date, kind FROM rebate_windows WHERE broker_type = ?",
+                [broker_type],
+            ).fetchall()
+            existing = [(RebateWindow(*row[:3]), WindowKind(row[3])) for row in rows]
+            planned = plan_windows(broker_type, begin, end, existing)
+            self._insert(db, planned)
+        return [self.get(window.window_id) for window, _ in planned]
+
+    def _insert(self, db: duckdb.DuckDBPyConnection, planned: list[tuple[RebateWindow, WindowKind]]) -> None:
+        now = self.clock.now()
+        for window, kind in planned:
+            clash = db.execute(
+                "SELECT window_id FROM rebate_windows WHERE broker_type = ? AND begin_date <= ? AND end_date >= ? "
+                "LIMIT 1",
+                [window.broker_type, window.end, window.begin],
+            ).fetchone()
+            if clash is not None:
+                raise OverlapError(f"{window.window_id} overlaps {clash[0]}")
+            db.execute(
+                "INSERT INTO rebate_windows (window_id, broker_type, begin_date, end_date, kind, state, planned_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [window.window_id, window.broker_type, window.begin, window.end, kind.value,
+                 WindowState.PLANNED.value, now, now],
+            )  # fmt: skip
+            _event(db, window.window_id, now, None, WindowState.PLANNED, kind.value)
+
+    def transition(
+        self,
+        window_id: str,
+        to: WindowState,
+        *,
+        expected: Iterable[WindowState] | None = None,
+        detail: str | None = None,
+        **changes: Any,
+    ) -> WindowRecord:
+        """Move a window to `to`, updating the given columns, and record the event; committed before returning.
+
+        With `expected`, the move happens only from one of those states (else `StaleStateError`): the guard for
+        a process acting on what it read a moment ago.
+        """
         unknown = set(changes) - _UPDATABLE
         if unknown:
             raise ValueError(f"not ledger columns: {sorted(unknown)}")
+        allowed = None if expected is None else {state.value for state in expected}
         now = self.clock.now()
         assignments = {**changes, "state": to.value, "updated_at": now}
-        with self._connect() as db:
-            db.execute("BEGIN TRANSACTION")
-            try:
-                current = db.execute("SELECT state FROM rebate_windows WHERE window_id = ?", [window_id]).fetchone()
-                if current is None:
-                    raise KeyError(window_id)
-                db.execute(
-                    f"UPDATE rebate_windows SET {', '.join(f'{column} = ?' for column in assignments)} "  # noqa: S608
-                    "WHERE window_id = ?",
-                    [*(_db_value(value) for value in assignments.values()), window_id],
-                )
-                _event(db, window_id, now, current[0], to, detail)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._connect() as db, _transaction(db):
+            current = db.execute("SELECT state FROM rebate_windows WHERE window_id = ?", [window_id]).fetchone()
+            if current is None:
+                raise KeyError(window_id)
+            if allowed is not None and current[0] not in allowed:
+                raise StaleStateError(f"{window_id} is {current[0]}, not {' or '.join(sorted(allowed))}")
+            db.execute(
+                f"UPDATE rebate_windows SET {', '.join(f'{column} = ?' for column in assignments)} "  # noqa: S608
+                "WHERE window_id = ?",
+                [*(_db_value(value) for value in assignments.values()), window_id],
+            )
+            _event(db, window_id, now, current[0], to, detail)
         return self.get(window_id)
 
     def create_budget_next_at(self) -> datetime | None:
@@ -212,29 +238,22 @@ class Ledger:
         processes cannot both find the budget free.
         """
         now = self.clock.now()
-        with self._connect() as db:
-            db.execute("BEGIN TRANSACTION")
-            try:
-                row = db.execute("SELECT max(budget_until) FROM create_attempts").fetchone()
-                next_at = row[0] if row else None
-                if next_at is not None and next_at > now:
-                    db.execute("ROLLBACK")
-                    return None
-                attempt = db.execute(
-                    "INSERT INTO create_attempts (window_id, attempted_at, outcome, budget_until) "
-                    "VALUES (?, ?, ?, ?) RETURNING attempt_id",
-                    [window_id, now, CreateOutcome.RESERVED.value, now + CREATE_INTERVAL],
-                ).fetchone()
-                current = db.execute("SELECT state FROM rebate_windows WHERE window_id = ?", [window_id]).fetchone()
-                db.execute(
-                    "UPDATE rebate_windows SET state = ?, updated_at = ? WHERE window_id = ?",
-                    [WindowState.REQUESTING.value, now, window_id],
-                )
-                _event(db, window_id, now, current[0] if current else None, WindowState.REQUESTING, "create reserved")
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._connect() as db, _transaction(db):
+            row = db.execute("SELECT max(budget_until) FROM create_attempts").fetchone()
+            next_at = row[0] if row else None
+            if next_at is not None and next_at > now:
+                return None
+            attempt = db.execute(
+                "INSERT INTO create_attempts (window_id, attempted_at, outcome, budget_until) "
+                "VALUES (?, ?, ?, ?) RETURNING attempt_id",
+                [window_id, now, CreateOutcome.RESERVED.value, now + CREATE_INTERVAL],
+            ).fetchone()
+            current = db.execute("SELECT state FROM rebate_windows WHERE window_id = ?", [window_id]).fetchone()
+            db.execute(
+                "UPDATE rebate_windows SET state = ?, updated_at = ? WHERE window_id = ?",
+                [WindowState.REQUESTING.value, now, window_id],
+            )
+            _event(db, window_id, now, current[0] if current else None, WindowState.REQUESTING, "create reserved")
         assert attempt is not None
         return int(attempt[0])
 
@@ -295,6 +314,18 @@ class Ledger:
         with self._connect() as db:
             rows = db.execute(query + " ORDER BY first_downloaded_at, file_id", params).fetchall()
         return [FileRecord(*row) for row in rows]
+
+
+@contextmanager
+def _transaction(db: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN … COMMIT, or ROLLBACK on any exception (then re-raised)."""
+    db.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def _db_value(value: Any) -> Any:

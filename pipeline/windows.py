@@ -22,8 +22,6 @@ class WindowKind(StrEnum):
     """A new day after history is covered: the newest goes first."""
     ADOPTED = "adopted"
     """A file OKX already had (e.g. requested from the broker dashboard), taken over without a create."""
-    MANUAL = "manual"
-    """Asked for by hand with `rebates sync --begin/--end`."""
 
 
 @dataclass(frozen=True, order=True)
@@ -82,19 +80,19 @@ def uncovered_runs(begin: date, end: date, covered: Iterable[RebateWindow]) -> I
 
 
 def plan_windows(
-    broker_type: str, begin: date, end: date, existing: Iterable[RebateWindow]
+    broker_type: str, begin: date, end: date, existing: Iterable[tuple[RebateWindow, WindowKind]]
 ) -> list[tuple[RebateWindow, WindowKind]]:
     """New windows that cover every day of [begin, end] not yet in `existing`, never overlapping it or each other.
 
-    Days after the last existing window are new days once history has been planned: each becomes its own one-day
-    window, so the daily file is small and comes first. Any other gap (all of it on the first run) is history, cut
-    into windows of at most 180 days from its oldest day.
+    Days after the last window this pipeline planned itself (history or daily; adopted files don't count) are new
+    days: each becomes its own one-day window, so the daily file is small and comes first. Any other gap (all of
+    it on the first run) is history, cut into windows of at most 180 days from its oldest day.
     """
-    existing_for_type = [w for w in existing if w.broker_type == broker_type]
-    last_covered = max((w.end for w in existing_for_type), default=None)
+    existing_for_type = [(w, kind) for w, kind in existing if w.broker_type == broker_type]
+    last_planned = max((w.end for w, kind in existing_for_type if kind is not WindowKind.ADOPTED), default=None)
     planned: list[tuple[RebateWindow, WindowKind]] = []
-    for run_begin, run_end in uncovered_runs(begin, end, existing_for_type):
-        is_new_days = last_covered is not None and run_begin > last_covered
+    for run_begin, run_end in uncovered_runs(begin, end, [w for w, _ in existing_for_type]):
+        is_new_days = last_planned is not None and run_begin > last_planned
         kind = WindowKind.DAILY if is_new_days else WindowKind.HISTORY
         step = 1 if is_new_days else MAX_WINDOW_DAYS
         cursor = run_begin

@@ -1,12 +1,23 @@
-"""Test-wide fixtures: an environment without the developer's OKX_ / REBATES_ variables or .env."""
+"""Test-wide fixtures: a clean environment, a fake clock, and the OKX simulator with settings pointing at it."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+from pipeline.clock import FakeClock
+from pipeline.config import Settings, load_settings
+from pipeline.okx.simulator import (
+    DEFAULT_API_KEY,
+    DEFAULT_PASSPHRASE,
+    DEFAULT_SECRET_KEY,
+    RunningSimulator,
+    SimulatorConfig,
+)
 
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
@@ -19,3 +30,32 @@ def clean_settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     yield
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    """One clock for the pipeline and the simulator: 2025-03-01 02:00 UTC (10:00 at UTC+8)."""
+    return FakeClock(datetime(2025, 3, 1, 2, tzinfo=UTC))
+
+
+@pytest.fixture
+def simulator(fake_clock: FakeClock) -> Iterator[RunningSimulator]:
+    """The OKX simulator on a free loopback port, on the shared fake clock, small files, one account (api+oauth)."""
+    config = SimulatorConfig(orders_per_day=5)
+    with RunningSimulator(config, clock=fake_clock) as running:
+        yield running
+
+
+@pytest.fixture
+def sim_settings(simulator: RunningSimulator, tmp_path: Path) -> Settings:
+    """Settings pointing the pipeline at the simulator, with the data dir and database in the test's directory."""
+    return load_settings(
+        okx_api_key=DEFAULT_API_KEY,
+        okx_secret_key=DEFAULT_SECRET_KEY,
+        okx_passphrase=DEFAULT_PASSPHRASE,
+        okx_base_url=simulator.base_url,
+        rebates_broker_types="api,oauth",
+        rebates_data_dir=tmp_path / "data",
+        rebates_db=tmp_path / "data" / "rebates.duckdb",
+        rebates_http_retries=2,
+    )

@@ -26,7 +26,7 @@ def test_a_400_day_backfill_is_three_disjoint_windows_of_at_most_180_days() -> N
 
 
 def test_after_history_each_new_day_is_its_own_window() -> None:
-    history = [RebateWindow("api", date(2024, 1, 1), date(2024, 6, 28))]
+    history = [(RebateWindow("api", date(2024, 1, 1), date(2024, 6, 28)), WindowKind.HISTORY)]
     planned = plan_windows("api", date(2024, 1, 1), date(2024, 7, 1), history)
     assert planned == [
         (RebateWindow("api", date(2024, 6, 29), date(2024, 6, 29)), WindowKind.DAILY),
@@ -37,22 +37,28 @@ def test_after_history_each_new_day_is_its_own_window() -> None:
 
 def test_a_gap_inside_history_is_planned_as_history_and_never_overlaps() -> None:
     existing = [
-        RebateWindow("api", date(2024, 1, 1), date(2024, 1, 10)),
-        RebateWindow("api", date(2024, 1, 20), date(2024, 1, 31)),
+        (RebateWindow("api", date(2024, 1, 1), date(2024, 1, 10)), WindowKind.HISTORY),
+        (RebateWindow("api", date(2024, 1, 20), date(2024, 1, 31)), WindowKind.HISTORY),
     ]
     planned = plan_windows("api", date(2024, 1, 1), date(2024, 1, 31), existing)
     assert planned == [(RebateWindow("api", date(2024, 1, 11), date(2024, 1, 19)), WindowKind.HISTORY)]
-    assert not any(new.overlaps(old) for new, _ in planned for old in existing)
+    assert not any(new.overlaps(old) for new, _ in planned for old, _ in existing)
+
+
+def test_an_adopted_file_does_not_make_the_days_after_it_daily() -> None:
+    adopted = [(RebateWindow("api", date(2024, 1, 1), date(2024, 1, 31)), WindowKind.ADOPTED)]
+    planned = plan_windows("api", date(2024, 1, 1), date(2024, 2, 29), adopted)
+    assert planned == [(RebateWindow("api", date(2024, 2, 1), date(2024, 2, 29)), WindowKind.HISTORY)]
 
 
 def test_planning_is_per_broker_type() -> None:
-    existing = [RebateWindow("oauth", date(2024, 1, 1), date(2024, 1, 31))]
+    existing = [(RebateWindow("oauth", date(2024, 1, 1), date(2024, 1, 31)), WindowKind.HISTORY)]
     planned = plan_windows("api", date(2024, 1, 1), date(2024, 1, 31), existing)
     assert [w for w, _ in planned] == [RebateWindow("api", date(2024, 1, 1), date(2024, 1, 31))]
 
 
 def test_planning_again_plans_nothing() -> None:
-    first = [w for w, _ in plan_windows("api", date(2023, 1, 1), date(2024, 12, 31), [])]
+    first = plan_windows("api", date(2023, 1, 1), date(2024, 12, 31), [])
     assert plan_windows("api", date(2023, 1, 1), date(2024, 12, 31), first) == []
 
 

@@ -5,7 +5,7 @@ CREATE TABLE IF NOT EXISTS rebate_windows (
     broker_type          VARCHAR NOT NULL,      -- 'api' | 'oauth' | 'default' (single-type broker: no brokerType sent)
     begin_date           DATE NOT NULL,         -- first day, in REBATES_TZ
     end_date             DATE NOT NULL,         -- last day, included
-    kind                 VARCHAR NOT NULL,      -- history | daily | adopted | manual
+    kind                 VARCHAR NOT NULL,      -- history | daily | adopted
     state                VARCHAR NOT NULL,      -- planned → requesting → requested → ongoing → finished → downloaded → loaded; failed; quarantined
     planned_at           TIMESTAMPTZ NOT NULL,
     requested_at         TIMESTAMPTZ,           -- when our create was accepted, or the existing file adopted
@@ -21,6 +21,6 @@ CREATE TABLE IF NOT EXISTS rebate_windows (
     last_error           VARCHAR,               -- why the last step failed, or why the file was quarantined
     updated_at           TIMESTAMPTZ NOT NULL,
     CHECK (end_date >= begin_date),
-    CHECK (kind IN ('history', 'daily', 'adopted', 'manual')),
+    CHECK (kind IN ('history', 'daily', 'adopted')),
     CHECK (state IN ('planned', 'requesting', 'requested', 'ongoing', 'finished', 'downloaded', 'loaded', 'failed', 'quarantined'))
 );

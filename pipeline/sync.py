@@ -1,0 +1,487 @@
+"""One acquisition pass: discover OKX's files, plan windows, spend the hourly create, poll, download and archive."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import partial
+from pathlib import Path
+
+import httpx
+
+from pipeline.clock import Clock
+from pipeline.config import BrokerType, Settings, SettingsError
+from pipeline.download import DownloadError, DownloadTooLargeError, LinkExpiredError, clean_temp, download_file
+from pipeline.ledger import (
+    WAITING_FOR_OKX,
+    CreateOutcome,
+    FileRecord,
+    Ledger,
+    OverlapError,
+    StaleStateError,
+    WindowRecord,
+    WindowState,
+)
+from pipeline.okx.client import OkxClient, RebateLink
+from pipeline.okx.errors import OkxError, OkxRateLimitError, OkxTransientError
+from pipeline.okx.limits import CREATE_INTERVAL, GENERATION_TIME
+from pipeline.okx.throttle import GetLimiter
+from pipeline.windows import DEFAULT_SCOPE, RebateWindow, WindowKind, yesterday
+
+log = logging.getLogger(__name__)
+
+DOWNLOAD_TRIES_PER_PASS = 3
+"""Fresh links asked for one window in one pass before the window is marked failed until later."""
+
+REQUESTING_GRACE = timedelta(minutes=10)
+"""A create reserved longer ago than this with no outcome was cut off by a crash (a live one takes seconds)."""
+
+RETRY_BACKOFF_FIRST = timedelta(minutes=5)
+RETRY_BACKOFF_MAX = timedelta(hours=6)
+
+OVERDUE_AFTER = timedelta(hours=3)
+"""OKX's docs: contact support when a file has not appeared 3 hours after the create."""
+
+
+def broker_scope(broker_type: BrokerType | None) -> str:
+    """The ledger's name for a broker type (`default` when the broker has one type and none is sent)."""
+    return broker_type.value if broker_type is not None else DEFAULT_SCOPE
+
+
+def scope_broker_type(scope: str) -> BrokerType | None:
+    """The `brokerType` to send for a ledger scope."""
+    return None if scope == DEFAULT_SCOPE else BrokerType(scope)
+
+
+def retry_at(now: datetime, attempts: int) -> datetime:
+    """When to try a failed step again: 5 min, 10, 20 … up to 6 h."""
+    backoff: timedelta = RETRY_BACKOFF_FIRST * 2 ** max(attempts - 1, 0)
+    return now + min(backoff, RETRY_BACKOFF_MAX)
+
+
+@dataclass
+class SyncReport:
+    """What one pass did, for the CLI's summary, the flow's artifact and the tests."""
+
+    begin: date
+    end: date
+    adopted: list[str] = field(default_factory=list)
+    planned: list[str] = field(default_factory=list)
+    created: str | None = None
+    create_outcome: CreateOutcome | None = None
+    create_next_at: datetime | None = None
+    polled: dict[str, str] = field(default_factory=dict)
+    downloaded: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        """Record and log a warning."""
+        log.warning("%s", message)
+        self.warnings.append(message)
+
+
+@dataclass
+class _Pass:
+    """What this pass learnt from OKX: fresh links by window, and which windows it already asked about."""
+
+    links: dict[str, RebateLink] = field(default_factory=dict)
+    asked: set[str] = field(default_factory=set)
+    link_times: dict[str, datetime] = field(default_factory=dict)
+
+
+class Syncer:
+    """Runs acquisition passes. Every decision is read from and written to the ledger as it is made."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: OkxClient,
+        ledger: Ledger,
+        limiter: GetLimiter,
+        clock: Clock,
+        *,
+        progress: Callable[[str], None] | None = None,
+        download_transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.ledger = ledger
+        self.limiter = limiter
+        self.clock = clock
+        self.progress = progress or (lambda message: None)
+        self.download_transport = download_transport
+
+    def close(self) -> None:
+        """Close the OKX client's connections."""
+        self.client.close()
+
+    # ------------------------------------------------------------------ the pass
+
+    def run(
+        self,
+        *,
+        begin: date | None = None,
+        end: date | None = None,
+        broker_type: BrokerType | None = None,
+        wait: bool = False,
+        deadline: timedelta = timedelta(hours=3),
+    ) -> SyncReport:
+        """Discover → plan → create (if the hour allows) → poll → download; with `wait`, poll until done or deadline."""
+        first_day = begin or self.settings.rebates_start_date
+        if first_day is None:
+            raise SettingsError("REBATES_START_DATE is not set: the first day of history to collect (or pass --begin)")
+        last_day = end or yesterday(self.clock.now(), self.settings.rebates_tz)
+        report = SyncReport(first_day, last_day)
+        scopes = self._scopes(broker_type)
+        removed = clean_temp(self.settings.rebates_data_dir)
+        if removed:
+            log.info("removed %d partial download(s) left by an earlier run", removed)
+        this_pass = _Pass()
+
+        for scope in scopes:
+            self.progress(f"listing OKX's files ({scope})")
+            self._discover(scope, first_day, last_day, report, this_pass)
+        self._recover_requesting(scopes, report, this_pass)
+        if first_day <= last_day:
+            for scope in scopes:
+                report.planned += [record.window_id for record in self.ledger.plan(scope, first_day, last_day)]
+        else:
+            report.warn(f"nothing to plan: {first_day} is after {last_day}")
+        self._create(scopes, first_day, last_day, report)
+        give_up_at = self.clock.now() + deadline
+        while True:
+            self._poll_and_download(scopes, report, this_pass)
+            pending = self._waiting(scopes)
+            report.pending = [record.window_id for record in pending]
+            if not wait or not pending or self.clock.now() >= give_up_at:
+                break
+            self._sleep_until_next_poll(pending, give_up_at)
+            this_pass = _Pass()
+        report.create_next_at = self.ledger.create_budget_next_at()
+        for record in self._waiting(scopes):
+            since = record.requested_at or record.planned_at
+            if record.state is not WindowState.FINISHED and self.clock.now() - since > OVERDUE_AFTER:
+                report.warn(
+                    f"{record.window_id} was requested {since:%Y-%m-%d %H:%M} UTC and is not ready after "
+                    f"{OVERDUE_AFTER}; OKX says to contact support past 3 hours"
+                )
+        return report
+
+    def _scopes(self, broker_type: BrokerType | None) -> list[str]:
+        configured = self.settings.rebates_broker_types
+        if broker_type is not None:
+            if configured and broker_type not in configured:
+                raise SettingsError(
+                    f"REBATES_BROKER_TYPES is {','.join(configured)}: --broker-type {broker_type} is not one of them"
+                )
+            return [broker_scope(broker_type)]
+        return [broker_scope(item) for item in configured] or [DEFAULT_SCOPE]
+
+    # ------------------------------------------------------------------ discover
+
+    def _discover(self, scope: str, first_day: date, last_day: date, report: SyncReport, this_pass: _Pass) -> None:
+        """List every file OKX has (no create budget spent) and adopt the ones that fit the ledger."""
+        links = self._get(lambda: self.client.list_rebate_links(scope_broker_type(scope)))
+        if links is None:
+            return
+        records = {record.window_id: record for record in self.ledger.windows(broker_type=scope)}
+        for link in links:
+            window = self._link_window(scope, link, report)
+            if window is None:
+                continue
+            record = records.get(window.window_id)
+            if record is None:
+                if window.end < first_day or window.begin > last_day:
+                    continue
+                try:
+                    (record,) = self.ledger.add_windows([(window, WindowKind.ADOPTED)])
+                except OverlapError as exc:
+                    log.info("OKX has a file for %s that does not match the ledger's windows (%s)", window, exc)
+                    continue
+            if self._apply_link(record, link, this_pass, adopting=record.state is WindowState.PLANNED):
+                report.adopted.append(record.window_id)
+
+    def _link_window(self, scope: str, link: RebateLink, report: SyncReport) -> RebateWindow | None:
+        """The window a listed file covers, read from beginTime/endTime in REBATES_TZ (endTime starts the last day)."""
+        if link.begin_time is None or link.end_time is None:
+            return None
+        tz = self.settings.rebates_tz
+        begin_local, end_local = link.begin_time.astimezone(tz), link.end_time.astimezone(tz)
+        if begin_local.time() != datetime.min.time() or end_local.time() != datetime.min.time():
+            report.warn(
+                f"OKX's file starting {link.begin_time.isoformat()} does not start at midnight in REBATES_TZ="
+                f"{tz}; check REBATES_TZ (OKX's days look like UTC+8)"
+            )
+            return None
+        try:
+            return RebateWindow(scope, begin_local.date(), end_local.date())
+        except ValueError as exc:
+            log.info("skipping a listed file: %s", exc)
+            return None
+
+    def _apply_link(self, record: WindowRecord, link: RebateLink, this_pass: _Pass, *, adopting: bool) -> bool:
+        """Move a window to what OKX says of it; returns True when this adopted an existing file."""
+        this_pass.asked.add(record.window_id)
+        now = self.clock.now()
+        open_states = (WindowState.PLANNED, *WAITING_FOR_OKX, WindowState.FAILED)
+        if record.state not in open_states or (record.state is WindowState.FAILED and record.file_id is not None):
+            return False
+        if record.state is WindowState.FAILED and record.next_attempt_at and record.next_attempt_at > now:
+            return False
+        changes: dict[str, object] = {"polled_at": now}
+        if link.c_time is not None:
+            changes["server_requested_at"] = link.c_time
+        if record.requested_at is None:
+            changes["requested_at"] = now
+        if link.state == "finished":
+            this_pass.links[record.window_id] = link
+            this_pass.link_times[record.window_id] = now
+            if record.finished_at is None:
+                changes["finished_at"] = now
+            target = WindowState.FINISHED
+        else:
+            target = WindowState.ONGOING
+        detail = "adopted a file OKX already had" if adopting else f"OKX says {link.state}"
+        try:
+            self.ledger.transition(record.window_id, target, expected=open_states, detail=detail, **changes)
+        except StaleStateError as exc:
+            log.info("%s", exc)
+            return False
+        return adopting
+
+    def _recover_requesting(self, scopes: Iterable[str], report: SyncReport, this_pass: _Pass) -> None:
+        """A window left `requesting` by a crash: ask OKX (a GET, no create) whether the create went through."""
+        now = self.clock.now()
+        for scope in scopes:
+            for record in self.ledger.windows(broker_type=scope):
+                if record.state is not WindowState.REQUESTING or now - record.updated_at < REQUESTING_GRACE:
+                    continue
+                if record.window_id not in this_pass.asked:
+                    links = self._get(partial(self._ask, record))
+                    if links is None:
+                        continue
+                    this_pass.asked.add(record.window_id)
+                    if links:
+                        self._apply_link(record, links[0], this_pass, adopting=False)
+                        continue
+                try:
+                    self.ledger.transition(
+                        record.window_id,
+                        WindowState.PLANNED,
+                        expected=[WindowState.REQUESTING],
+                        detail="the create did not reach OKX before the process stopped",
+                    )
+                    report.warn(f"{record.window_id}: an interrupted create never reached OKX; planned again")
+                except StaleStateError as exc:
+                    log.info("%s", exc)
+
+    # ------------------------------------------------------------------ create
+
+    def _create(self, scopes: list[str], first_day: date, last_day: date, report: SyncReport) -> None:
+        """Spend the account's hourly create on the most useful planned window, if the hour allows."""
+        candidates = [
+            record
+            for scope in scopes
+            for record in self.ledger.windows(broker_type=scope)
+            if record.state is WindowState.PLANNED and record.end_date >= first_day and record.begin_date <= last_day
+        ]
+        if not candidates:
+            return
+        chosen = min(candidates, key=create_priority)
+        attempt = self.ledger.reserve_create(chosen.window_id)
+        if attempt is None:
+            report.create_next_at = self.ledger.create_budget_next_at()
+            log.info("the hourly create is spent until %s", report.create_next_at)
+            return
+        report.created = chosen.window_id
+        self.progress(f"asking OKX to generate {chosen.window_id}")
+        broker_type = scope_broker_type(chosen.broker_type)
+        now = self.clock.now()
+        try:
+            result = self.client.create_rebate_link(chosen.begin_date, chosen.end_date, broker_type)
+        except OkxRateLimitError as exc:
+            until = max(now + CREATE_INTERVAL, exc.retry_after or now)
+            self.ledger.record_create(attempt, CreateOutcome.RATE_LIMITED, budget_until=until, detail=str(exc))
+            self._replan(chosen, f"rate limited: {exc}")
+            report.create_outcome = CreateOutcome.RATE_LIMITED
+            report.warn(f"OKX refused the create for {chosen.window_id} (50011): budget spent until {until:%H:%M} UTC")
+            return
+        except OkxTransientError as exc:
+            self.ledger.record_create(attempt, CreateOutcome.FAILED, detail=str(exc))
+            self._replan(chosen, str(exc))
+            report.create_outcome = CreateOutcome.FAILED
+            report.warn(f"the create for {chosen.window_id} failed ({exc}); the hour counts as spent")
+            return
+        except OkxError as exc:
+            self.ledger.record_create(attempt, CreateOutcome.FAILED, detail=str(exc))
+            self._replan(chosen, str(exc))
+            raise
+        outcome = CreateOutcome.EXISTED if result.existed else CreateOutcome.CREATED
+        self.ledger.record_create(attempt, outcome, server_ts=result.first_requested_at)
+        self.ledger.transition(
+            chosen.window_id,
+            WindowState.REQUESTED,
+            detail=f"create: {outcome.value}",
+            requested_at=now,
+            server_requested_at=result.first_requested_at,
+            attempts=0,
+            last_error=None,
+        )
+        report.create_outcome = outcome
+
+    def _replan(self, record: WindowRecord, reason: str) -> None:
+        self.ledger.transition(
+            record.window_id, WindowState.PLANNED, expected=[WindowState.REQUESTING], detail=reason, last_error=reason
+        )
+
+    # ------------------------------------------------------------------ poll and download
+
+    def _waiting(self, scopes: Iterable[str]) -> list[WindowRecord]:
+        """Windows requested (by anyone) whose file is not archived yet: what `--wait` waits for."""
+        wanted = set(scopes)
+        return [
+            record
+            for record in self.ledger.windows()
+            if record.broker_type in wanted
+            and (
+                record.state in WAITING_FOR_OKX
+                or (record.state is WindowState.FAILED and record.file_id is None and record.requested_at is not None)
+            )
+        ]
+
+    def _poll_and_download(self, scopes: Iterable[str], report: SyncReport, this_pass: _Pass) -> None:
+        now = self.clock.now()
+        interval = timedelta(seconds=self.settings.rebates_poll_interval)
+        for record in self._waiting(scopes):
+            if record.state is WindowState.REQUESTING:
+                continue
+            if record.state is WindowState.FAILED and record.next_attempt_at and record.next_attempt_at > now:
+                continue
+            last_heard = max(filter(None, (record.polled_at, record.requested_at)), default=None)
+            if record.state is not WindowState.FINISHED and last_heard and now - last_heard < interval:
+                continue  # asked moments ago (or just created): a GET now would only spend the minute's budget
+            if record.window_id not in this_pass.asked:
+                links = self._get(partial(self._ask, record))
+                if links is None:
+                    return
+                this_pass.asked.add(record.window_id)
+                if not links:
+                    self.ledger.transition(record.window_id, record.state, polled_at=self.clock.now())
+                    report.polled[record.window_id] = "not listed yet"
+                    continue
+                self._apply_link(self.ledger.get(record.window_id), links[0], this_pass, adopting=False)
+                report.polled[record.window_id] = links[0].state
+            if record.window_id in this_pass.links:
+                self._download(self.ledger.get(record.window_id), report, this_pass)
+
+    def _ask(self, record: WindowRecord) -> list[RebateLink]:
+        """GET type=false for exactly this window's range."""
+        self.progress(f"asking OKX about {record.window_id}")
+        links = self.client.get_rebate_link(record.begin_date, record.end_date, scope_broker_type(record.broker_type))
+        return [link for link in links if link.state in ("ongoing", "finished")][:1]
+
+    def _get(self, call: Callable[[], list[RebateLink]]) -> list[RebateLink] | None:
+        """A GET through the client; a 50011 fills the limiter's minute and ends this pass's GETs (None)."""
+        try:
+            return call()
+        except OkxRateLimitError as exc:
+            self.limiter.penalize()
+            log.warning("OKX rate-limited a GET (%s); no more GETs this pass", exc)
+            return None
+
+    def _download(self, record: WindowRecord, report: SyncReport, this_pass: _Pass) -> None:
+        """Download with fresh links until whole (a 403 or a cut-off transfer asks OKX for a new link)."""
+        window = record.window
+        last_error = ""
+        for attempt in range(DOWNLOAD_TRIES_PER_PASS):
+            link = this_pass.links.get(record.window_id)
+            if attempt > 0 or link is None:
+                links = self._get(lambda: self._ask(record))
+                if not links or links[0].state != "finished":
+                    return
+                link = links[0]
+            self.progress(f"downloading {record.window_id}")
+            try:
+                archived = download_file(
+                    link.file_href,
+                    window,
+                    self.settings.rebates_data_dir,
+                    max_bytes=self.settings.rebates_max_download_bytes,
+                    timeout=self.settings.rebates_http_timeout,
+                    transport=self.download_transport,
+                )
+            except DownloadTooLargeError as exc:
+                last_error = str(exc)
+                break
+            except (LinkExpiredError, DownloadError) as exc:
+                last_error = str(exc)
+                log.warning("%s: %s; asking for a fresh link", record.window_id, exc)
+                this_pass.links.pop(record.window_id, None)
+                continue
+            file_id = archived.file_id(window)
+            self.ledger.record_file(
+                FileRecord(file_id, record.window_id, archived.relative_path, archived.bytes, archived.sha256,
+                           archived.format.value),
+                archived.source_host,
+            )  # fmt: skip
+            self.ledger.transition(
+                record.window_id,
+                WindowState.DOWNLOADED,
+                detail=archived.relative_path,
+                file_id=file_id,
+                downloaded_at=self.clock.now(),
+                attempts=0,
+                next_attempt_at=None,
+                last_error=None,
+            )
+            report.downloaded.append(record.window_id)
+            return
+        attempts = record.attempts + 1
+        self.ledger.transition(
+            record.window_id,
+            WindowState.FAILED,
+            detail=last_error,
+            attempts=attempts,
+            next_attempt_at=retry_at(self.clock.now(), attempts),
+            last_error=last_error,
+        )
+        report.failed[record.window_id] = last_error
+
+    def _sleep_until_next_poll(self, pending: list[WindowRecord], give_up_at: datetime) -> None:
+        """Sleep until the earliest pending window is due another poll (never past the deadline)."""
+        now = self.clock.now()
+        interval = timedelta(seconds=self.settings.rebates_poll_interval)
+        due: list[datetime] = []
+        for record in pending:
+            if record.state is WindowState.FAILED and record.next_attempt_at:
+                due.append(record.next_attempt_at)
+            elif record.state is WindowState.REQUESTED and record.requested_at and record.polled_at is None:
+                due.append(min(record.requested_at + GENERATION_TIME, now + interval))
+            else:
+                due.append((record.polled_at or now) + interval)
+        wake = min(max(min(due), now), give_up_at)
+        seconds = max((wake - now).total_seconds(), 0.0)
+        self.progress(f"waiting {seconds:.0f} s for OKX ({len(pending)} file(s) pending)")
+        self.clock.sleep(seconds)
+
+
+def create_priority(record: WindowRecord) -> tuple[int, float]:
+    """Daily increments newest first, then everything else oldest first."""
+    if record.kind is WindowKind.DAILY:
+        return (0, -record.begin_date.toordinal())
+    return (1, record.begin_date.toordinal())
+
+
+def syncer_for(settings: Settings, clock: Clock, *, progress: Callable[[str], None] | None = None) -> Syncer:
+    """A Syncer wired to OKX, the ledger and the shared GET limiter as the settings say."""
+    say = progress or (lambda message: None)
+    limiter = GetLimiter(
+        settings.state_dir, clock, on_wait=lambda seconds: say(f"waiting {seconds:.0f} s for a GET slot")
+    )
+    client = OkxClient(settings, clock=clock, before_request=limiter.before_request)
+    ledger = Ledger(Path(settings.rebates_db), clock, lock_timeout=settings.rebates_db_lock_timeout)
+    return Syncer(settings, client, ledger, limiter, clock, progress=progress)

@@ -1,0 +1,61 @@
+"""Two `rebates sync` processes started at the same moment make one create between them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from pipeline.clock import SystemClock
+from pipeline.ledger import Ledger, WindowState
+from pipeline.okx.limits import REBATE_PATH
+from pipeline.okx.simulator import (
+    DEFAULT_API_KEY,
+    DEFAULT_PASSPHRASE,
+    DEFAULT_SECRET_KEY,
+    RunningSimulator,
+    SimulatorConfig,
+)
+from pipeline.windows import yesterday
+
+pytestmark = pytest.mark.integration
+
+REBATES = Path(sys.executable).parent / "rebates"
+
+
+def test_two_processes_at_once_make_one_create(tmp_path: Path) -> None:
+    clock = SystemClock()
+    config = SimulatorConfig(orders_per_day=3, ready_after=timedelta(hours=2))
+    with RunningSimulator(config, clock=clock) as simulator:
+        data = tmp_path / "data"
+        env = {
+            **os.environ,
+            "OKX_API_KEY": DEFAULT_API_KEY,
+            "OKX_SECRET_KEY": DEFAULT_SECRET_KEY,
+            "OKX_PASSPHRASE": DEFAULT_PASSPHRASE,
+            "OKX_BASE_URL": simulator.base_url,
+            "REBATES_BROKER_TYPES": "api",
+            "REBATES_DATA_DIR": str(data),
+            "REBATES_DB": str(data / "rebates.duckdb"),
+            "REBATES_START_DATE": "2025-01-01",
+        }
+        runs = [
+            subprocess.Popen(
+                [str(REBATES), "sync"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
+        ]
+        outputs = [run.communicate(timeout=120) for run in runs]
+        for run, (out, err) in zip(runs, outputs, strict=True):
+            assert run.returncode == 0, out + err
+
+        creates = simulator.state.calls("POST", REBATE_PATH)
+        assert len(creates) == 1, creates
+        assert creates[0].code == "0"
+        windows = Ledger(data / "rebates.duckdb", clock).windows()
+        assert [record.state for record in windows].count(WindowState.REQUESTED) == 1
+        assert windows[-1].end_date == yesterday(clock.now(), config.day_tz)
