@@ -86,6 +86,7 @@ EXPECTATIONS: dict[str, str] = {
     "rebates_http_timeout": "seconds to wait for OKX, a positive number",
     "rebates_http_retries": "how many times to retry a transient OKX error, 0 to 10",
     "rebates_max_download_bytes": "the largest rebate file to download, in bytes",
+    "rebates_max_unzipped_bytes": "the most a zipped rebate file may hold once uncompressed, in bytes",
     "rebates_db_lock_timeout": "seconds to wait while another process holds the database",
     "rebates_poll_interval": "seconds between two polls of the same window while waiting",
 }
@@ -112,6 +113,7 @@ class Settings(BaseSettings):
     rebates_http_timeout: float = Field(default=30.0, gt=0)
     rebates_http_retries: int = Field(default=4, ge=0, le=10)
     rebates_max_download_bytes: int = Field(default=2 * 1024**3, gt=0)
+    rebates_max_unzipped_bytes: int = Field(default=8 * 1024**3, gt=0)
     rebates_db_lock_timeout: float = Field(default=300.0, ge=0)
     rebates_poll_interval: float = Field(default=300.0, ge=30)
 
