@@ -21,10 +21,12 @@ from pipeline.clock import SystemClock
 from pipeline.config import EXPECTATIONS, SECRET_FIELDS, BrokerType, Settings, SettingsError, load_settings
 from pipeline.db import DatabaseLockedError
 from pipeline.demo import run_demo
+from pipeline.ingest import load_by_hand
 from pipeline.ledger import Ledger, WindowRecord
 from pipeline.okx.errors import OkxAuthError, OkxBrokerTypeError, OkxError, OkxOAuthError, OkxPermissionError
 from pipeline.okx.simulator.cli import simulator_command
 from pipeline.sync import SyncReport, syncer_for
+from pipeline.windows import RebateWindow
 
 app = typer.Typer(
     name="rebates",
@@ -50,13 +52,22 @@ class Exit(IntEnum):
     """OKX refused the credentials, the permission, or the broker type: fix the setting the message names."""
     DATABASE_LOCKED = 4
     """Another process kept the database file past REBATES_DB_LOCK_TIMEOUT."""
+    REJECTED = 5
+    """`rebates load`: the file was quarantined (the message says why) or did not load."""
 
 
 EXIT_CONFIG = Exit.CONFIG
 
 
-QUIET_LOGGERS = ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access")
-"""Libraries whose INFO lines would print signed file links (httpx logs every URL) or a server's chatter."""
+QUIET_LOGGERS = {
+    "httpx": logging.WARNING,  # its INFO lines print every URL, signed file links included
+    "httpcore": logging.WARNING,
+    "uvicorn": logging.WARNING,
+    "uvicorn.error": logging.WARNING,
+    "uvicorn.access": logging.WARNING,
+    "fastexcel": logging.ERROR,  # warns once per all-empty column of every legacy xls it reads
+}
+"""Libraries whose lower levels would leak signed links or drown the output, and the level each starts at."""
 
 
 def configure_logging(verbose: bool) -> None:
@@ -64,8 +75,8 @@ def configure_logging(verbose: bool) -> None:
     handler = RichHandler(console=err_console, show_path=False, markup=False, rich_tracebacks=verbose)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler], force=True)
     logging.getLogger("pipeline").setLevel(logging.DEBUG if verbose else logging.INFO)
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    for name, level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
 
 
 @app.callback()
@@ -195,6 +206,8 @@ def print_report(report: SyncReport, now: datetime) -> None:
         ("created", f"{report.created} ({report.create_outcome})" if report.created else None),
         ("polled", [f"{window}: {state}" for window, state in report.polled.items()]),
         ("downloaded", report.downloaded),
+        ("loaded", [f"{window} ({rows:,} rows)" for window, rows in report.loaded.items()]),
+        ("quarantined", [f"{window}: {reason}" for window, reason in report.quarantined.items()]),
         ("failed", [f"{window}: {reason}" for window, reason in report.failed.items()]),
         ("still waiting for OKX", report.pending),
     ]
@@ -205,6 +218,37 @@ def print_report(report: SyncReport, now: datetime) -> None:
     console.print(f"  next create allowed: {when(report.create_next_at, now)}", highlight=False)
     for warning in report.warnings:
         console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+
+
+@app.command("load")
+def load(
+    file: Annotated[
+        Path,
+        typer.Argument(help="A rebate file (csv, zip, xlsx or xls) obtained by hand.", exists=True, dir_okay=False),
+    ],
+    window: Annotated[str, typer.Option(help="The window it covers, e.g. api:20250101-20250131.")],
+) -> None:
+    """Archive a rebate file by hand and load it as a window's rows (replacing what that window had).
+
+    The window must be one the ledger has, or one that overlaps none of its windows (it is then added).
+
+    Example: rebates load ~/Downloads/RebateDetails0101-0131.xlsx --window api:20250101-20250131
+    """
+    settings = settings_or_exit()
+    clock = SystemClock()
+    with exit_codes():
+        try:
+            target = RebateWindow.parse(window)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--window") from None
+        ledger = Ledger(Path(settings.rebates_db), clock, lock_timeout=settings.rebates_db_lock_timeout)
+        outcome = load_by_hand(settings, ledger, file, target, clock)
+    if outcome.result is not None:
+        console.print(f"loaded {outcome.result.rows_loaded:,} rows into {outcome.window_id}", highlight=False)
+        for warning in outcome.result.warnings:
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    else:
+        fail(Exit.REJECTED, f"{outcome.window_id} {outcome.state.value}: {outcome.reason}")
 
 
 @app.command("status")
@@ -274,7 +318,8 @@ def demo() -> None:
     with exit_codes():
         result = run_demo(console)
     console.print(
-        f"[green]demo done:[/] {result.downloaded} of {result.windows} windows archived in {result.passes} hourly "
-        f"passes ({result.hours_simulated} simulated hours). Parsing into DuckDB tables and the reports are not "
-        "built yet (issues 4 and 5): the demo stops at the archived files and the ledger."
+        f"[green]demo done:[/] {result.loaded} of {result.windows} windows loaded ({result.rows:,} rows) in "
+        f"{result.passes} hourly passes ({result.hours_simulated} simulated hours). Query it with "
+        f"`duckdb -readonly {result.settings.snapshot_path}`. The reports (xlsx, csv, html) are not built yet "
+        "(issue 5)."
     )

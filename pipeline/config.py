@@ -122,6 +122,11 @@ class Settings(BaseSettings):
         """Where cross-process state lives (the GET limiter's slots)."""
         return self.rebates_data_dir / "state"
 
+    @property
+    def snapshot_path(self) -> Path:
+        """The read-only copy of the database analysts open, republished after every load."""
+        return self.rebates_data_dir / "snapshot" / "rebates.duckdb"
+
     @field_validator("okx_base_url")
     @classmethod
     def _base_url_is_safe(cls, value: str) -> str:
@@ -133,6 +138,10 @@ class Settings(BaseSettings):
         if parts.path not in {"", "/"} or parts.query:
             raise ValueError("give the host only, without a path")
         return f"{parts.scheme}://{parts.netloc}"
+
+    def replace(self, **changes: Any) -> Settings:
+        """These settings with some changed, validated like any others (SettingsError when one is malformed)."""
+        return load_settings(**{**{name: getattr(self, name) for name in type(self).model_fields}, **changes})
 
     def require_credentials(self) -> tuple[SecretStr, SecretStr, SecretStr]:
         """Return (api key, secret key, passphrase), or stop with the first one that is missing."""

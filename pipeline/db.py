@@ -28,9 +28,12 @@ def sql_text(relative: str) -> str:
 
 
 def schema_files() -> list[str]:
-    """The DDL files under sql/schema in the order they apply (their names start with a number)."""
-    folder = files("sql").joinpath("schema")
-    return sorted(f"schema/{entry.name}" for entry in folder.iterdir() if entry.name.endswith(".sql"))
+    """The DDL in the order it applies: sql/schema (tables; names start with a number), then sql/views."""
+    ordered: list[str] = []
+    for folder in ("schema", "views"):
+        entries = files("sql").joinpath(folder).iterdir()
+        ordered += sorted(f"{folder}/{entry.name}" for entry in entries if entry.name.endswith(".sql"))
+    return ordered
 
 
 def schema_fingerprint() -> str:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from pipeline.clock import FakeClock, SystemClock
 from pipeline.config import Settings, load_settings
+from pipeline.db import connect, sql_text
 from pipeline.ledger import Ledger, WindowState
 from pipeline.okx.limits import CREATE_INTERVAL
 from pipeline.okx.simulator import (
@@ -25,6 +26,8 @@ from pipeline.okx.simulator import (
 from pipeline.sync import syncer_for
 from pipeline.windows import yesterday
 
+FINAL_STATES = (WindowState.LOADED, WindowState.QUARANTINED)
+
 DEMO_DIR = Path("demo-data")
 """Where the demo writes (never REBATES_DATA_DIR, so it cannot touch real data); wiped at each start."""
 
@@ -37,7 +40,8 @@ class DemoResult:
     passes: int
     hours_simulated: int
     windows: int
-    downloaded: int
+    loaded: int
+    rows: int
 
 
 def demo_settings(base_url: str, directory: Path, history_days: int, clock: FakeClock) -> Settings:
@@ -77,13 +81,13 @@ def run_demo(
                     if report.created:
                         console.print(f"  hour {hour}: asked OKX to generate {report.created}")
                     windows = ledger.windows()
-                    if windows and all(record.state is WindowState.DOWNLOADED for record in windows):
+                    if windows and all(record.state in FINAL_STATES for record in windows):
                         break
                     clock.advance(CREATE_INTERVAL)
             finally:
                 syncer.close()
     windows = ledger.windows()
-    table = Table("window", "kind", "state", "archived file", "bytes")
+    table = Table("window", "kind", "state", "archived file", "rows")
     files = {archived.window_id: archived for archived in ledger.files()}
     for record in windows:
         archived = files.get(record.window_id)
@@ -92,9 +96,24 @@ def run_demo(
             record.kind.value,
             record.state.value,
             Path(archived.path).name if archived else "-",
-            f"{archived.bytes:,}" if archived else "-",
+            "-" if record.rows_loaded is None else f"{record.rows_loaded:,}",
         )
     console.print(table)
-    downloaded = sum(record.state is WindowState.DOWNLOADED for record in windows)
-    console.print(f"database: {settings.rebates_db}\narchive:  {settings.rebates_data_dir / 'raw'}")
-    return DemoResult(settings, passes, passes - 1, len(windows), downloaded)
+    console.print(totals_table(settings))
+    loaded = [record for record in windows if record.state is WindowState.LOADED]
+    console.print(
+        f"database: {settings.rebates_db}\nanalysts' snapshot: {settings.snapshot_path}\n"
+        f"archive:  {settings.rebates_data_dir / 'raw'}"
+    )
+    rows = sum(record.rows_loaded or 0 for record in loaded)
+    return DemoResult(settings, passes, passes - 1, len(windows), len(loaded), rows)
+
+
+def totals_table(settings: Settings) -> Table:
+    """Commission by broker type and instrument type, from the analysts' view."""
+    table = Table("broker type", "instrument", "orders", "net fee (USDT)", "broker rebate (USDT)", title="Commission")
+    with connect(settings.rebates_db) as db:
+        rows = db.execute(sql_text("reports/demo_summary.sql")).fetchall()
+    for broker_type, inst_type, orders, net_fee, broker_rebate in rows:
+        table.add_row(broker_type, inst_type, f"{orders:,}", f"{net_fee:,.2f}", f"{broker_rebate:,.6f}")
+    return table

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +143,29 @@ def download_file(
         _fsync_dir(final.parent)
     log.info("archived %s (%s bytes, %s) as %s", window.window_id, f"{received:,}", file_format.value, relative)
     return ArchivedFile(final, relative, received, sha256, file_format, host)
+
+
+def archive_local_file(source: Path, window: RebateWindow, data_dir: Path) -> ArchivedFile:
+    """Copy a file obtained by hand (e.g. from the broker dashboard) into the archive, named like a download."""
+    digest = hashlib.sha256()
+    size = 0
+    with source.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    sha256 = digest.hexdigest()
+    file_format = detect_format(source)
+    relative = archive_name(window, sha256, file_format)
+    final = data_dir / relative
+    if not final.exists():
+        temp_dir = data_dir / "tmp"
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        temp = temp_dir / f"{uuid.uuid4().hex}.part"
+        shutil.copyfile(source, temp)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temp.replace(final)
+        _fsync_dir(final.parent)
+    return ArchivedFile(final, relative, size, sha256, file_format, "local")
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -153,7 +153,7 @@ class Ledger:
         """Insert new planned windows in one transaction, refusing any that overlaps a window already there."""
         planned = list(planned)
         if planned:
-            with self._connect() as db, _transaction(db):
+            with self._connect() as db, transaction(db):
                 self._insert(db, planned)
         return [self.get(window.window_id) for window, _ in planned]
 
@@ -163,7 +163,7 @@ class Ledger:
         DuckDB lets one process hold the file at a time, so two processes planning at once cannot both plan the
         same days.
         """
-        with self._connect() as db, _transaction(db):
+        with self._connect() as db, transaction(db):
             rows = db.execute(
                 "SELECT broker_type, begin_date, end_date, kind FROM rebate_windows WHERE broker_type = ?",
                 [broker_type],
@@ -205,24 +205,8 @@ class Ledger:
         With `expected`, the move happens only from one of those states (else `StaleStateError`): the guard for
         a process acting on what it read a moment ago.
         """
-        unknown = set(changes) - _UPDATABLE
-        if unknown:
-            raise ValueError(f"not ledger columns: {sorted(unknown)}")
-        allowed = None if expected is None else {state.value for state in expected}
-        now = self.clock.now()
-        assignments = {**changes, "state": to.value, "updated_at": now}
-        with self._connect() as db, _transaction(db):
-            current = db.execute("SELECT state FROM rebate_windows WHERE window_id = ?", [window_id]).fetchone()
-            if current is None:
-                raise KeyError(window_id)
-            if allowed is not None and current[0] not in allowed:
-                raise StaleStateError(f"{window_id} is {current[0]}, not {' or '.join(sorted(allowed))}")
-            db.execute(
-                f"UPDATE rebate_windows SET {', '.join(f'{column} = ?' for column in assignments)} "  # noqa: S608
-                "WHERE window_id = ?",
-                [*(_db_value(value) for value in assignments.values()), window_id],
-            )
-            _event(db, window_id, now, current[0], to, detail)
+        with self._connect() as db, transaction(db):
+            transition_in(db, window_id, to, self.clock.now(), expected=expected, detail=detail, **changes)
         return self.get(window_id)
 
     def create_budget_next_at(self) -> datetime | None:
@@ -238,7 +222,7 @@ class Ledger:
         processes cannot both find the budget free.
         """
         now = self.clock.now()
-        with self._connect() as db, _transaction(db):
+        with self._connect() as db, transaction(db):
             row = db.execute("SELECT max(budget_until) FROM create_attempts").fetchone()
             next_at = row[0] if row else None
             if next_at is not None and next_at > now:
@@ -316,8 +300,37 @@ class Ledger:
         return [FileRecord(*row) for row in rows]
 
 
+def transition_in(
+    db: duckdb.DuckDBPyConnection,
+    window_id: str,
+    to: WindowState,
+    now: datetime,
+    *,
+    expected: Iterable[WindowState] | None = None,
+    detail: str | None = None,
+    **changes: Any,
+) -> None:
+    """`Ledger.transition` inside the caller's transaction, so a load and its `loaded` state commit together."""
+    unknown = set(changes) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not ledger columns: {sorted(unknown)}")
+    allowed = None if expected is None else {state.value for state in expected}
+    assignments = {**changes, "state": to.value, "updated_at": now}
+    current = db.execute("SELECT state FROM rebate_windows WHERE window_id = ?", [window_id]).fetchone()
+    if current is None:
+        raise KeyError(window_id)
+    if allowed is not None and current[0] not in allowed:
+        raise StaleStateError(f"{window_id} is {current[0]}, not {' or '.join(sorted(allowed))}")
+    db.execute(
+        f"UPDATE rebate_windows SET {', '.join(f'{column} = ?' for column in assignments)} "  # noqa: S608
+        "WHERE window_id = ?",
+        [*(_db_value(value) for value in assignments.values()), window_id],
+    )
+    _event(db, window_id, now, current[0], to, detail)
+
+
 @contextmanager
-def _transaction(db: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def transaction(db: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """BEGIN … COMMIT, or ROLLBACK on any exception (then re-raised)."""
     db.execute("BEGIN TRANSACTION")
     try:

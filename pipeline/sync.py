@@ -14,6 +14,7 @@ import httpx
 from pipeline.clock import Clock
 from pipeline.config import BrokerType, Settings, SettingsError
 from pipeline.download import DownloadError, DownloadTooLargeError, LinkExpiredError, clean_temp, download_file
+from pipeline.ingest import ingest_due, record_archived, retry_delay
 from pipeline.ledger import (
     WAITING_FOR_OKX,
     CreateOutcome,
@@ -38,9 +39,6 @@ DOWNLOAD_TRIES_PER_PASS = 3
 REQUESTING_GRACE = timedelta(minutes=10)
 """A create reserved longer ago than this with no outcome was cut off by a crash (a live one takes seconds)."""
 
-RETRY_BACKOFF_FIRST = timedelta(minutes=5)
-RETRY_BACKOFF_MAX = timedelta(hours=6)
-
 OVERDUE_AFTER = timedelta(hours=3)
 """OKX's docs: contact support when a file has not appeared 3 hours after the create."""
 
@@ -53,12 +51,6 @@ def broker_scope(broker_type: BrokerType | None) -> str:
 def scope_broker_type(scope: str) -> BrokerType | None:
     """The `brokerType` to send for a ledger scope."""
     return None if scope == DEFAULT_SCOPE else BrokerType(scope)
-
-
-def retry_at(now: datetime, attempts: int) -> datetime:
-    """When to try a failed step again: 5 min, 10, 20 … up to 6 h."""
-    backoff: timedelta = RETRY_BACKOFF_FIRST * 2 ** max(attempts - 1, 0)
-    return now + min(backoff, RETRY_BACKOFF_MAX)
 
 
 @dataclass
@@ -74,6 +66,8 @@ class SyncReport:
     create_next_at: datetime | None = None
     polled: dict[str, str] = field(default_factory=dict)
     downloaded: list[str] = field(default_factory=list)
+    loaded: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
@@ -155,6 +149,7 @@ class Syncer:
         give_up_at = self.clock.now() + deadline
         while True:
             self._poll_and_download(scopes, report, this_pass)
+            self._ingest(scopes, report)
             pending = self._waiting(scopes)
             report.pending = [record.window_id for record in pending]
             if not wait or not pending or self.clock.now() >= give_up_at:
@@ -378,6 +373,16 @@ class Syncer:
             if record.window_id in this_pass.links:
                 self._download(self.ledger.get(record.window_id), report, this_pass)
 
+    def _ingest(self, scopes: Iterable[str], report: SyncReport) -> None:
+        """Load what was archived (now, or by an earlier pass that stopped before loading)."""
+        for outcome in ingest_due(self.settings, self.ledger, self.clock, scopes=set(scopes)):
+            if outcome.result is not None:
+                report.loaded[outcome.window_id] = outcome.result.rows_loaded
+            elif outcome.state is WindowState.QUARANTINED:
+                report.quarantined[outcome.window_id] = outcome.reason or ""
+            else:
+                report.failed[outcome.window_id] = outcome.reason or ""
+
     def _ask(self, record: WindowRecord) -> list[RebateLink]:
         """GET type=false for exactly this window's range."""
         self.progress(f"asking OKX about {record.window_id}")
@@ -423,21 +428,13 @@ class Syncer:
                 this_pass.links.pop(record.window_id, None)
                 continue
             file_id = archived.file_id(window)
-            self.ledger.record_file(
+            record_archived(
+                self.ledger,
+                record,
                 FileRecord(file_id, record.window_id, archived.relative_path, archived.bytes, archived.sha256,
                            archived.format.value),
                 archived.source_host,
             )  # fmt: skip
-            self.ledger.transition(
-                record.window_id,
-                WindowState.DOWNLOADED,
-                detail=archived.relative_path,
-                file_id=file_id,
-                downloaded_at=self.clock.now(),
-                attempts=0,
-                next_attempt_at=None,
-                last_error=None,
-            )
             report.downloaded.append(record.window_id)
             return
         attempts = record.attempts + 1
@@ -446,7 +443,7 @@ class Syncer:
             WindowState.FAILED,
             detail=last_error,
             attempts=attempts,
-            next_attempt_at=retry_at(self.clock.now(), attempts),
+            next_attempt_at=self.clock.now() + retry_delay(attempts),
             last_error=last_error,
         )
         report.failed[record.window_id] = last_error

@@ -48,6 +48,20 @@ class RebateWindow:
         """A stable key: `api:20240101-20240629`."""
         return f"{self.broker_type}:{self.begin:{DATE_FORMAT}}-{self.end:{DATE_FORMAT}}"
 
+    @classmethod
+    def parse(cls, window_id: str) -> RebateWindow:
+        """Read a window id back: `api:20240101-20240629` (ValueError when it is not one)."""
+        scope, _, dates = window_id.partition(":")
+        begin_text, _, end_text = dates.partition("-")
+        try:
+            begin = datetime.strptime(begin_text, DATE_FORMAT).date()
+            end = datetime.strptime(end_text, DATE_FORMAT).date()
+        except ValueError:
+            raise ValueError(f"{window_id!r} is not a window id like api:20250101-20250131") from None
+        if scope not in {"api", "oauth", DEFAULT_SCOPE}:
+            raise ValueError(f"{window_id!r}: the broker type must be api, oauth or {DEFAULT_SCOPE}")
+        return cls(scope, begin, end)
+
     def overlaps(self, other: RebateWindow) -> bool:
         """Whether the two windows share a day for the same broker type."""
         return self.broker_type == other.broker_type and self.begin <= other.end and other.begin <= self.end

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pipeline.clock import FakeClock
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings
 from pipeline.ledger import CreateOutcome, Ledger, WindowState
 from pipeline.okx.limits import CREATE_INTERVAL, GET_LIMIT, GET_WINDOW, REBATE_PATH
 from pipeline.okx.simulator import DEFAULT_API_KEY, Fault, RunningSimulator
@@ -18,11 +18,6 @@ from pipeline.sync import Syncer, SyncReport, syncer_for
 from pipeline.windows import WindowKind
 
 YESTERDAY = date(2025, 2, 28)  # the fake clock starts 2025-03-01 10:00 at UTC+8
-
-
-def settings_for(base: Settings, **changes: Any) -> Settings:
-    """`base` with some settings changed, validated like any other."""
-    return load_settings(**{**{name: getattr(base, name) for name in Settings.model_fields}, **changes})
 
 
 def run_hourly(syncer: Syncer, clock: FakeClock, *, until: Callable[[], bool], hours: int) -> list[SyncReport]:
@@ -36,9 +31,9 @@ def run_hourly(syncer: Syncer, clock: FakeClock, *, until: Callable[[], bool], h
     return reports
 
 
-def all_downloaded(ledger: Ledger) -> bool:
+def all_loaded(ledger: Ledger) -> bool:
     windows = ledger.windows()
-    return bool(windows) and all(record.state is WindowState.DOWNLOADED for record in windows)
+    return bool(windows) and all(record.state is WindowState.LOADED for record in windows)
 
 
 def creates(simulator: RunningSimulator) -> list[datetime]:
@@ -63,15 +58,13 @@ def ledger(sim_settings: Settings, fake_clock: FakeClock) -> Ledger:
 def test_a_400_day_backfill_completes_with_one_create_per_hour(
     sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
 ) -> None:
-    settings = settings_for(
-        sim_settings, rebates_broker_types=("api",), rebates_start_date=YESTERDAY - timedelta(days=399)
-    )
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY - timedelta(days=399))
     syncer = syncer_for(settings, fake_clock)
-    reports = run_hourly(syncer, fake_clock, until=lambda: all_downloaded(ledger), hours=10)
+    reports = run_hourly(syncer, fake_clock, until=lambda: all_loaded(ledger), hours=10)
 
     windows = ledger.windows()
     assert [record.window.days for record in windows] == [180, 180, 40]
-    assert all_downloaded(ledger)
+    assert all_loaded(ledger)
     assert len(creates(simulator)) == 3  # one per window, none repeated
     assert [report.created for report in reports[:3]] == [record.window_id for record in windows]  # oldest first
     assert len(reports) == 5  # the last file is ready two hours after its create
@@ -85,9 +78,9 @@ def test_a_400_day_backfill_completes_with_one_create_per_hour(
 def test_two_broker_types_share_the_accounts_hour(
     sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
 ) -> None:
-    settings = settings_for(sim_settings, rebates_start_date=YESTERDAY - timedelta(days=9))
+    settings = sim_settings.replace(rebates_start_date=YESTERDAY - timedelta(days=9))
     syncer = syncer_for(settings, fake_clock)
-    run_hourly(syncer, fake_clock, until=lambda: all_downloaded(ledger), hours=6)
+    run_hourly(syncer, fake_clock, until=lambda: all_loaded(ledger), hours=6)
     assert {record.window_id for record in ledger.windows()} == {"api:20250219-20250228", "oauth:20250219-20250228"}
     assert len(creates(simulator)) == 2
     assert_okx_limits_held(simulator)
@@ -96,7 +89,7 @@ def test_two_broker_types_share_the_accounts_hour(
 def test_after_history_the_newest_day_is_created_first(
     sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
 ) -> None:
-    settings = settings_for(sim_settings, rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
     syncer = syncer_for(settings, fake_clock)
     syncer.run()
     fake_clock.advance(timedelta(days=3))  # three new days; history (yesterday) was requested
@@ -109,14 +102,14 @@ def test_after_history_the_newest_day_is_created_first(
 def test_existing_files_are_adopted_without_a_create(
     sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
 ) -> None:
-    settings = settings_for(sim_settings, rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
     simulator.state.seed_file(DEFAULT_API_KEY, "api", date(2025, 1, 1), date(2025, 1, 31))  # from the dashboard
     simulator.state.seed_file(DEFAULT_API_KEY, "api", date(2024, 6, 1), date(2024, 6, 30))  # before our range
     report = syncer_for(settings, fake_clock).run()
 
     assert report.adopted == ["api:20250101-20250131"]
     adopted = ledger.get("api:20250101-20250131")
-    assert (adopted.kind, adopted.state) == (WindowKind.ADOPTED, WindowState.DOWNLOADED)
+    assert (adopted.kind, adopted.state) == (WindowKind.ADOPTED, WindowState.LOADED)
     assert report.created == "api:20250201-20250228"  # the create went to what OKX did not have
     assert [call.at for call in simulator.state.calls("POST", REBATE_PATH)] == [fake_clock.now()]
     assert {record.window_id for record in ledger.windows()} == {"api:20250101-20250131", "api:20250201-20250228"}
@@ -125,9 +118,7 @@ def test_existing_files_are_adopted_without_a_create(
 def test_a_planned_window_that_appears_on_okx_is_adopted_and_the_hour_goes_elsewhere(
     sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
 ) -> None:
-    settings = settings_for(
-        sim_settings, rebates_broker_types=("api",), rebates_start_date=YESTERDAY - timedelta(days=399)
-    )
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY - timedelta(days=399))
     syncer = syncer_for(settings, fake_clock)
     syncer.run()
     second = ledger.windows()[1]
@@ -135,7 +126,7 @@ def test_a_planned_window_that_appears_on_okx_is_adopted_and_the_hour_goes_elsew
     fake_clock.advance(CREATE_INTERVAL)
     report = syncer.run()
     assert report.adopted == [second.window_id]
-    assert ledger.get(second.window_id).state is WindowState.DOWNLOADED
+    assert ledger.get(second.window_id).state is WindowState.LOADED
     assert report.created == ledger.windows()[2].window_id
     assert len(creates(simulator)) == 2
 
@@ -143,7 +134,7 @@ def test_a_planned_window_that_appears_on_okx_is_adopted_and_the_hour_goes_elsew
 def test_a_rate_limited_create_records_the_budget_and_is_not_retried(
     sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
 ) -> None:
-    settings = settings_for(sim_settings, rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
     assert simulator.state.try_spend_create(DEFAULT_API_KEY, fake_clock.now())  # someone else spent the hour
     report = syncer_for(settings, fake_clock).run()
     assert report.create_outcome is CreateOutcome.RATE_LIMITED
@@ -158,7 +149,7 @@ def test_a_rate_limited_create_records_the_budget_and_is_not_retried(
 def test_wait_polls_within_limits_until_the_file_is_archived(
     sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
 ) -> None:
-    settings = settings_for(sim_settings, rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
     started = fake_clock.now()
     report = syncer_for(settings, fake_clock).run(wait=True)
     assert report.downloaded == ["api:20250228-20250228"]
@@ -170,7 +161,7 @@ def test_wait_polls_within_limits_until_the_file_is_archived(
 def test_wait_gives_up_at_the_deadline(
     sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock
 ) -> None:
-    settings = settings_for(sim_settings, rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
     started = fake_clock.now()
     report = syncer_for(settings, fake_clock).run(wait=True, deadline=timedelta(minutes=30))
     assert report.pending == ["api:20250228-20250228"]
@@ -180,7 +171,7 @@ def test_wait_gives_up_at_the_deadline(
 def test_windows_not_yet_requested_do_not_keep_wait_waiting(
     sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
 ) -> None:
-    settings = settings_for(sim_settings, rebates_start_date=YESTERDAY)  # two types, one create an hour
+    settings = sim_settings.replace(rebates_start_date=YESTERDAY)  # two types, one create an hour
     report = syncer_for(settings, fake_clock).run(wait=True)
     assert len(report.downloaded) == 1
     assert [record.state for record in ledger.windows()].count(WindowState.PLANNED) == 1
@@ -189,19 +180,19 @@ def test_windows_not_yet_requested_do_not_keep_wait_waiting(
 def test_an_expired_link_is_refreshed(
     sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
 ) -> None:
-    settings = settings_for(sim_settings, rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
     simulator.state.seed_file(DEFAULT_API_KEY, "api", date(2025, 1, 1), date(2025, 1, 31))
     simulator.state.faults.inject(Fault.EXPIRED_LINK, times=1)
     report = syncer_for(settings, fake_clock).run()
     assert report.downloaded == ["api:20250101-20250131"]
     assert simulator.state.count("GET", status=403) == 1
-    assert ledger.get("api:20250101-20250131").state is WindowState.DOWNLOADED
+    assert ledger.get("api:20250101-20250131").state is WindowState.LOADED
 
 
 def test_a_truncated_download_is_retried_and_never_archived(
     sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
 ) -> None:
-    settings = settings_for(sim_settings, rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
     simulator.state.seed_file(DEFAULT_API_KEY, "api", date(2025, 1, 1), date(2025, 1, 31))
     simulator.state.faults.inject(Fault.TRUNCATED_DOWNLOAD, times=2)
     report = syncer_for(settings, fake_clock).run()
@@ -215,7 +206,7 @@ def test_a_truncated_download_is_retried_and_never_archived(
 def test_a_file_that_keeps_failing_is_marked_failed_and_retried_later(
     sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
 ) -> None:
-    settings = settings_for(sim_settings, rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
     simulator.state.seed_file(DEFAULT_API_KEY, "api", date(2025, 1, 1), date(2025, 1, 31))
     simulator.state.faults.inject(Fault.TRUNCATED_DOWNLOAD, times=3)
     report = syncer_for(settings, fake_clock).run()
@@ -226,7 +217,7 @@ def test_a_file_that_keeps_failing_is_marked_failed_and_retried_later(
     assert failed.next_attempt_at is not None
     fake_clock.set(failed.next_attempt_at)
     syncer_for(settings, fake_clock).run()
-    assert ledger.get("api:20250101-20250131").state is WindowState.DOWNLOADED
+    assert ledger.get("api:20250101-20250131").state is WindowState.LOADED
 
 
 class Crash(BaseException):
@@ -243,7 +234,7 @@ def test_a_run_killed_at_any_transition_resumes_without_duplicate_create_or_lost
     crash_at: int,
     where: str,
 ) -> None:
-    settings = settings_for(sim_settings, rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
     calls = 0
     original = Ledger.transition
     original_reserve = Ledger.reserve_create
@@ -276,7 +267,7 @@ def test_a_run_killed_at_any_transition_resumes_without_duplicate_create_or_lost
     for _ in range(4):  # the restarted schedule, an hour apart
         fake_clock.advance(CREATE_INTERVAL)
         syncer_for(settings, fake_clock).run()
-    assert all_downloaded(ledger)
+    assert all_loaded(ledger)
     posts = simulator.state.calls("POST", REBATE_PATH)
     assert len([call for call in posts if call.code == "0"]) == 1, "the window was created more than once"
     assert_okx_limits_held(simulator)

@@ -65,10 +65,11 @@ def test_sync_archives_and_status_reports_without_printing_secrets_or_signed_lin
     synced = rebates("-v", "sync", env=env, cwd=tmp_path)
     assert synced.returncode == 0, synced.stderr
     assert "downloaded: api:20250101-20250131" in synced.stdout
+    assert "loaded: api:20250101-20250131" in synced.stdout
     status = rebates("status", "--json", env=env, cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     states = {window["window_id"]: window["state"] for window in json.loads(status.stdout)["windows"]}
-    assert states["api:20250101-20250131"] == "downloaded"
+    assert states["api:20250101-20250131"] == "loaded"
     table = rebates("status", env=env, cwd=tmp_path)
     assert "next create allowed" in table.stdout
     for output in (synced, status, table):

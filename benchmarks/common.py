@@ -1,0 +1,297 @@
+"""Shared benchmark helpers: a fast SQL generator of realistic rebate rows, child-process timing and tables."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+ORDERS_PER_DAY = 47_619
+"""New orders a day; with the 1 in 20 that fill again the next day, a day's file holds about 50,000 rows."""
+ROWS_PER_DAY = 50_000
+"""About how many rows one day has (ORDERS_PER_DAY plus the previous day's orders carried over midnight)."""
+BROKER_TYPE = "api"
+DAY_OFFSET_MS = 8 * 3_600_000
+"""The generated days are UTC+8 days (OKX's, and REBATES_TZ's default)."""
+
+CSV_HEADER = (
+    "brokerCode,level,uid,instId,ordId,clOrdId,spotTradeAmt,derivativeTradeAmt,fee,netFee,settlementFee,"
+    "brokerRebate,suBrokerRebate,userRebate,affiliated,ts"
+)
+AMOUNT_UNITS = ("spot_u", "deriv_u", "fee_u", "net_u", "settle_u", "broker_u", "sub_u", "user_u")
+"""The generator's amount columns, integers in units of 1e-10 USDT, in the file's column order."""
+
+# The generator is SQL (DuckDB temp macros) rather than Polars because the history benchmark fills tens of millions
+# of rows straight into rebate_details with INSERT ... SELECT, and the day file it then loads must continue that
+# history (the orders of the day before that fill over midnight): one generator, a pure function of
+# (seed, day, order index), serves both. Every amount is an integer count of 1e-10 USDT, turned into text by integer
+# division and padding (bench_text) and into DECIMAL by an exact decimal product (bench_decimal): never a float.
+GENERATOR_SQL = """
+CREATE OR REPLACE TEMP MACRO bench_text(u) AS
+    CASE WHEN u = 0 THEN '0' ELSE
+        (CASE WHEN u < 0 THEN '-' ELSE '' END) || (abs(u) // 10000000000)::VARCHAR ||
+        CASE WHEN abs(u) % 10000000000 = 0 THEN ''
+             ELSE '.' || rtrim(lpad((abs(u) % 10000000000)::VARCHAR, 10, '0'), '0') END
+    END;
+CREATE OR REPLACE TEMP MACRO bench_decimal(u) AS (u::DECIMAL(18, 0) * 0.0000000001)::DECIMAL(38, 18);
+CREATE OR REPLACE TEMP MACRO bench_share(u, percent) AS (u * percent + 50) // 100;
+CREATE OR REPLACE TEMP MACRO bench_random(seed, a, b, c, d) AS (hash(seed, a, b, c, d) >> 1)::BIGINT;
+
+CREATE OR REPLACE TEMP TABLE bench_users AS
+SELECT
+    range AS user_no,
+    ['6cde6e1a8340PYGM', '7e2052f9f04eWJLO', 'b9c61f27aa01QKZT'][1 + range % 3] AS broker_code,
+    CASE WHEN range % 10 = 0 THEN NULL
+         ELSE ['Lv1', 'Lv1', 'Lv1', 'Lv2', 'Lv2', 'Lv3', 'Lv4', 'Lv5', 'VIP1', 'VIP2', 'VIP3', 'VIP4', 'VIP5',
+               'VIP8'][1 + bench_random(0, range, 0, 0, 1) % 14] END AS level,
+    left((100000000000000000 + bench_random(0, range, 0, 0, 2) % 900000000000000000)::VARCHAR,
+         15 + (bench_random(0, range, 0, 0, 3) % 4)::INTEGER) AS uid,
+    bench_random(0, range, 0, 0, 4) % 100 < 20 AS affiliated,
+    bench_random(0, range, 0, 0, 5) % 100 < 10 AS sub_broker
+FROM range(1000);
+
+-- Every fill (row) of the orders first filled on the `days` days from `first_day`: one on that day, and for one
+-- order in 20 a second on the next day (OKX writes an order once per day it filled on).
+CREATE OR REPLACE TEMP MACRO bench_order_fills(first_day, days, orders_per_day, seed) AS TABLE
+WITH day_list AS (
+    SELECT
+        day,
+        epoch_ms(day::TIMESTAMP) - 28800000 AS start_ms,
+        last_day((date_trunc('quarter', day) + INTERVAL 2 MONTH)::DATE) AS quarter_end,
+        quarter_end - ((isodow(quarter_end) + 2) % 7)::INTEGER AS this_quarter,
+        last_day((date_trunc('quarter', day) + INTERVAL 5 MONTH)::DATE) AS next_quarter_end,
+        next_quarter_end - ((isodow(next_quarter_end) + 2) % 7)::INTEGER AS next_quarter,
+        strftime(CASE WHEN this_quarter > day THEN this_quarter ELSE next_quarter END, '%y%m%d') AS quarterly,
+        strftime(day + (((11 - isodow(day)) % 7) + 1)::INTEGER, '%y%m%d') AS weekly
+    FROM (SELECT (first_day + range::INTEGER)::DATE AS day FROM range(days))
+),
+orders AS (
+    SELECT
+        d.day AS order_day,
+        d.start_ms,
+        d.quarterly,
+        d.weekly,
+        o.range AS i,
+        bench_random(seed, d.day, o.range, 0, 1) AS h1,
+        bench_random(seed, d.day, o.range, 0, 2) AS h2,
+        h1 % 1000 AS user_no,
+        (h1 >> 10) % 100 AS pick,
+        (h1 >> 17) % 8 AS choice,
+        d.start_ms + h2 % 86400000 AS created_ms,
+        (h2 >> 32) % 20 = 0 AS carried,
+        CASE
+            WHEN pick < 35 THEN ['BTC-USDT', 'ETH-USDT', 'SOL-USDT', 'OKB-USDT', 'DOGE-USDT', 'XRP-USDT', 'TON-USDT',
+                                 'LTC-USDT'][1 + choice]
+            WHEN pick < 80 THEN ['BTC-USDT-SWAP', 'ETH-USDT-SWAP', 'SOL-USDT-SWAP', 'DOGE-USDT-SWAP',
+                                 'BTC-USD-SWAP', 'ETH-USD-SWAP', 'XRP-USDT-SWAP', 'PEPE-USDT-SWAP'][1 + choice]
+            WHEN pick < 90 THEN ['BTC-USD', 'ETH-USD', 'BTC-USDT', 'ETH-USDT'][1 + choice % 4] || '-' || d.quarterly
+            WHEN choice % 2 = 0 THEN 'BTC-USD-' || (CASE WHEN (h1 >> 40) % 2 = 0 THEN d.quarterly ELSE d.weekly END)
+                 || '-' || ((8 + (h1 >> 44) % 9) * 5000)::VARCHAR || '-' || ['C', 'P'][1 + (h1 >> 50) % 2]
+            ELSE 'ETH-USD-' || (CASE WHEN (h1 >> 40) % 2 = 0 THEN d.quarterly ELSE d.weekly END)
+                 || '-' || ((26 + (h1 >> 44) % 9) * 100)::VARCHAR || '-' || ['C', 'P'][1 + (h1 >> 50) % 2]
+        END AS inst_id,
+        CASE WHEN pick < 35 THEN [100, 80, 90, 60][1 + (h1 >> 20) % 4]
+             WHEN pick < 90 THEN [50, 20, 30, 45][1 + (h1 >> 20) % 4]
+             ELSE [30, 20][1 + (h1 >> 20) % 2] END AS fee_rate,
+        (1000000000000000000 + (((created_ms - 915148800000) << 21) | (1 << 19) | o.range))::VARCHAR AS ord_id,
+        CASE WHEN (h1 >> 24) % 2 = 0 THEN NULL
+             ELSE ['a', 'k', 'q', 'x'][1 + (h2 >> 5) % 4] || left(to_base(h2 >> 7, 36) || to_base(h1 >> 7, 36),
+                  8 + ((h1 >> 52) % 13)::INTEGER) END AS cl_ord_id
+    FROM day_list AS d CROSS JOIN range(orders_per_day) AS o
+)
+SELECT
+    o.order_day,
+    (o.order_day + f.fill)::DATE AS fill_day,
+    o.i,
+    f.fill,
+    u.broker_code,
+    u.level,
+    u.uid,
+    o.inst_id,
+    o.ord_id,
+    o.cl_ord_id,
+    u.affiliated,
+    bench_random(seed, o.order_day, o.i, f.fill, 3) AS hf,
+    bench_random(seed, o.order_day, o.i, f.fill, 4) AS hg,
+    CASE WHEN f.fill = 0 THEN o.created_ms + hf % (o.start_ms + 86400000 - o.created_ms)
+         ELSE o.start_ms + 86400000 + hf % 86400000 END AS ts_ms,
+    [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000, 10000000000] AS p10,
+    (hf >> 8) % 7 AS places,
+    CASE WHEN hf % 100 < 5 THEN (1 + (hf >> 16) % 99999) * [1000, 100, 10][1 + (hf >> 11) % 3]
+         WHEN hf % 100 < 10 THEN (100000 * p10[1 + places] + (hf >> 16) % (900000 * p10[1 + places]))
+                                 * p10[11 - places]
+         ELSE (5 * p10[1 + places] + (hf >> 16) % (19995 * p10[1 + places])) * p10[11 - places] END AS notional,
+    CASE WHEN o.pick < 35 THEN notional ELSE 0 END AS spot_u,
+    CASE WHEN o.pick < 35 THEN 0 ELSE notional END AS deriv_u,
+    -((notional * o.fee_rate + 50000) // 100000) AS fee_u,
+    bench_share(-fee_u, CASE WHEN hg % 100 < 80 THEN 100 ELSE 80 + (hg >> 8) % 20 END) AS settle_u,
+    bench_share(settle_u, CASE WHEN (hg >> 16) % 100 < 70 THEN 100 ELSE 30 + (hg >> 24) % 70 END) AS net_u,
+    bench_share(net_u, [20, 25, 30, 40, 50][1 + (hg >> 32) % 5]) AS broker_u,
+    CASE WHEN u.sub_broker THEN bench_share(net_u, 10) ELSE 0 END AS sub_u,
+    CASE WHEN u.affiliated THEN bench_share(net_u, 5 + (hg >> 40) % 16) ELSE 0 END AS user_u
+FROM orders AS o
+JOIN bench_users AS u USING (user_no)
+JOIN (VALUES (0), (1)) AS f(fill) ON f.fill = 0 OR o.carried;
+
+-- The rows whose day is one of the `days` days from `first_day`, as a file of those days holds them.
+CREATE OR REPLACE TEMP MACRO bench_fills(first_day, days, orders_per_day, seed) AS TABLE
+SELECT * FROM bench_order_fills((first_day - 1)::DATE, days + 1, orders_per_day, seed)
+WHERE fill_day BETWEEN first_day AND (first_day + (days - 1))::DATE;
+"""
+
+CSV_SELECT = """
+SELECT
+    broker_code AS brokerCode, level, uid, inst_id AS instId, ord_id AS ordId, cl_ord_id AS clOrdId,
+    bench_text(spot_u) AS spotTradeAmt, bench_text(deriv_u) AS derivativeTradeAmt, bench_text(fee_u) AS fee,
+    bench_text(net_u) AS netFee, bench_text(settle_u) AS settlementFee, bench_text(broker_u) AS brokerRebate,
+    bench_text(sub_u) AS suBrokerRebate, bench_text(user_u) AS userRebate,
+    CASE WHEN affiliated THEN 'true' ELSE 'false' END AS affiliated, ts_ms::VARCHAR AS ts
+FROM bench_fills($first_day::DATE, $days, $orders_per_day, $seed)
+ORDER BY fill_day, ts_ms, ord_id
+LIMIT $rows
+"""
+
+
+def install_generator(db: duckdb.DuckDBPyConnection) -> None:
+    """Create the generator's temp macros and users table on this connection (nothing is persisted)."""
+    db.execute(GENERATOR_SQL)
+
+
+def days_for(rows: int, orders_per_day: int = ORDERS_PER_DAY) -> int:
+    """How many days of generated rows hold at least `rows` rows."""
+    return max(1, -(-rows // orders_per_day))
+
+
+def write_csv(
+    path: Path, first_day: date, *, rows: int, days: int | None = None, orders_per_day: int = ORDERS_PER_DAY, seed: int = 0
+) -> int:
+    """Write a rebate CSV (the docs' 16 columns, LF line ends) of the days from `first_day`; returns its data rows.
+
+    `rows` cuts the last day short so the file has exactly that many rows (when the days hold that many).
+    """
+    days = days if days is not None else days_for(rows, orders_per_day)
+    with duckdb.connect() as db:
+        install_generator(db)
+        params = {"first_day": first_day, "days": days, "orders_per_day": orders_per_day, "seed": seed, "rows": rows}
+        db.execute("CREATE TEMP TABLE csv_rows AS " + CSV_SELECT, params)
+        written = db.execute("SELECT count(*) FROM csv_rows").fetchone()
+        target = str(path).replace("'", "''")
+        db.execute(f"COPY csv_rows TO '{target}' (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', NEW_LINE '\\n')")
+    header = path.open(encoding="utf-8").readline().strip()
+    if header != CSV_HEADER:
+        raise AssertionError(f"unexpected header {header!r}")
+    assert written is not None
+    return int(written[0])
+
+
+def window_id(begin: date, end: date) -> str:
+    """The ledger's id of an `api` window (see RebateWindow.window_id)."""
+    return f"{BROKER_TYPE}:{begin:%Y%m%d}-{end:%Y%m%d}"
+
+
+# --- measuring -------------------------------------------------------------------------------------------------
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size so far, in MiB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(script: Path, task: dict[str, Any]) -> dict[str, Any]:
+    """Run `script --child <task as JSON>` in a fresh interpreter and return the JSON its last line prints.
+
+    Each measurement gets its own process, so its peak RSS is its own and no cache carries over.
+    """
+    completed = subprocess.run(
+        [sys.executable, str(script), "--child", json.dumps(task, default=str)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"child {task.get('kind')} failed:\n{completed.stdout}\n{completed.stderr}")
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+def child_main(run: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """The child side of `run_child`: run the task and print the result (plus peak RSS) as one JSON line."""
+    task = json.loads(sys.argv[2])
+    result = run(task)
+    result["peak_rss_mib"] = peak_rss_mib()
+    print(json.dumps(result, default=str))
+
+
+@dataclass
+class Phases:
+    """Wall time per named phase, summed over repeats of the same phase."""
+
+    seconds: dict[str, float]
+
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        """Add the time of the `with` block to `name`."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+class TimedConnection:
+    """A DuckDB connection that times every `execute`, keyed by the statement's first SQL line (comments skipped)."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, phases: Phases) -> None:
+        self._connection = connection
+        self._phases = phases
+
+    def execute(self, query: str, parameters: object = None) -> Any:
+        """Run and time one statement (or script)."""
+        with self._phases.timed(f"sql: {statement_label(query)}"):
+            if parameters is None:
+                return self._connection.execute(query)
+            return self._connection.execute(query, parameters)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
+def statement_label(query: str) -> str:
+    """A short label for a statement: its first line that is not a comment, cut to 60 characters."""
+    for line in query.splitlines():
+        text = line.strip()
+        if text and not text.startswith("--"):
+            return text if len(text) <= 60 else text[:57] + "..."
+    return "?"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def seconds(value: float) -> str:
+    """Seconds, three decimals."""
+    return f"{value:.3f} s"
+
+
+def mib(value: float) -> str:
+    """MiB, no decimals."""
+    return f"{value:,.0f} MiB"
+
+
+def next_day(day: date, days: int = 1) -> date:
+    """`day` plus `days`."""
+    return day + timedelta(days=days)

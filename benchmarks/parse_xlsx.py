@@ -1,0 +1,106 @@
+"""Time `parse_rebate_file` against a raw calamine read (200,000-row xlsx) and a raw Polars read (1,000,000-row CSV).
+
+Run: `.venv/bin/python benchmarks/parse_xlsx.py` (add `--help` for sizes). The generated files are kept in a cache
+directory (default: the system temp dir), so a second run skips the slow generation. Target: xlsx ratio <= 1.3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+
+import fastexcel
+import polars as pl
+
+from pipeline.config import load_settings
+from pipeline.okx.simulator.files import MULTI_DAY_SHARE, FileShape, FileSpec, generate_rows, render
+from pipeline.parse import parse_rebate_file
+
+FIRST_DAY = date(2025, 1, 1)
+DAYS = 20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--xlsx-rows", type=int, default=200_000)
+    parser.add_argument("--csv-rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "okx-rebates-benchmarks")
+    args = parser.parse_args()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    settings = load_settings()
+    xlsx, csv = ensure_files(args.cache, args.xlsx_rows, args.csv_rows)
+
+    def parse(path: Path) -> int:
+        parsed = parse_rebate_file(path, tz=settings.rebates_tz, max_unzipped_bytes=settings.rebates_max_unzipped_bytes)
+        return parsed.rows
+
+    print(f"\nxlsx: {xlsx} ({xlsx.stat().st_size / 1e6:.1f} MB, {parse(xlsx):,} data rows)")
+    raw_polars = best_of(args.repeat, lambda: pl.read_excel(xlsx, engine="calamine").height)
+    raw_fastexcel = best_of(args.repeat, lambda: fastexcel.read_excel(str(xlsx)).load_sheet(0).to_polars().height)
+    parsed = best_of(args.repeat, lambda: parse(xlsx))
+    report("pl.read_excel(engine='calamine')", raw_polars)
+    report("fastexcel load_sheet(0).to_polars()", raw_fastexcel)
+    report("parse_rebate_file", parsed)
+    print(f"  ratio parse / pl.read_excel          {parsed / raw_polars:8.2f}  (target <= 1.3)")
+    print(f"  ratio parse / fastexcel              {parsed / raw_fastexcel:8.2f}")
+
+    print(f"\ncsv: {csv} ({csv.stat().st_size / 1e6:.1f} MB, {parse(csv):,} data rows)")
+    raw_default = best_of(args.repeat, lambda: pl.read_csv(csv).height)
+    raw_text = best_of(args.repeat, lambda: pl.read_csv(csv, infer_schema=False).height)
+    parsed = best_of(args.repeat, lambda: parse(csv))
+    report("pl.read_csv (types inferred)", raw_default)
+    report("pl.read_csv(infer_schema=False)", raw_text)
+    report("parse_rebate_file", parsed)
+    print(f"  ratio parse / pl.read_csv            {parsed / raw_default:8.2f}")
+    print(f"  ratio parse / read_csv as text       {parsed / raw_text:8.2f}")
+
+
+def ensure_files(cache: Path, xlsx_rows: int, csv_rows: int) -> tuple[Path, Path]:
+    """The benchmark files, generated once per size: the simulator's rows, written by its own xlsx and CSV writers."""
+    xlsx = cache / f"rebates-{xlsx_rows}.xlsx"
+    csv = cache / f"rebates-{csv_rows}.csv"
+    if xlsx.exists() and csv.exists():
+        print(f"reusing {xlsx} and {csv}")
+        return xlsx, csv
+    # Each day has orders_per_day rows plus the second-day rows of 1 in 20 of the previous day's orders.
+    per_day = math.ceil(xlsx_rows / DAYS / (1 + 1 / MULTI_DAY_SHARE))
+    spec = FileSpec(FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1), "api", orders_per_day=per_day)
+    started = time.perf_counter()
+    rows = generate_rows(spec)
+    print(f"generated {len(rows):,} rows in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    xlsx.write_bytes(render(rows, replace(spec, shape=FileShape.XLSX)))
+    print(f"wrote the xlsx with openpyxl in {time.perf_counter() - started:.1f} s")
+    # The CSV repeats those rows (a parse does not care that orders repeat) rather than generating 1,000,000.
+    started = time.perf_counter()
+    header, *lines = render(rows, spec).decode().splitlines(keepends=True)
+    copies = math.ceil(csv_rows / len(lines))
+    with csv.open("w", encoding="utf-8", newline="") as out:
+        out.write(header)
+        out.writelines((lines * copies)[:csv_rows])
+    print(f"wrote the CSV ({csv_rows:,} rows: {copies} copies of those rows) in {time.perf_counter() - started:.1f} s")
+    return xlsx, csv
+
+
+def best_of(repeat: int, run: Callable[[], int]) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def report(label: str, seconds: float) -> None:
+    print(f"  {label:<36} {seconds:8.3f} s")
+
+
+if __name__ == "__main__":
+    main()

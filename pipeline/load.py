@@ -1,0 +1,225 @@
+"""Load a parsed rebate file as one window's rows in DuckDB: replace, verify to the last digit, commit, or roll back."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from pipeline.clock import Clock
+from pipeline.db import connect, sql_text
+from pipeline.ledger import FileRecord, WindowRecord, WindowState, transaction, transition_in
+from pipeline.parse import AMOUNT_COLUMNS, ParsedFile, RejectedFile
+
+log = logging.getLogger(__name__)
+
+KEY_COLUMNS = ("ord_id", "broker_code", "trade_date")
+"""rebate_details' key (its PRIMARY KEY in sql/schema/050_rebate_details.sql): one order, one code, one day."""
+
+NO_ROWS = (date(1, 1, 1), date(1, 1, 1))
+"""Trade-date bounds that match nothing: a window whose file was empty."""
+
+
+class ArrowStream:
+    """Hands a Polars frame to DuckDB through the Arrow C stream interface: zero-copy, and no pyarrow needed.
+
+    DuckDB reads a registered Polars frame through pyarrow; an object that offers only `__arrow_c_stream__` it
+    reads directly.
+    """
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The frame's Arrow stream capsule."""
+        return self.frame.__arrow_c_stream__(requested_schema)
+
+
+class LoadMismatchError(Exception):
+    """What landed in rebate_details is not what was parsed; the load was rolled back."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one load did."""
+
+    window_id: str
+    file_id: str
+    rows_loaded: int
+    rows_replaced: int
+    totals: dict[str, Decimal]
+    skipped: bool
+    """True when this file was already the window's loaded file: nothing changed."""
+    warnings: tuple[str, ...] = ()
+
+
+def check_unique_keys(parsed: ParsedFile) -> None:
+    """Reject a file that holds the same order twice on one day (its rows would collide on the key)."""
+    frame = parsed.frame
+    duplicated = frame.filter(frame.select(KEY_COLUMNS).is_duplicated())
+    if duplicated.height:
+        first = duplicated.sort("source_row").row(0, named=True)
+        rows = duplicated.filter(
+            (pl.col("ord_id") == first["ord_id"])
+            & (pl.col("broker_code") == first["broker_code"])
+            & (pl.col("trade_date") == first["trade_date"])
+        )["source_row"].to_list()
+        raise RejectedFile(
+            f"ordId {first['ord_id']} (brokerCode {first['broker_code']}) appears {len(rows)} times on "
+            f"{first['trade_date']} (data rows {', '.join(map(str, rows))}); OKX writes one row per order per day"
+        )
+
+
+def _bounds(frame: pl.DataFrame) -> tuple[date, date]:
+    if frame.height == 0:
+        return NO_ROWS
+    low, high = frame.select(pl.col("trade_date").min().alias("low"), pl.col("trade_date").max().alias("high")).row(0)
+    return low, high
+
+
+def _current_load(db: duckdb.DuckDBPyConnection, window_id: str) -> tuple[str, date, date] | None:
+    row = db.execute(
+        "SELECT file_id, min_trade_date, max_trade_date FROM rebate_loads WHERE window_id = ? "
+        "ORDER BY load_id DESC LIMIT 1",
+        [window_id],
+    ).fetchone()
+    if row is None:
+        return None
+    low, high = (row[1], row[2]) if row[1] is not None else NO_ROWS
+    return str(row[0]), low, high
+
+
+def _read_totals(
+    db: duckdb.DuckDBPyConnection, window_id: str, bounds: tuple[date, date]
+) -> tuple[int, dict[str, Decimal]]:
+    row = db.execute(
+        sql_text("load/window_totals.sql"), {"window_id": window_id, "min_date": bounds[0], "max_date": bounds[1]}
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), {column: Decimal(value) for column, value in zip(AMOUNT_COLUMNS, row[1:], strict=True)}
+
+
+def load_window(
+    db_path: Path,
+    record: WindowRecord,
+    archived: FileRecord,
+    parsed: ParsedFile,
+    clock: Clock,
+    *,
+    lock_timeout: float = 300.0,
+) -> LoadResult:
+    """Make `parsed` the window's rows, in one transaction that also marks the window loaded.
+
+    The window's previous rows (an earlier file, or the same file loaded before) are replaced, so loading again
+    changes nothing; the rows and every amount total are read back and must equal the parsed file's exactly, or
+    everything rolls back and `LoadMismatchError` is raised. Orders the window touches are recomputed in
+    rebate_orders from all their rows, so an order straddling two windows stays one row with both parts.
+    """
+    check_unique_keys(parsed)
+    window_id = record.window_id
+    new_bounds = _bounds(parsed.frame)
+    now = clock.now()
+    with connect(db_path, lock_timeout=lock_timeout) as db:
+        current = _current_load(db, window_id)
+        if current is not None and current[0] == archived.file_id:
+            # The rows of this very file are what the window holds (its load committed with them): keep them.
+            log.info("%s: %s is already loaded; nothing to do", window_id, archived.file_id)
+            rows, totals = _read_totals(db, window_id, current[1:])
+            with transaction(db):
+                transition_in(db, window_id, WindowState.LOADED, now, detail="already loaded", attempts=0,
+                              next_attempt_at=None, last_error=None)  # fmt: skip
+            return LoadResult(window_id, archived.file_id, rows, 0, totals, skipped=True)
+        with transaction(db):
+            db.execute("CREATE OR REPLACE TEMP TABLE touched_orders (ord_id VARCHAR, broker_code VARCHAR)")
+            old_bounds = current[1:] if current is not None else NO_ROWS
+            params = {"window_id": window_id, "min_date": old_bounds[0], "max_date": old_bounds[1]}
+            db.execute(sql_text("load/collect_window_keys.sql"), params)
+            replaced_row = db.execute(sql_text("load/delete_window.sql"), params).fetchone()
+            replaced = int(replaced_row[0]) if replaced_row else 0
+            db.register("incoming", ArrowStream(parsed.frame))
+            try:
+                db.execute(
+                    sql_text("load/insert_details.sql"),
+                    {"broker_type": record.broker_type, "window_id": window_id, "file_id": archived.file_id,
+                     "loaded_at": now},
+                )  # fmt: skip
+                db.execute("INSERT INTO touched_orders SELECT DISTINCT ord_id, broker_code FROM incoming")
+            finally:
+                db.unregister("incoming")
+            rows, landed = _read_totals(db, window_id, new_bounds)
+            if rows != parsed.rows or landed != parsed.totals:
+                differences = [
+                    f"{column}: file {parsed.totals[column]} vs loaded {landed[column]}"
+                    for column in AMOUNT_COLUMNS
+                    if landed[column] != parsed.totals[column]
+                ]
+                raise LoadMismatchError(
+                    f"{window_id}: loaded {rows} rows of {parsed.rows}"
+                    + (f"; {'; '.join(differences)}" if differences else "")
+                )
+            db.execute(sql_text("load/refresh_orders.sql"))
+            db.execute(
+                "INSERT INTO rebate_loads (window_id, file_id, loaded_at, rows_in_file, rows_loaded, rows_replaced, "
+                "min_trade_date, max_trade_date, file_totals, loaded_totals, extra_columns, warnings) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [window_id, archived.file_id, now, parsed.rows, rows, replaced,
+                 None if parsed.rows == 0 else new_bounds[0], None if parsed.rows == 0 else new_bounds[1],
+                 _json_totals(parsed.totals), _json_totals(landed), list(parsed.extra_columns),
+                 list(parsed.warnings)],
+            )  # fmt: skip
+            transition_in(
+                db,
+                window_id,
+                WindowState.LOADED,
+                now,
+                detail=f"{rows} rows from {archived.file_id}",
+                loaded_at=now,
+                rows_loaded=rows,
+                attempts=0,
+                next_attempt_at=None,
+                last_error=None,
+            )
+            db.execute("DROP TABLE touched_orders")
+    log.info("%s: loaded %s rows from %s (replaced %s)", window_id, f"{rows:,}", archived.path, f"{replaced:,}")
+    return LoadResult(window_id, archived.file_id, rows, replaced, landed, skipped=False, warnings=parsed.warnings)
+
+
+def _json_totals(totals: dict[str, Decimal]) -> str:
+    """Totals as JSON strings (exact text, never JSON numbers that a reader might take as floats)."""
+    return json.dumps({column: str(value) for column, value in totals.items()})
+
+
+def publish_snapshot(db_path: Path, snapshot: Path, *, lock_timeout: float = 300.0) -> Path:
+    """Copy the database, consistently, to `snapshot` for analysts (atomic rename; readers of the old one go on).
+
+    The copy is taken while this process holds the database after a CHECKPOINT, so no write can be half in it.
+    """
+    snapshot.parent.mkdir(parents=True, exist_ok=True)
+    temp = snapshot.with_name(snapshot.name + ".tmp")
+    with connect(db_path, lock_timeout=lock_timeout) as db:
+        db.execute("CHECKPOINT")
+        shutil.copyfile(db_path, temp)
+    temp.replace(snapshot)
+    return snapshot
+
+
+def loaded_totals(db_path: Path, window_id: str, *, lock_timeout: float = 300.0) -> dict[str, Any]:
+    """The latest load of a window as rebate_loads recorded it (for reports and tests)."""
+    with connect(db_path, lock_timeout=lock_timeout) as db:
+        row = db.execute(
+            "SELECT file_id, rows_loaded, loaded_totals, loaded_at FROM rebate_loads WHERE window_id = ? "
+            "ORDER BY load_id DESC LIMIT 1",
+            [window_id],
+        ).fetchone()
+    if row is None:
+        raise KeyError(window_id)
+    totals = {column: Decimal(text) for column, text in json.loads(row[2]).items()}
+    return {"file_id": row[0], "rows": row[1], "totals": totals, "loaded_at": row[3]}

@@ -1,0 +1,28 @@
+-- rebate_orders: exactly one row per (ord_id, broker_code), the key analysts join on: an order's rows summed
+-- across all the days (and windows) it filled on. Maintained by each load for the orders it touched.
+CREATE TABLE IF NOT EXISTS rebate_orders (
+    ord_id               VARCHAR NOT NULL,
+    broker_code          VARCHAR NOT NULL,
+    broker_type          VARCHAR NOT NULL,
+    uid                  VARCHAR,                    -- from the latest day
+    level                VARCHAR,                    -- from the latest day
+    inst_id              VARCHAR NOT NULL,
+    inst_type            VARCHAR NOT NULL,
+    cl_ord_id            VARCHAR,
+    spot_trade_amt       DECIMAL(38, 18) NOT NULL,
+    derivative_trade_amt DECIMAL(38, 18) NOT NULL,
+    fee                  DECIMAL(38, 18) NOT NULL,
+    net_fee              DECIMAL(38, 18) NOT NULL,
+    settlement_fee       DECIMAL(38, 18) NOT NULL,
+    broker_rebate        DECIMAL(38, 18) NOT NULL,
+    sub_broker_rebate    DECIMAL(38, 18) NOT NULL,
+    user_rebate          DECIMAL(38, 18) NOT NULL,
+    affiliated           BOOLEAN NOT NULL,           -- true when any of its days had an affiliated rebate
+    first_ts             TIMESTAMPTZ NOT NULL,       -- last fill of its first day
+    last_ts              TIMESTAMPTZ NOT NULL,       -- last fill of its last day
+    first_trade_date     DATE NOT NULL,
+    last_trade_date      DATE NOT NULL,
+    fill_days            INTEGER NOT NULL,           -- days it filled on (rows in rebate_details)
+    windows              INTEGER NOT NULL,           -- windows its rows came from (2 when it straddles a boundary)
+    PRIMARY KEY (ord_id, broker_code)
+);

@@ -1,0 +1,301 @@
+"""Loading: every amount lands exactly, once; reloads change nothing; a crash or a mismatch leaves the old state."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import pipeline.db
+import pipeline.load
+from pipeline.clock import FakeClock
+from pipeline.config import Settings, load_settings
+from pipeline.db import connect
+from pipeline.download import archive_local_file
+from pipeline.ingest import load_by_hand
+from pipeline.ledger import FileRecord, Ledger, WindowState
+from pipeline.load import LoadMismatchError, load_window
+from pipeline.okx.simulator.files import (
+    AMOUNT_COLUMNS,
+    Corruption,
+    FileShape,
+    FileSpec,
+    Layout,
+    build_rebate_file,
+    corrupt,
+    generate_rows,
+)
+from pipeline.parse import parse_rebate_file
+from pipeline.windows import RebateWindow
+
+SNAKE = {
+    "spotTradeAmt": "spot_trade_amt",
+    "derivativeTradeAmt": "derivative_trade_amt",
+    "fee": "fee",
+    "netFee": "net_fee",
+    "settlementFee": "settlement_fee",
+    "brokerRebate": "broker_rebate",
+    "suBrokerRebate": "sub_broker_rebate",
+    "userRebate": "user_rebate",
+}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(rebates_data_dir=tmp_path / "data", rebates_db=tmp_path / "data" / "rebates.duckdb")
+
+
+@pytest.fixture
+def ledger(settings: Settings, fake_clock: FakeClock) -> Ledger:
+    return Ledger(settings.rebates_db, fake_clock)
+
+
+def write_file(tmp_path: Path, spec: FileSpec, *, name: str = "RebateDetails.bin") -> Path:
+    path = tmp_path / name
+    path.write_bytes(build_rebate_file(spec))
+    return path
+
+
+def independent_totals(spec: FileSpec) -> tuple[int, dict[str, Decimal]]:
+    """Rows and amount totals summed with Decimal straight from the generator's source text."""
+    rows = generate_rows(spec)
+    totals = {SNAKE[column]: sum((Decimal(row[column]) for row in rows), Decimal(0)) for column in AMOUNT_COLUMNS}
+    return len(rows), totals
+
+
+def table_totals(db_path: Path, where: str = "true") -> tuple[int, dict[str, Decimal]]:
+    columns = list(SNAKE.values())
+    with connect(db_path) as db:
+        row = db.execute(
+            f"SELECT count(*), {', '.join(f'coalesce(sum({c}), 0)' for c in columns)} FROM rebate_details WHERE {where}"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), dict(zip(columns, (Decimal(value) for value in row[1:]), strict=True))
+
+
+def table_digest(db_path: Path) -> str:
+    """A hash of every row of the data tables, to prove a reload changed nothing."""
+    with connect(db_path) as db:
+        details = db.execute("SELECT * FROM rebate_details ORDER BY ord_id, broker_code, trade_date").fetchall()
+        orders = db.execute("SELECT * FROM rebate_orders ORDER BY ord_id, broker_code").fetchall()
+    return hashlib.sha256(repr((details, orders)).encode()).hexdigest()
+
+
+SPEC = FileSpec(date(2025, 1, 1), date(2025, 1, 10), "api", orders_per_day=12)
+WINDOW = RebateWindow("api", date(2025, 1, 1), date(2025, 1, 10))
+
+
+@pytest.mark.parametrize("shape", list(FileShape))
+def test_every_amount_lands_exactly_as_the_source_text_says(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, shape: FileShape
+) -> None:
+    spec = FileSpec(SPEC.begin, SPEC.end, "api", shape=shape, orders_per_day=12)
+    outcome = load_by_hand(settings, ledger, write_file(tmp_path, spec), WINDOW, fake_clock)
+    assert outcome.state is WindowState.LOADED, outcome.reason
+    expected_rows, expected = independent_totals(spec)
+    assert table_totals(settings.rebates_db) == (expected_rows, expected)
+    assert ledger.get(WINDOW.window_id).rows_loaded == expected_rows
+
+
+def test_every_row_traces_to_its_archived_file_and_source_row(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    load_by_hand(settings, ledger, write_file(tmp_path, SPEC), WINDOW, fake_clock)
+    (archived,) = ledger.files(WINDOW.window_id)
+    with connect(settings.rebates_db) as db:
+        lineage = db.execute(
+            "SELECT DISTINCT window_id, file_id FROM rebate_details UNION ALL "
+            "SELECT 'rows', count(DISTINCT source_row)::VARCHAR FROM rebate_details"
+        ).fetchall()
+    assert ("api:20250101-20250110", archived.file_id) in lineage
+    assert ("rows", str(len(generate_rows(SPEC)))) in lineage
+    assert (settings.rebates_data_dir / archived.path).exists()
+
+
+def test_loading_the_same_file_again_changes_nothing(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    path = write_file(tmp_path, SPEC)
+    load_by_hand(settings, ledger, path, WINDOW, fake_clock)
+    before = table_digest(settings.rebates_db)
+    fake_clock.advance(3600)
+    outcome = load_by_hand(settings, ledger, path, WINDOW, fake_clock)
+    assert outcome.result is not None and outcome.result.skipped
+    assert table_digest(settings.rebates_db) == before
+
+
+def test_a_redownload_of_the_window_in_another_shape_replaces_its_rows_with_the_same_totals(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    load_by_hand(settings, ledger, write_file(tmp_path, SPEC), WINDOW, fake_clock)
+    first = table_totals(settings.rebates_db)
+    again = FileSpec(SPEC.begin, SPEC.end, "api", shape=FileShape.XLSX, orders_per_day=12)
+    outcome = load_by_hand(settings, ledger, write_file(tmp_path, again, name="again.xlsx"), WINDOW, fake_clock)
+    assert outcome.result is not None
+    assert outcome.result.rows_replaced == first[0]
+    assert table_totals(settings.rebates_db) == first
+    assert len(ledger.files(WINDOW.window_id)) == 2  # both downloads stay archived
+
+
+def test_an_order_straddling_two_windows_is_one_order_with_both_parts(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    first = RebateWindow("api", date(2025, 1, 1), date(2025, 1, 5))
+    second = RebateWindow("api", date(2025, 1, 6), date(2025, 1, 10))
+    for window in (first, second):
+        spec = FileSpec(window.begin, window.end, "api", orders_per_day=12)
+        load_by_hand(settings, ledger, write_file(tmp_path, spec, name=f"{window.begin}.csv"), window, fake_clock)
+    with connect(settings.rebates_db) as db:
+        straddling = db.execute(
+            "SELECT ord_id, broker_code, fill_days, windows, fee FROM rebate_orders WHERE windows = 2"
+        ).fetchall()
+        assert straddling, "the generator puts orders across 5→6 January"
+        ord_id, code, days, _, fee = straddling[0]
+        parts = db.execute(
+            "SELECT window_id, fee FROM rebate_details WHERE ord_id = ? AND broker_code = ? ORDER BY trade_date",
+            [ord_id, code],
+        ).fetchall()
+        duplicates = db.execute(
+            "SELECT count(*) FROM (SELECT ord_id, broker_code FROM rebate_orders GROUP BY ALL HAVING count(*) > 1)"
+        ).fetchone()
+    assert days == 2
+    assert [part[0] for part in parts] == [first.window_id, second.window_id]
+    assert fee == parts[0][1] + parts[1][1]
+    assert duplicates == (0,)
+    rows_total = table_totals(settings.rebates_db)[1]["fee"]
+    with connect(settings.rebates_db) as db:
+        orders_total = db.execute("SELECT sum(fee) FROM rebate_orders").fetchone()
+    assert orders_total == (rows_total,)
+
+
+def test_a_crash_mid_load_leaves_the_previous_state(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_by_hand(settings, ledger, write_file(tmp_path, SPEC), WINDOW, fake_clock)
+    before = table_digest(settings.rebates_db)
+    real_sql_text = pipeline.db.sql_text
+
+    def dying(relative: str) -> str:
+        if relative == "load/refresh_orders.sql":  # rows replaced, orders not yet: stop here
+            raise KeyboardInterrupt
+        return real_sql_text(relative)
+
+    again = FileSpec(SPEC.begin, SPEC.end, "api", shape=FileShape.XLS, orders_per_day=12)
+    monkeypatch.setattr(pipeline.load, "sql_text", dying)
+    with pytest.raises(KeyboardInterrupt):
+        load_by_hand(settings, ledger, write_file(tmp_path, again, name="again.xls"), WINDOW, fake_clock)
+    monkeypatch.undo()
+    assert table_digest(settings.rebates_db) == before
+    assert ledger.get(WINDOW.window_id).state is WindowState.DOWNLOADED  # the new file waits to be loaded
+
+
+def test_a_process_killed_mid_load_leaves_the_previous_state(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    load_by_hand(settings, ledger, write_file(tmp_path, SPEC), WINDOW, fake_clock)
+    before = table_digest(settings.rebates_db)
+    again = write_file(tmp_path, FileSpec(SPEC.begin, SPEC.end, "api", shape=FileShape.ZIP_CSV, orders_per_day=12))
+    script = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        import pipeline.load
+        from pipeline.clock import SystemClock
+        from pipeline.config import load_settings
+        from pipeline.ingest import load_by_hand
+        from pipeline.ledger import Ledger
+        from pipeline.windows import RebateWindow
+        real = pipeline.load.sql_text
+        def dying(relative):
+            if relative == "load/refresh_orders.sql":
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(relative)
+        pipeline.load.sql_text = dying
+        data = Path({str(settings.rebates_data_dir)!r})
+        settings = load_settings(rebates_data_dir=data, rebates_db=data / "rebates.duckdb")
+        ledger = Ledger(settings.rebates_db, SystemClock())
+        load_by_hand(settings, ledger, Path({str(again)!r}), RebateWindow.parse({WINDOW.window_id!r}), SystemClock())
+    """)
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert table_digest(settings.rebates_db) == before
+
+
+def test_what_landed_must_equal_what_was_parsed_or_nothing_is_kept(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    load_by_hand(settings, ledger, write_file(tmp_path, SPEC), WINDOW, fake_clock)
+    before = table_digest(settings.rebates_db)
+    second = write_file(tmp_path, FileSpec(SPEC.begin, SPEC.end, "api", shape=FileShape.XLSX, orders_per_day=12))
+    archived = archive_local_file(second, WINDOW, settings.rebates_data_dir)
+    record = FileRecord(
+        archived.file_id(WINDOW), WINDOW.window_id, archived.relative_path, archived.bytes, archived.sha256, "xlsx"
+    )
+    ledger.record_file(record, "local")
+    parsed = parse_rebate_file(archived.path, tz=settings.rebates_tz, max_unzipped_bytes=10**9)
+    lying = dataclasses.replace(parsed, totals={**parsed.totals, "fee": parsed.totals["fee"] + Decimal("1E-18")})
+    with pytest.raises(LoadMismatchError, match="fee"):
+        load_window(settings.rebates_db, ledger.get(WINDOW.window_id), record, lying, fake_clock)
+    assert table_digest(settings.rebates_db) == before
+    assert ledger.get(WINDOW.window_id).state is WindowState.LOADED
+
+
+def test_a_file_with_the_same_order_twice_on_one_day_is_rejected(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    text = build_rebate_file(SPEC).decode()
+    header, first, *rest = text.splitlines()
+    path = tmp_path / "twice.csv"
+    path.write_text("\n".join([header, first, first, *rest]) + "\n")
+    outcome = load_by_hand(settings, ledger, path, WINDOW, fake_clock)
+    assert outcome.state is WindowState.QUARANTINED
+    assert outcome.reason is not None and "appears 2 times" in outcome.reason
+
+
+@pytest.mark.parametrize("how", [Corruption.BAD_AMOUNT, Corruption.MISSING_COLUMN, Corruption.GARBAGE])
+def test_a_broken_file_is_quarantined_with_its_reason_and_nothing_loaded(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, how: Corruption
+) -> None:
+    path = tmp_path / "broken.csv"
+    path.write_bytes(corrupt(build_rebate_file(SPEC), how))
+    outcome = load_by_hand(settings, ledger, path, WINDOW, fake_clock)
+    record = ledger.get(WINDOW.window_id)
+    assert (outcome.state, record.state) == (WindowState.QUARANTINED, WindowState.QUARANTINED)
+    assert record.last_error and record.last_error.startswith("raw/api/")
+    assert table_totals(settings.rebates_db)[0] == 0
+    (archived,) = ledger.files(WINDOW.window_id)
+    assert (settings.rebates_data_dir / archived.path).read_bytes() == path.read_bytes()
+
+
+def test_the_views_add_up_to_the_table(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    spec = FileSpec(SPEC.begin, SPEC.end, "api", layout=Layout.COLUMNS_14, orders_per_day=12)
+    load_by_hand(settings, ledger, write_file(tmp_path, spec), WINDOW, fake_clock)
+    total = table_totals(settings.rebates_db)[1]["broker_rebate"]
+    with connect(settings.rebates_db) as db:
+        for view in ("broker_code", "instrument_type", "user_level"):
+            row = db.execute(f"SELECT sum(broker_rebate) FROM daily_commission_by_{view}").fetchone()
+            assert row == (total,), view
+        types = {row[0] for row in db.execute("SELECT DISTINCT inst_type FROM rebate_details").fetchall()}
+    assert types == {"SPOT", "SWAP", "FUTURES", "OPTION"}
+
+
+def test_a_load_publishes_a_snapshot_analysts_can_open_read_only(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    load_by_hand(settings, ledger, write_file(tmp_path, SPEC), WINDOW, fake_clock)
+    analyst = duckdb.connect(str(settings.snapshot_path), read_only=True)
+    try:
+        row = analyst.execute("SELECT count(*) FROM rebate_details").fetchone()
+    finally:
+        analyst.close()
+    assert row == (table_totals(settings.rebates_db)[0],)
