@@ -40,12 +40,15 @@ def test_the_installed_package_is_the_one_imported(installed: Path, tmp_path: Pa
     assert all(path.startswith(str(installed)) for path in result.stdout.split())
 
 
-def test_rebates_help_works_from_another_directory(installed: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("args", "expected"), [(["--help"], "sync"), (["simulator", "--help"], "--ready-after")])
+def test_rebates_help_works_from_another_directory(
+    installed: Path, tmp_path: Path, args: list[str], expected: str
+) -> None:
     script = installed / "bin" / "rebates"
     assert script.exists()
-    result = run_installed(installed, str(script), "--help", cwd=tmp_path)
+    result = run_installed(installed, str(script), *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "settings" in result.stdout
+    assert expected in result.stdout
 
 
 def test_every_sql_file_ships_inside_the_package(installed: Path) -> None:
