@@ -25,6 +25,8 @@ from pipeline.ingest import load_by_hand
 from pipeline.ledger import Ledger, WindowRecord
 from pipeline.okx.errors import OkxAuthError, OkxBrokerTypeError, OkxError, OkxOAuthError, OkxPermissionError
 from pipeline.okx.simulator.cli import simulator_command
+from pipeline.report.model import Period
+from pipeline.report.run import parse_formats, write_reports
 from pipeline.sync import SyncReport, syncer_for
 from pipeline.windows import RebateWindow
 
@@ -249,6 +251,52 @@ def load(
             console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     else:
         fail(Exit.REJECTED, f"{outcome.window_id} {outcome.state.value}: {outcome.reason}")
+
+
+@app.command("report")
+def report(
+    month: Annotated[str | None, typer.Option(help="The month, YYYY-MM (default: last month).")] = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD), with --to.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Last day (YYYY-MM-DD), with --from.")] = None,
+    broker_code: Annotated[str | None, typer.Option(help="Only this broker code.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder to write to (default REBATES_DATA_DIR/reports).")] = None,
+    formats: Annotated[str, typer.Option("--format", help="Any of xlsx,csv,html.")] = "xlsx,csv,html",
+) -> None:
+    """Write the commission report for a month or a day range: an Excel workbook, CSV tables and one HTML page.
+
+    Days are trade_date in REBATES_TZ. Each report compares with the previous period and reconciles every
+    window's file totals with what the database holds.
+
+    Examples:
+
+      rebates report --month 2025-01
+
+      rebates report --from 2025-01-01 --to 2025-01-15 --broker-code 656204a3b0e9BCDE --format html
+    """
+    settings = settings_or_exit()
+    clock = SystemClock()
+    first, last = parse_day(date_from), parse_day(date_to)
+    try:
+        chosen = parse_formats(formats)
+        if month is not None and (first or last):
+            raise ValueError("give --month or --from/--to, not both")
+        if (first is None) != (last is None):
+            raise ValueError("--from and --to go together")
+        if first is not None and last is not None:
+            period = Period(first, last)
+        elif month is not None:
+            period = Period.parse_month(month)
+        else:
+            this_month = clock.now().astimezone(settings.rebates_tz).date().replace(day=1)
+            period = Period.month(this_month.year, this_month.month).previous()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    with exit_codes():
+        if not Path(settings.rebates_db).exists():
+            fail(Exit.CONFIG, f"no database at {settings.rebates_db} (REBATES_DB): run `rebates sync` first")
+        written = write_reports(settings, period, broker_code=broker_code, out_dir=out, formats=chosen, clock=clock)
+    for path in written:
+        console.print(str(path), highlight=False)
 
 
 @app.command("status")

@@ -1,0 +1,1 @@
+"""Commission reports: queries (sql/reports) → one `Report` → xlsx, csv and html writers."""

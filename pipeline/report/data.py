@@ -1,0 +1,372 @@
+"""Run the report queries (sql/reports) into one `Report`; summary rows carry their own kind (see `cell_kind`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Context, Decimal
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import duckdb
+
+from pipeline.db import connect, sql_text
+from pipeline.parse import AMOUNT_COLUMNS
+from pipeline.report.model import Cell, Chart, Column, Kind, Period, Report, Table
+
+__all__ = [
+    "CHARTS",
+    "METRICS",
+    "ROW_KIND_COLUMNS",
+    "SUMMARY",
+    "TABLES",
+    "TOP_INSTRUMENTS",
+    "build_report",
+    "cell_kind",
+    "ratio",
+]
+
+SUMMARY = "summary"
+TOP_INSTRUMENTS = 20
+"""How many instruments `top_instruments` lists."""
+
+RATE_QUANTUM = Decimal("1E-10")
+_DIVISION = Context(prec=28)
+_QUANTIZING = Context(prec=60)
+"""Wide enough that quantizing any quotient of two DECIMAL(38,18) sums to 1E-10 never overflows."""
+
+AMOUNT_LABELS: dict[str, str] = {
+    "spot_trade_amt": "Spot volume",
+    "derivative_trade_amt": "Derivative volume",
+    "fee": "Fee",
+    "net_fee": "Net fee",
+    "settlement_fee": "Settlement fee",
+    "broker_rebate": "Broker rebate",
+    "sub_broker_rebate": "Sub-broker rebate",
+    "user_rebate": "User rebate",
+}
+
+METRICS: tuple[tuple[str, str, Kind], ...] = (
+    *((name, AMOUNT_LABELS[name], Kind.AMOUNT) for name in AMOUNT_COLUMNS),
+    ("effective_rate", "Effective rebate rate (broker rebate / net fee)", Kind.RATE),
+    ("orders", "Orders", Kind.INTEGER),
+    ("broker_codes", "Active broker codes", Kind.INTEGER),
+    ("users", "Active users", Kind.INTEGER),
+)
+"""The summary's rows in order: (key in period_totals.sql, the `metric` cell, the row's kind)."""
+
+ROW_KIND_COLUMNS = frozenset({"this_period", "previous_period", "change"})
+"""The summary's columns whose cells take their kind from the row's `kind` cell (see `cell_kind`)."""
+
+_COLUMNS: dict[str, Column] = {
+    column.name: column
+    for column in (
+        Column("trade_date", "Day", Kind.DATE),
+        Column("broker_type", "Broker type", Kind.TEXT),
+        Column("broker_code", "Broker code", Kind.TEXT),
+        Column("inst_type", "Instrument type", Kind.TEXT),
+        Column("inst_id", "Instrument", Kind.TEXT),
+        Column("level", "User level", Kind.TEXT),
+        Column("affiliated", "Affiliated rebate", Kind.BOOLEAN),
+        Column("orders", "Orders", Kind.INTEGER),
+        Column("users", "Users", Kind.INTEGER),
+        *(Column(name, label, Kind.AMOUNT) for name, label in AMOUNT_LABELS.items()),
+        Column("effective_rate", "Effective rate", Kind.RATE),
+        Column("share", "Share of broker rebate", Kind.RATE),
+        Column("covered", "Covered", Kind.BOOLEAN),
+        Column("window_id", "Window", Kind.TEXT),
+        Column("state", "State", Kind.TEXT),
+        Column("file_name", "File", Kind.TEXT),
+        Column("sha256", "SHA-256", Kind.TEXT),
+        Column("rows_in_file", "Rows in file", Kind.INTEGER),
+        Column("rows_in_db", "Rows in database", Kind.INTEGER),
+        *(Column(f"file_{name}", f"{label} (file)", Kind.AMOUNT) for name, label in AMOUNT_LABELS.items()),
+        *(Column(f"db_{name}", f"{label} (database)", Kind.AMOUNT) for name, label in AMOUNT_LABELS.items()),
+        Column("matches", "Matches", Kind.BOOLEAN),
+        Column("differences", "Differences", Kind.TEXT),
+    )
+}
+
+SUMMARY_COLUMNS = (
+    Column("metric", "Metric", Kind.TEXT),
+    Column("kind", "Kind", Kind.TEXT),
+    Column("this_period", "This period", Kind.AMOUNT),
+    Column("previous_period", "Previous period", Kind.AMOUNT),
+    Column("change", "Change", Kind.AMOUNT),
+    Column("change_pct", "Change %", Kind.RATE),
+)
+
+
+def cell_kind(table: Table, column: Column, row: Sequence[Cell]) -> Kind:
+    """How one cell is written: its column's kind, except in the summary's value columns, where the row decides.
+
+    The summary holds one metric per row, and metrics differ in kind: eight USDT amounts, the effective rebate rate,
+    and three counts. So the summary has a `kind` column (TEXT: `amount`, `rate` or `integer`, a `Kind` value), and
+    the cells of `this_period`, `previous_period` and `change` are of that kind: Decimal amounts, a Decimal rate
+    (a ratio; its change is in rate points), or ints. Those three columns are declared AMOUNT, the most common kind;
+    `change_pct` is always a RATE. Every writer formats summary cells through this function.
+    """
+    if table.name == SUMMARY and column.name in ROW_KIND_COLUMNS:
+        kind_index = [each.name for each in table.columns].index("kind")
+        return Kind(str(row[kind_index]))
+    return column.kind
+
+
+def ratio(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | None:
+    """The ratio of two sums to 28 digits, quantized to 1E-10 (`RATE_QUANTUM`); None when the denominator is 0."""
+    if denominator == 0:
+        return None
+    quotient = _DIVISION.divide(Decimal(numerator), Decimal(denominator))
+    return quotient.quantize(RATE_QUANTUM, context=_QUANTIZING)
+
+
+@contextmanager
+def _open(db_path: Path, lock_timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The database read-only; an empty one in memory (schema only) when the file does not exist yet."""
+    if db_path.exists():
+        with connect(db_path, read_only=True, lock_timeout=lock_timeout) as db:
+            yield db
+    else:
+        with connect(Path(":memory:")) as db:
+            yield db
+
+
+def _query(db: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object]) -> list[dict[str, Any]]:
+    """Run `sql/reports/<name>.sql` with its parameters; one dict per row, keyed by column name."""
+    cursor = db.execute(sql_text(f"reports/{name}.sql"), dict(params))
+    names = [description[0] for description in cursor.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class _TableSpec:
+    """One table of the report: `sql/reports/<name>.sql` gives its rows; `note` may name {tz} and end with {scope}."""
+
+    name: str
+    title: str
+    columns: tuple[str, ...]
+    note: str
+
+
+TABLES = (
+    _TableSpec(
+        "by_day", "By day",
+        ("trade_date", "orders", "fee", "net_fee", "broker_rebate", "sub_broker_rebate", "user_rebate", "covered"),
+        "Every day of the period (trade_date in {tz}), zeros where nothing was traded; covered is false where some "
+        "broker type has no loaded window holding the day, so that day is incomplete; an order that filled on two "
+        "days counts on both.{scope}",
+    ),
+    _TableSpec(
+        "by_broker_code", "By broker code",
+        ("broker_type", "broker_code", "orders", "users", "spot_trade_amt", "derivative_trade_amt", "fee", "net_fee",
+         "broker_rebate", "effective_rate", "share"),
+        "Totals per broker code the users' orders were tagged with; effective rate is broker rebate / net fee, share "
+        "its part of the period's broker rebate.{scope}",
+    ),
+    _TableSpec(
+        "by_instrument_type", "By instrument type",
+        ("inst_type", "orders", "spot_trade_amt", "derivative_trade_amt", "net_fee", "broker_rebate", "share"),
+        "Totals per instrument type (from the instrument id) and their share of the broker rebate.{scope}",
+    ),
+    _TableSpec(
+        "top_instruments", f"Top {TOP_INSTRUMENTS} instruments",
+        ("inst_id", "inst_type", "orders", "spot_trade_amt", "derivative_trade_amt", "net_fee", "broker_rebate",
+         "share"),
+        f"The {TOP_INSTRUMENTS} instruments that earned the most broker rebate.{{scope}}",
+    ),
+    _TableSpec(
+        "by_user_level", "By user level",
+        ("level", "orders", "users", "net_fee", "broker_rebate", "share"),
+        "Totals per user fee level, (none) where OKX left it empty; an order or user whose level changed during the "
+        "period counts under each.{scope}",
+    ),
+    _TableSpec(
+        "affiliated", "Affiliated rebates",
+        ("affiliated", "orders", "net_fee", "broker_rebate", "user_rebate", "share"),
+        "Totals for rows with and without an affiliated rebate.{scope}",
+    ),
+    _TableSpec(
+        "reconciliation", "Reconciliation",
+        ("window_id", "state", "file_name", "sha256", "rows_in_file", "rows_in_db",
+         *(f"{side}_{name}" for name in AMOUNT_COLUMNS for side in ("file", "db")), "matches", "differences"),
+        "Each loaded window overlapping the period, whole (not clipped to the period{scope}): its file's rows and "
+        "totals against what the database holds for it now.",
+    ),
+)  # fmt: skip
+"""The report's tables, in order."""
+
+CHARTS = (
+    Chart("by_day", "Broker rebate per day", "line", "trade_date", ("broker_rebate",)),
+    Chart("by_instrument_type", "Broker rebate by instrument type", "bar", "inst_type", ("broker_rebate",)),
+)
+
+
+def _table(spec: _TableSpec, records: list[dict[str, Any]], note: str) -> Table:
+    columns = tuple(_COLUMNS[name] for name in spec.columns)
+    rows = tuple(tuple(record[column.name] for column in columns) for record in records)
+    return Table(spec.name, spec.title, columns, rows, note)
+
+
+def _with_rates(records: list[dict[str, Any]], total_broker_rebate: Decimal) -> list[dict[str, Any]]:
+    """Each record with its effective rate (broker rebate / net fee) and share of the period's broker rebate."""
+    return [
+        {
+            **record,
+            "effective_rate": ratio(record["broker_rebate"], record["net_fee"]) if "net_fee" in record else None,
+            "share": ratio(record["broker_rebate"], total_broker_rebate),
+        }
+        for record in records
+    ]
+
+
+def _summary(this: Mapping[str, Any], previous: Mapping[str, Any]) -> Table:
+    rows: list[tuple[Cell, ...]] = []
+    for key, label, kind in METRICS:
+        now, before = this[key], previous[key]
+        change = now - before if now is not None and before is not None else None
+        change_pct = ratio(change, abs(before)) if change is not None else None
+        rows.append((label, kind.value, now, before, change, change_pct))
+    return Table(
+        SUMMARY,
+        "Summary",
+        SUMMARY_COLUMNS,
+        tuple(rows),
+        "Each metric this period and the previous one; change % is the change over the previous value's size.",
+    )
+
+
+def _totals(db: duckdb.DuckDBPyConnection, params: Mapping[str, object]) -> dict[str, Any]:
+    (totals,) = _query(db, "period_totals", params)
+    totals["effective_rate"] = ratio(totals["broker_rebate"], totals["net_fee"])
+    return totals
+
+
+def _reconciliation(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each window's file totals (exact strings in rebate_loads) against the sums its rows have now."""
+    reconciled = []
+    for record in records:
+        file_totals = {name: Decimal(text) for name, text in json.loads(record["file_totals"]).items()}
+        row: dict[str, Any] = {
+            "window_id": record["window_id"],
+            "state": record["state"],
+            "file_name": PurePosixPath(record["path"]).name,
+            "sha256": record["sha256"],
+            "rows_in_file": record["rows_in_file"],
+            "rows_in_db": record["rows_in_db"],
+        }
+        differences = [] if record["rows_in_file"] == record["rows_in_db"] else ["rows"]
+        for name in AMOUNT_COLUMNS:
+            row[f"file_{name}"] = file_totals.get(name)
+            row[f"db_{name}"] = record[name]
+            if row[f"file_{name}"] != record[name]:
+                differences.append(name)
+        row["matches"] = not differences
+        row["differences"] = ", ".join(differences) or None
+        reconciled.append(row)
+    return reconciled
+
+
+@dataclass(frozen=True)
+class _Results:
+    """Everything the queries return for one report, read in one short read-only session."""
+
+    totals: dict[str, Any]
+    previous_totals: dict[str, Any]
+    tables: dict[str, list[dict[str, Any]]]
+    previous_days: list[dict[str, Any]]
+    windows: list[dict[str, Any]]
+
+
+def _read(db: duckdb.DuckDBPyConnection, period: Period, previous: Period, broker_code: str | None) -> _Results:
+    params = {"start": period.start, "end": period.end, "broker_code": broker_code}
+    previous_params = {"start": previous.start, "end": previous.end, "broker_code": broker_code}
+    window_params = {"start": period.start, "end": period.end}
+    query_params: dict[str, Mapping[str, object]] = {
+        "top_instruments": {**params, "top": TOP_INSTRUMENTS},
+        "reconciliation": window_params,
+    }
+    return _Results(
+        totals=_totals(db, params),
+        previous_totals=_totals(db, previous_params),
+        tables={spec.name: _query(db, spec.name, query_params.get(spec.name, params)) for spec in TABLES},
+        previous_days=_query(db, "by_day", previous_params),
+        windows=_query(db, "windows_in_period", window_params),
+    )
+
+
+def _warnings(
+    db_path: Path, period: Period, previous: Period, results: _Results, reconciliation: list[dict[str, Any]]
+) -> list[str]:
+    """What a reader must know before trusting the figures: missing days, broken windows, mismatches."""
+    warnings = [] if db_path.exists() else [f"{db_path} does not exist: nothing has been loaded yet"]
+    missing = [day["trade_date"] for day in results.tables["by_day"] if not day["covered"]]
+    if missing:
+        warnings.append(
+            f"{len(missing)} day(s) of {period.label} have no loaded window for every broker type, so their figures "
+            f"are incomplete: {', '.join(day.isoformat() for day in missing)}"
+        )
+    previous_missing = [day for day in results.previous_days if not day["covered"]]
+    if previous_missing:
+        warnings.append(
+            f"{len(previous_missing)} day(s) of the previous period {previous.label} have no loaded window for every "
+            "broker type, so the comparison with it is incomplete"
+        )
+    warnings += [
+        f"window {window['window_id']} is {window['state']}: {window['last_error']}"
+        for window in results.windows
+        if window["state"] in ("quarantined", "failed")
+    ]
+    warnings += [
+        f"window {record['window_id']}: the database no longer matches its file ({record['differences']})"
+        for record in reconciliation
+        if not record["matches"]
+    ]
+    return warnings
+
+
+def build_report(
+    db_path: Path,
+    period: Period,
+    *,
+    broker_code: str | None,
+    tz_label: str,
+    now: datetime,
+    lock_timeout: float = 300.0,
+) -> Report:
+    """The commission report for `period` (days are trade_date in REBATES_TZ), compared with `period.previous()`.
+
+    `broker_code` limits every table but the reconciliation (which is per window, whole) to one code; None means
+    all codes. `tz_label` is REBATES_TZ as text and `now` the generation time, both printed on the report. The
+    database is opened read-only, for the queries only, waiting up to `lock_timeout` seconds while a pipeline run
+    holds it; when the file does not exist yet the report is empty and says so in its warnings.
+    """
+    previous = period.previous()
+    with _open(db_path, lock_timeout) as db:
+        results = _read(db, period, previous, broker_code)
+    reconciliation = _reconciliation(results.tables["reconciliation"])
+    scope = f" Broker code {broker_code} only." if broker_code else ""
+    tables = []
+    for spec in TABLES:
+        if spec.name == "reconciliation":
+            note = spec.note.format(scope=", and for every broker code" if broker_code else "")
+            tables.append(_table(spec, reconciliation, note))
+        else:
+            records = _with_rates(results.tables[spec.name], results.totals["broker_rebate"])
+            tables.append(_table(spec, records, spec.note.format(tz=tz_label, scope=scope)))
+    return Report(
+        period=period,
+        previous=previous,
+        broker_code=broker_code,
+        generated_at=now,
+        timezone=tz_label,
+        summary=_summary(results.totals, results.previous_totals),
+        tables=tuple(tables),
+        charts=CHARTS,
+        windows_covered=tuple(window["window_id"] for window in results.windows if window["state"] == "loaded"),
+        missing_days=tuple(day["trade_date"] for day in results.tables["by_day"] if not day["covered"]),
+        reconciliation_ok=all(record["matches"] for record in reconciliation),
+        warnings=tuple(_warnings(db_path, period, previous, results, reconciliation)),
+    )

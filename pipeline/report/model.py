@@ -1,0 +1,152 @@
+"""What a commission report holds, independent of format: every writer (xlsx, csv, html) reads one `Report`."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """How a column's values are written: decides number formats in xlsx and alignment in html."""
+
+    TEXT = "text"
+    DATE = "date"
+    INTEGER = "integer"
+    AMOUNT = "amount"
+    """USDT, a Decimal with up to 18 decimals."""
+    RATE = "rate"
+    """A ratio such as broker_rebate / net_fee, a Decimal (shown as a percentage)."""
+    BOOLEAN = "boolean"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a report table: its machine name (CSV header), its label for people, and its kind."""
+
+    name: str
+    label: str
+    kind: Kind
+
+
+Cell = str | int | Decimal | date | bool | None
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the report: a sheet in xlsx, a file in csv, a section in html."""
+
+    name: str
+    """Machine name: `by_day`, `by_broker_code`, ...; the CSV file is `<name>.csv`, the sheet uses `title`."""
+    title: str
+    columns: tuple[Column, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    note: str = ""
+    """One sentence under the title saying what the table shows."""
+
+    def column(self, name: str) -> list[Cell]:
+        """Every value of one column."""
+        index = [column.name for column in self.columns].index(name)
+        return [row[index] for row in self.rows]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A chart to draw from a table: `kind` "line" or "bar", x from `x`, one series per name in `y`."""
+
+    table: str
+    title: str
+    kind: str
+    x: str
+    y: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Period:
+    """Days [start, end], both included, as trade_date in REBATES_TZ; a month or a free range."""
+
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"the period ends ({self.end}) before it starts ({self.start})")
+
+    @classmethod
+    def month(cls, year: int, month: int) -> Period:
+        """A calendar month."""
+        return cls(date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]))
+
+    @classmethod
+    def parse_month(cls, text: str) -> Period:
+        """`YYYY-MM` as a calendar month (ValueError when it is not one)."""
+        try:
+            year, month = (int(part) for part in text.split("-"))
+            return cls.month(year, month)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a month as YYYY-MM") from None
+
+    @property
+    def is_month(self) -> bool:
+        """Whether the period is exactly one calendar month."""
+        return self.start.day == 1 and self == Period.month(self.start.year, self.start.month)
+
+    @property
+    def days(self) -> int:
+        """How many days it covers."""
+        return (self.end - self.start).days + 1
+
+    @property
+    def label(self) -> str:
+        """`2025-01` for a month, `2025-01-03..2025-01-09` otherwise."""
+        return f"{self.start:%Y-%m}" if self.is_month else f"{self.start}..{self.end}"
+
+    def previous(self) -> Period:
+        """The period to compare with: the previous month for a month, else as many days just before."""
+        if self.is_month:
+            last = self.start - timedelta(days=1)
+            return Period.month(last.year, last.month)
+        return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
+
+    def day_list(self) -> list[date]:
+        """Every day of the period."""
+        return [self.start + timedelta(days=offset) for offset in range(self.days)]
+
+
+@dataclass(frozen=True)
+class Report:
+    """A commission report for a period (optionally one broker code), with the previous period to compare."""
+
+    period: Period
+    previous: Period
+    broker_code: str | None
+    generated_at: datetime
+    timezone: str
+    """REBATES_TZ as text: the days are trade_date there."""
+    summary: Table
+    """metric, this period, previous period, change, change % (change % is a RATE, None when undefined)."""
+    tables: tuple[Table, ...]
+    """by_day, by_broker_code, by_instrument_type, top_instruments, by_user_level, affiliated, reconciliation."""
+    charts: tuple[Chart, ...]
+    windows_covered: tuple[str, ...]
+    """Loaded windows overlapping the period."""
+    missing_days: tuple[date, ...]
+    """Days of the period no loaded window covers (the report is incomplete for them)."""
+    reconciliation_ok: bool
+    """Every window's file totals equal what the database holds for it."""
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def title(self) -> str:
+        """The report's heading."""
+        scope = f", broker code {self.broker_code}" if self.broker_code else ""
+        return f"OKX broker commission {self.period.label}{scope}"
+
+    def table(self, name: str) -> Table:
+        """A table by machine name (the summary included)."""
+        for table in (self.summary, *self.tables):
+            if table.name == name:
+                return table
+        raise KeyError(name)

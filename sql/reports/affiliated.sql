@@ -1,0 +1,14 @@
+-- affiliated: the period's totals split by whether the row had an affiliated rebate (true first).
+-- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all.
+-- Grain: affiliated, per row of rebate_details. The share of the broker rebate is computed by the report.
+SELECT
+    affiliated,
+    count(DISTINCT ord_id) AS orders,
+    sum(net_fee) AS net_fee,
+    sum(broker_rebate) AS broker_rebate,
+    sum(user_rebate) AS user_rebate
+FROM rebate_details
+WHERE trade_date BETWEEN $start AND $end
+  AND ($broker_code IS NULL OR broker_code = $broker_code)
+GROUP BY affiliated
+ORDER BY affiliated DESC;

@@ -1,0 +1,52 @@
+-- by_day: every day of the period, with its totals (zeros on a day without rows) and whether its data is complete.
+-- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all.
+-- covered: every broker type the ledger has windows for has a loaded window holding the day; false for every day
+-- while the ledger is empty. orders counts distinct orders that filled on the day, so an order filling on two days
+-- counts on both and the days add up to more than the period's orders.
+WITH days AS (
+    SELECT CAST(series.day AS DATE) AS trade_date
+    FROM generate_series(CAST($start AS DATE), CAST($end AS DATE), INTERVAL 1 DAY) AS series(day)
+),
+
+totals AS (
+    SELECT
+        trade_date,
+        count(DISTINCT ord_id) AS orders,
+        sum(fee) AS fee,
+        sum(net_fee) AS net_fee,
+        sum(broker_rebate) AS broker_rebate,
+        sum(sub_broker_rebate) AS sub_broker_rebate,
+        sum(user_rebate) AS user_rebate
+    FROM rebate_details
+    WHERE trade_date BETWEEN $start AND $end
+      AND ($broker_code IS NULL OR broker_code = $broker_code)
+    GROUP BY trade_date
+),
+
+broker_types AS (
+    SELECT count(DISTINCT broker_type) AS known
+    FROM rebate_windows
+),
+
+coverage AS (
+    SELECT days.trade_date, count(DISTINCT windows.broker_type) AS covering
+    FROM days
+    JOIN rebate_windows AS windows
+      ON windows.state = 'loaded' AND days.trade_date BETWEEN windows.begin_date AND windows.end_date
+    GROUP BY days.trade_date
+)
+
+SELECT
+    days.trade_date,
+    coalesce(totals.orders, 0) AS orders,
+    coalesce(totals.fee, 0) AS fee,
+    coalesce(totals.net_fee, 0) AS net_fee,
+    coalesce(totals.broker_rebate, 0) AS broker_rebate,
+    coalesce(totals.sub_broker_rebate, 0) AS sub_broker_rebate,
+    coalesce(totals.user_rebate, 0) AS user_rebate,
+    broker_types.known > 0 AND coalesce(coverage.covering, 0) = broker_types.known AS covered
+FROM days
+CROSS JOIN broker_types
+LEFT JOIN totals ON totals.trade_date = days.trade_date
+LEFT JOIN coverage ON coverage.trade_date = days.trade_date
+ORDER BY days.trade_date;

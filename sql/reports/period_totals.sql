@@ -1,0 +1,19 @@
+-- period_totals: the summary of one period, one row: every amount's total and the distinct orders, codes and users.
+-- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all.
+-- Reads rebate_details rather than the daily views: distinct orders and users over a period cannot be added up
+-- from days (an order filling on two days is one order). uid is NULL in 14-column files, so users undercount them.
+SELECT
+    coalesce(sum(spot_trade_amt), 0) AS spot_trade_amt,
+    coalesce(sum(derivative_trade_amt), 0) AS derivative_trade_amt,
+    coalesce(sum(fee), 0) AS fee,
+    coalesce(sum(net_fee), 0) AS net_fee,
+    coalesce(sum(settlement_fee), 0) AS settlement_fee,
+    coalesce(sum(broker_rebate), 0) AS broker_rebate,
+    coalesce(sum(sub_broker_rebate), 0) AS sub_broker_rebate,
+    coalesce(sum(user_rebate), 0) AS user_rebate,
+    count(DISTINCT ord_id) AS orders,
+    count(DISTINCT broker_code) AS broker_codes,
+    count(DISTINCT uid) AS users
+FROM rebate_details
+WHERE trade_date BETWEEN $start AND $end
+  AND ($broker_code IS NULL OR broker_code = $broker_code);

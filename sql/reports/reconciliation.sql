@@ -1,0 +1,55 @@
+-- reconciliation: per window sharing a day with the period, what its file held against what the database holds now.
+-- $start, $end: the period's days (both included). Whole windows, never clipped to the period, and never filtered
+-- by broker code: a file is reconciled as a whole. One row per window that has been loaded (its latest load, which
+-- its rows come from), whatever its state now. file_totals is JSON of exact decimal strings; the held_* sums are
+-- recomputed from rebate_details now, not copied from rebate_loads.loaded_totals, so a later change shows.
+WITH latest AS (
+    SELECT window_id, file_id, rows_in_file, file_totals
+    FROM rebate_loads
+    QUALIFY row_number() OVER (PARTITION BY window_id ORDER BY load_id DESC) = 1
+),
+
+in_period AS (
+    SELECT window_id, begin_date, broker_type, state
+    FROM rebate_windows
+    WHERE begin_date <= $end AND end_date >= $start
+),
+
+held AS (
+    SELECT
+        window_id,
+        count(*) AS rows_in_db,
+        sum(spot_trade_amt) AS spot_trade_amt,
+        sum(derivative_trade_amt) AS derivative_trade_amt,
+        sum(fee) AS fee,
+        sum(net_fee) AS net_fee,
+        sum(settlement_fee) AS settlement_fee,
+        sum(broker_rebate) AS broker_rebate,
+        sum(sub_broker_rebate) AS sub_broker_rebate,
+        sum(user_rebate) AS user_rebate
+    FROM rebate_details
+    WHERE window_id IN (SELECT window_id FROM in_period)
+    GROUP BY window_id
+)
+
+SELECT
+    in_period.window_id,
+    in_period.state,
+    files.path,
+    files.sha256,
+    latest.rows_in_file,
+    coalesce(held.rows_in_db, 0) AS rows_in_db,
+    CAST(latest.file_totals AS VARCHAR) AS file_totals,
+    coalesce(held.spot_trade_amt, 0) AS spot_trade_amt,
+    coalesce(held.derivative_trade_amt, 0) AS derivative_trade_amt,
+    coalesce(held.fee, 0) AS fee,
+    coalesce(held.net_fee, 0) AS net_fee,
+    coalesce(held.settlement_fee, 0) AS settlement_fee,
+    coalesce(held.broker_rebate, 0) AS broker_rebate,
+    coalesce(held.sub_broker_rebate, 0) AS sub_broker_rebate,
+    coalesce(held.user_rebate, 0) AS user_rebate
+FROM in_period
+JOIN latest ON latest.window_id = in_period.window_id
+JOIN rebate_files AS files ON files.file_id = latest.file_id
+LEFT JOIN held ON held.window_id = in_period.window_id
+ORDER BY in_period.begin_date, in_period.broker_type;

@@ -1,0 +1,17 @@
+-- top_instruments: the $top instruments (instId) that earned the most broker rebate in the period.
+-- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all.
+-- Grain: inst_id; ties broken by inst_id so the cut is stable. The share is computed by the report, in Decimal.
+SELECT
+    inst_id,
+    any_value(inst_type) AS inst_type,
+    count(DISTINCT ord_id) AS orders,
+    sum(spot_trade_amt) AS spot_trade_amt,
+    sum(derivative_trade_amt) AS derivative_trade_amt,
+    sum(net_fee) AS net_fee,
+    sum(broker_rebate) AS broker_rebate
+FROM rebate_details
+WHERE trade_date BETWEEN $start AND $end
+  AND ($broker_code IS NULL OR broker_code = $broker_code)
+GROUP BY inst_id
+ORDER BY broker_rebate DESC, inst_id
+LIMIT $top;
