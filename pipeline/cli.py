@@ -15,12 +15,14 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from pipeline.clock import SystemClock
 from pipeline.config import EXPECTATIONS, SECRET_FIELDS, BrokerType, Settings, SettingsError, load_settings
 from pipeline.db import DatabaseLockedError
 from pipeline.demo import run_demo
+from pipeline.doctor import run_doctor
 from pipeline.ingest import load_by_hand
 from pipeline.ledger import Ledger, WindowRecord
 from pipeline.okx.errors import OkxAuthError, OkxBrokerTypeError, OkxError, OkxOAuthError, OkxPermissionError
@@ -299,6 +301,34 @@ def report(
         console.print(str(path), highlight=False)
 
 
+@app.command("serve")
+def serve(limit: Annotated[int | None, typer.Option(help="Most flow runs at once.")] = None) -> None:
+    """Run the hourly sync, the daily reports and on-demand backfills from this one process (needs a Prefect server).
+
+    The single-process alternative to `prefect deploy --all` plus a worker (see docs/operations.md).
+
+    Example: PREFECT_API_URL=http://127.0.0.1:4200/api rebates serve
+    """
+    from flows.serve import serve_all  # here, not at the top: pipeline/ stays free of Prefect until asked
+
+    with exit_codes():
+        serve_all(limit=limit)
+
+
+@app.command("doctor")
+def doctor() -> None:
+    """Check the settings, the credentials (one signed GET), the clock, the data directory and the database.
+
+    Each failure says in plain words what is wrong and how to fix it. Example: rebates doctor
+    """
+    checks = run_doctor(None, SystemClock())
+    for check in checks:
+        mark = "[green]ok  [/]" if check.ok else "[red]fail[/]"
+        console.print(f"{mark} {check.name}: {escape(check.detail)}", highlight=False)
+    if not all(check.ok for check in checks):
+        raise typer.Exit(int(Exit.UNEXPECTED))
+
+
 @app.command("status")
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the ledger as JSON.")] = False,
@@ -368,6 +398,5 @@ def demo() -> None:
     console.print(
         f"[green]demo done:[/] {result.loaded} of {result.windows} windows loaded ({result.rows:,} rows) in "
         f"{result.passes} hourly passes ({result.hours_simulated} simulated hours). Query it with "
-        f"`duckdb -readonly {result.settings.snapshot_path}`. The reports (xlsx, csv, html) are not built yet "
-        "(issue 5)."
+        f"`duckdb -readonly {result.settings.snapshot_path}`, or open the HTML report in a browser."
     )

@@ -23,6 +23,8 @@ from pipeline.okx.simulator import (
     RunningSimulator,
     SimulatorConfig,
 )
+from pipeline.report.model import Period
+from pipeline.report.run import write_reports
 from pipeline.sync import syncer_for
 from pipeline.windows import yesterday
 
@@ -42,6 +44,7 @@ class DemoResult:
     windows: int
     loaded: int
     rows: int
+    reports: tuple[Path, ...]
 
 
 def demo_settings(base_url: str, directory: Path, history_days: int, clock: FakeClock) -> Settings:
@@ -106,7 +109,17 @@ def run_demo(
         f"archive:  {settings.rebates_data_dir / 'raw'}"
     )
     rows = sum(record.rows_loaded or 0 for record in loaded)
-    return DemoResult(settings, passes, passes - 1, len(windows), len(loaded), rows)
+    period = Period(
+        settings.rebates_start_date or yesterday(clock.now(), settings.rebates_tz),
+        yesterday(clock.now(), settings.rebates_tz),
+    )
+    with console.status("writing the commission report (xlsx, csv, html)", spinner="dots"):
+        reports = write_reports(settings, period, clock=clock)
+    shown = [path for path in reports if path.suffix in {".xlsx", ".html"}]
+    console.print(
+        "reports:  " + "\n          ".join(str(path) for path in shown) + f"\n          {reports[1].parent}/ (csv)"
+    )
+    return DemoResult(settings, passes, passes - 1, len(windows), len(loaded), rows, tuple(reports))
 
 
 def totals_table(settings: Settings) -> Table:

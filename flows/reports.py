@@ -1,0 +1,106 @@
+"""Prefect flow `build_reports`: the day's commission report, and on the 1st the previous month's statement."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Literal
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from flows.sync import LOAD_RETRY_DELAYS, one_line, retry_if_database_locked, show_pipeline_logs
+from pipeline.clock import SystemClock
+from pipeline.config import SettingsError, load_settings
+from pipeline.report.model import Period
+from pipeline.windows import yesterday
+
+ReportFormat = Literal["xlsx", "csv", "html"]
+ALL_FORMATS: tuple[ReportFormat, ...] = ("xlsx", "csv", "html")
+
+
+def report_periods(day: date) -> list[Period]:
+    """The day itself; when it ends a month (the run on the 1st), that whole month too."""
+    periods = [Period(day, day)]
+    if (day + timedelta(days=1)).day == 1:
+        periods.append(Period.month(day.year, day.month))
+    return periods
+
+
+@task(
+    name="write-commission-reports",
+    retries=len(LOAD_RETRY_DELAYS),
+    retry_delay_seconds=LOAD_RETRY_DELAYS,
+    retry_condition_fn=retry_if_database_locked,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+def write_commission_reports(
+    start: date, end: date, broker_code: str | None, out_dir: str | None, formats: tuple[ReportFormat, ...]
+) -> list[str]:
+    """Query the database once for start..end and write the report in each format; returns the paths written."""
+    # Imported here: the sync flows share this worker and need none of the report writers' libraries.
+    from pipeline.report.run import write_reports
+
+    settings = load_settings()
+    written = write_reports(
+        settings,
+        Period(start, end),
+        broker_code=broker_code,
+        out_dir=Path(out_dir) if out_dir else None,
+        formats=formats,
+    )
+    return [str(path) for path in written]
+
+
+def period_name(period: Period) -> str:
+    """`2025-03-31` for one day, `2025-03` for a month, `2025-03-01..2025-03-07` otherwise."""
+    return str(period.start) if period.days == 1 else period.label
+
+
+def reports_day(day: date | None) -> date:
+    """The report's day: the one given, else yesterday in REBATES_TZ."""
+    if day is not None:
+        return day
+    return yesterday(SystemClock().now(), load_settings().rebates_tz)
+
+
+def reports_run_name() -> str:
+    """`reports 2025-03-31 + statement 2025-03`: what this run writes."""
+    day = flow_run.parameters.get("day")
+    try:
+        periods = report_periods(reports_day(day))
+    except SettingsError:
+        return "reports (settings incomplete)"
+    names = [period_name(periods[0])] + [f"statement {period_name(period)}" for period in periods[1:]]
+    code = flow_run.parameters.get("broker_code")
+    return "reports " + " + ".join(names) + (f" for {code}" if code else "")
+
+
+@flow(name="build-reports", flow_run_name=reports_run_name, persist_result=False)
+def build_reports(
+    day: date | None = None,
+    broker_code: str | None = None,
+    out_dir: str | None = None,
+    formats: tuple[ReportFormat, ...] = ALL_FORMATS,
+) -> list[str]:
+    """Write the day's commission report; on the last day of a month, that month's statement as well.
+
+    day: default yesterday in REBATES_TZ (the daily schedule runs after that day's window is loaded).
+    broker_code: only this broker code. out_dir: default REBATES_DATA_DIR/reports. formats: any of xlsx, csv, html.
+    Publishes the `reports-summary` artifact listing the files written.
+    """
+    show_pipeline_logs()
+    periods = report_periods(reports_day(day))
+    written = {
+        period_name(period): write_commission_reports(period.start, period.end, broker_code, out_dir, formats)
+        for period in periods
+    }
+    lines = [f"# {flow_run.name or 'reports'}", "", "| period | files written |", "|---|---|"]
+    lines += [
+        f"| {label} | {'<br>'.join(one_line(path) for path in paths) or '-'} |" for label, paths in written.items()
+    ]
+    create_markdown_artifact(markdown="\n".join(lines) + "\n", key="reports-summary", description="Reports written")
+    return [path for paths in written.values() for path in paths]

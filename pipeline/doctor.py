@@ -1,0 +1,227 @@
+"""`rebates doctor`: check the settings, OKX credentials, clock, data directory and database, each with its fix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import duckdb
+import httpx
+
+from pipeline.clock import Clock, from_epoch_ms
+from pipeline.config import LOOPBACK_HOSTS, Settings, SettingsError, load_settings
+from pipeline.db import DatabaseLockedError, connect
+from pipeline.okx.client import OkxClient
+from pipeline.okx.errors import OkxError, OkxParameterError, OkxRateLimitError
+from pipeline.okx.limits import TIMESTAMP_TOLERANCE
+from pipeline.okx.throttle import GetLimiter
+
+PUBLIC_TIME_PATH = "/api/v5/public/time"
+"""OKX's unsigned server-time endpoint; when a server lacks it, the HTTP `Date` header of its answer is read instead."""
+
+CLOCK_SKEW_LIMIT = timedelta(seconds=10)
+"""The skew the doctor accepts: a third of OKX's 30 s, so drift is caught before OKX starts refusing requests."""
+
+DATABASE_WAIT_SECONDS = 5.0
+"""How long the doctor waits for a database another process holds (a sync holds it for seconds at most)."""
+
+DOCTOR_HTTP_RETRIES = 1
+"""Retries of a transient OKX error during the check: enough for a blip, short enough to answer quickly."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's outcome; `detail` says in plain words what was found and, when it failed, how to fix it."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+def run_doctor(settings: Settings | None, clock: Clock, *, transport: httpx.BaseTransport | None = None) -> list[Check]:
+    """Run every check in order; `settings=None` loads them from the environment (and `.env`) as a check too.
+
+    `transport` replaces the network for OKX calls (tests pass an `httpx.MockTransport`). A check that cannot
+    run because an earlier one failed is listed as failed with the reason it was not run.
+    """
+    if settings is None:
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            reason = "not checked: the settings must load first"
+            return [
+                Check("settings", False, f"{exc} (set it in the environment or in .env, then run this again)"),
+                *(Check(name, False, reason) for name in ("credentials", "data directory", "database", "OKX API")),
+                Check("clock", False, reason),
+            ]
+    checks = [Check("settings", True, describe_settings(settings))]
+    credentials = check_credentials(settings)
+    data_dir = check_data_dir(settings)
+    checks += [credentials, data_dir, check_database(settings)]
+    if not credentials.ok:
+        checks.append(Check("OKX API", False, "not checked: set the credentials first"))
+    elif not data_dir.ok:
+        checks.append(Check("OKX API", False, "not checked: the GET limiter keeps its state in REBATES_DATA_DIR"))
+    else:
+        checks.append(check_okx(settings, clock, transport=transport))
+    checks.append(check_clock(settings, clock, transport=transport))
+    return checks
+
+
+def describe_settings(settings: Settings) -> str:
+    """The settings that decide where the pipeline talks to and writes, in one line (no secret)."""
+    host = httpx.URL(settings.okx_base_url).host
+    target = "the loopback simulator" if host in LOOPBACK_HOSTS else "OKX"
+    types = ",".join(settings.rebates_broker_types) or "(one broker type, none sent)"
+    start = settings.rebates_start_date or "not set (rebates sync needs it or --begin)"
+    return (
+        f"loaded: {target} at {settings.okx_base_url}{' (demo trading)' if settings.okx_demo else ''}, "
+        f"broker types {types}, REBATES_TZ {settings.rebates_tz}, start date {start}"
+    )
+
+
+def check_credentials(settings: Settings) -> Check:
+    """The three OKX credentials are set (their values are never shown)."""
+    try:
+        settings.require_credentials()
+    except SettingsError as exc:
+        return Check("credentials", False, str(exc))
+    return Check("credentials", True, "OKX_API_KEY, OKX_SECRET_KEY and OKX_PASSPHRASE are set")
+
+
+def check_data_dir(settings: Settings) -> Check:
+    """REBATES_DATA_DIR exists (or can be created) and a file can be written in it."""
+    directory = settings.rebates_data_dir
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".doctor-") as probe:
+            probe.write(b"ok")
+            probe.flush()
+    except OSError as exc:
+        return Check(
+            "data directory",
+            False,
+            f"REBATES_DATA_DIR={directory} is not a writable directory ({exc.strerror or exc}): create it and give "
+            "this user write permission, or point REBATES_DATA_DIR somewhere writable",
+        )
+    free_gib = shutil.disk_usage(directory).free / 1024**3
+    return Check("data directory", True, f"REBATES_DATA_DIR={directory} is writable ({free_gib:.1f} GiB free)")
+
+
+def check_database(settings: Settings) -> Check:
+    """REBATES_DB opens for writing within a few seconds, or can be created; the connection is closed at once."""
+    path = Path(settings.rebates_db)
+    if not path.exists():
+        parent = next((folder for folder in (path.parent, *path.parent.parents) if folder.exists()), Path("/"))
+        if parent.is_dir() and os.access(parent, os.W_OK | os.X_OK):
+            return Check("database", True, f"no database yet at REBATES_DB={path}: the first `rebates sync` creates it")
+        return Check(
+            "database",
+            False,
+            f"REBATES_DB={path} cannot be created: {parent} is not writable; fix its permissions or move REBATES_DB",
+        )
+    try:
+        with connect(path, lock_timeout=DATABASE_WAIT_SECONDS) as db:
+            row = db.execute("SELECT count(*) FROM rebate_windows").fetchone()
+    except DatabaseLockedError as exc:
+        return Check("database", False, str(exc))
+    except duckdb.Error as exc:
+        return Check(
+            "database",
+            False,
+            f"REBATES_DB={path} does not open for writing ({type(exc).__name__}: {exc}): check the file's "
+            "permissions and that it is this pipeline's DuckDB file",
+        )
+    windows = row[0] if row else 0
+    return Check("database", True, f"REBATES_DB={path} opens for writing ({windows} window(s) in the ledger)")
+
+
+def check_okx(settings: Settings, clock: Clock, *, transport: httpx.BaseTransport | None = None) -> Check:
+    """One signed GET (list the rebate files) through the shared GET limiter: proves key, secret, passphrase, type."""
+    broker_type = settings.rebates_broker_types[0] if settings.rebates_broker_types else None
+    limiter = GetLimiter(settings.state_dir, clock)
+    quick = settings.replace(rebates_http_retries=min(settings.rebates_http_retries, DOCTOR_HTTP_RETRIES))
+    as_type = f" as broker type {broker_type}" if broker_type else ""
+    try:
+        with OkxClient(quick, clock=clock, transport=transport, before_request=limiter.before_request) as client:
+            links = client.list_rebate_links(broker_type)
+    except OkxRateLimitError:
+        limiter.penalize()
+        return Check(
+            "OKX API",
+            False,
+            "OKX rate-limited the check (50011): another process used this minute's 2 GETs; run the doctor again "
+            "in a minute",
+        )
+    except OkxParameterError as exc:
+        if broker_type is None:
+            return Check("OKX API", False, str(exc))
+        return Check(
+            "OKX API",
+            False,
+            f"OKX refused broker type {broker_type} (code {exc.code}, HTTP {exc.http_status}): set "
+            "REBATES_BROKER_TYPES to the types this broker account has (api, oauth or api,oauth)",
+        )
+    except OkxError as exc:
+        return Check("OKX API", False, str(exc))
+    return Check("OKX API", True, f"OKX accepted a signed request{as_type}: it lists {len(links)} rebate file(s)")
+
+
+def check_clock(settings: Settings, clock: Clock, *, transport: httpx.BaseTransport | None = None) -> Check:
+    """This machine's clock against OKX's: OKX refuses a signed request more than 30 s off (50102)."""
+    try:
+        with httpx.Client(
+            base_url=settings.okx_base_url, timeout=settings.rebates_http_timeout, transport=transport
+        ) as http:
+            before = clock.now()
+            response = http.get(PUBLIC_TIME_PATH)
+            after = clock.now()
+    except httpx.TransportError as exc:
+        return Check(
+            "clock",
+            False,
+            f"could not read the time of {settings.okx_base_url} ({type(exc).__name__}): check the network and "
+            "OKX_BASE_URL",
+        )
+    server = server_time(response)
+    if server is None:
+        return Check("clock", False, f"{settings.okx_base_url} answered without a time to compare with")
+    moment, source = server
+    skew = (before + (after - before) / 2) - moment
+    seconds = abs(skew.total_seconds())
+    if abs(skew) <= CLOCK_SKEW_LIMIT:
+        return Check("clock", True, f"within {seconds:.1f} s of the server's clock ({source})")
+    direction = "ahead of" if skew > timedelta(0) else "behind"
+    return Check(
+        "clock",
+        False,
+        f"this machine's clock is {seconds:.0f} s {direction} the server's ({source}); OKX refuses signed requests "
+        f"more than {TIMESTAMP_TOLERANCE.total_seconds():.0f} s off (50102): enable time sync (NTP, e.g. "
+        "`timedatectl set-ntp true`)",
+    )
+
+
+def server_time(response: httpx.Response) -> tuple[datetime, str] | None:
+    """The server's time from OKX's public time endpoint, else from the HTTP `Date` header (to the second)."""
+    try:
+        envelope = response.json()
+        stamp = envelope["data"][0]["ts"]
+        if response.status_code == 200 and envelope.get("code") == "0":
+            return from_epoch_ms(stamp), f"GET {PUBLIC_TIME_PATH}"
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        pass
+    header = response.headers.get("Date")
+    if not header:
+        return None
+    try:
+        moment = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment + timedelta(milliseconds=500), "the HTTP Date header, to the second"

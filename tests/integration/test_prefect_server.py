@@ -1,0 +1,312 @@
+"""A real `prefect server start`: `rebates serve` and a process worker run the sync flow; prefect.yaml deploys."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pytest
+
+from pipeline.clock import SystemClock
+from pipeline.config import parse_timezone
+from pipeline.okx.simulator import (
+    DEFAULT_API_KEY,
+    DEFAULT_PASSPHRASE,
+    DEFAULT_SECRET_KEY,
+    RunningSimulator,
+    SimulatorConfig,
+)
+from pipeline.windows import yesterday
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+POOL = "rebates-process"
+DEPLOYMENTS = [("sync-rebates", "hourly"), ("backfill", "on-demand"), ("build-reports", "daily")]
+SERVER_START_TIMEOUT = 90.0
+RUN_TIMEOUT = 90.0
+STOP_TIMEOUT = 15.0
+LOG_FLUSH_TIMEOUT = 15.0
+BUSY_TIMEOUT = 15.0
+FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+YESTERDAY = yesterday(datetime.now(UTC), parse_timezone("UTC+8"))
+START = YESTERDAY - timedelta(days=20)
+SEEDED_END = START + timedelta(days=6)
+SEEDED = f"api:{START:%Y%m%d}-{SEEDED_END:%Y%m%d}"
+
+
+@dataclass(frozen=True)
+class PrefectServer:
+    """A running `prefect server start`: its API URL, and the environment that points a process at it."""
+
+    api_url: str
+    env: dict[str, str]
+    home: Path
+
+    def get(self, path: str) -> Any:
+        response = httpx.get(f"{self.api_url}{path}", timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        """POST only the fields given (Prefect 3.8.8's client sends nulls its server rejects under FastAPI 0.154).
+
+        A 503 (SQLite busy while another process writes, e.g. a runner registering its deployments) is retried.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while True:
+            response = httpx.post(f"{self.api_url}{path}", json=body, timeout=30)
+            if response.status_code != 503 or time.monotonic() > deadline:
+                response.raise_for_status()
+                return response.json()
+            time.sleep(0.5)
+
+    def rejects_null_filters(self) -> bool:
+        """Whether this server refuses the `"limit": null` that Prefect's own client and CLI send."""
+        return httpx.post(f"{self.api_url}/flow_runs/filter", json={"limit": None}, timeout=30).status_code == 422
+
+
+def test_the_server_accepts_the_null_filters_prefects_own_client_sends(prefect_server: PrefectServer) -> None:
+    """FastAPI >= 0.151 makes Prefect 3.8.8's server answer 422 to them and breaks `prefect deploy`."""
+    assert not prefect_server.rejects_null_filters()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start(command: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    """A background process in its own process group, its output to `log`."""
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            command, env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Interrupt the process group, then kill it if it lingers."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(STOP_TIMEOUT)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(STOP_TIMEOUT)
+
+
+def tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:] if log.exists() else ""
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """`prefect server start` on a free loopback port, its own PREFECT_HOME, no UI, no scheduler, no analytics."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("OKX_", "REBATES_", "PREFECT_"))}
+    env |= {
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": api_url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "COLUMNS": "200",
+    }
+    log = home / "server.log"
+    command = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    server = start([*command, "--no-ui", "--no-scheduler"], env=env, cwd=home, log=log)
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            try:
+                if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, f"prefect server exited:\n{tail(log)}"
+            assert time.monotonic() < deadline, (
+                f"prefect server not healthy after {SERVER_START_TIMEOUT} s:\n{tail(log)}"
+            )
+            time.sleep(0.25)
+        yield PrefectServer(api_url, env, home)
+    finally:
+        stop(server)
+
+
+@pytest.fixture(scope="module")
+def work_pool(prefect_server: PrefectServer) -> str:
+    """The process work pool prefect.yaml names."""
+    created = prefect(prefect_server, "work-pool", "create", POOL, "--type", "process", "--overwrite")
+    assert created.returncode == 0, created.stdout + created.stderr
+    return POOL
+
+
+@pytest.fixture
+def live_simulator() -> Iterator[RunningSimulator]:
+    """The OKX simulator on the real clock, with one finished file for the flow to adopt, download and load."""
+    with RunningSimulator(SimulatorConfig(orders_per_day=3), clock=SystemClock()) as running:
+        running.state.seed_file(DEFAULT_API_KEY, "api", START, SEEDED_END)
+        yield running
+
+
+def operator_env(simulator: RunningSimulator, data: Path) -> dict[str, str]:
+    """What an operator exports for the worker or `rebates serve`."""
+    return {
+        "OKX_API_KEY": DEFAULT_API_KEY,
+        "OKX_SECRET_KEY": DEFAULT_SECRET_KEY,
+        "OKX_PASSPHRASE": DEFAULT_PASSPHRASE,
+        "OKX_BASE_URL": simulator.base_url,
+        "REBATES_BROKER_TYPES": "api",
+        "REBATES_DATA_DIR": str(data),
+        "REBATES_DB": str(data / "rebates.duckdb"),
+        "REBATES_START_DATE": START.isoformat(),
+    }
+
+
+def prefect(server: PrefectServer, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "prefect"), *args],
+        env=server.env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def deployment(server: PrefectServer, flow_name: str, name: str, *, timeout: float = 0.0) -> dict[str, Any]:
+    """The deployment, waiting up to `timeout` seconds for it to appear."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(f"{server.api_url}/deployments/name/{flow_name}/{name}", timeout=30)
+        if response.status_code == 200:
+            found: dict[str, Any] = response.json()
+            return found
+        assert time.monotonic() < deadline, f"deployment {flow_name}/{name} not found ({response.status_code})"
+        time.sleep(0.25)
+
+
+def run_and_wait(
+    server: PrefectServer, deployment_id: str, processes: list[tuple[subprocess.Popen[bytes], Path]]
+) -> Any:
+    """Trigger a run of the deployment and wait for a final state, failing early if a process dies."""
+    run = server.post(f"/deployments/{deployment_id}/create_flow_run", {})
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:
+        found = server.get(f"/flow_runs/{run['id']}")
+        if found["state"] and found["state"]["type"] in FINAL_STATES:
+            return found
+        for process, log in processes:
+            assert process.poll() is None, f"{process.args!r} exited:\n{tail(log)}"
+        assert time.monotonic() < deadline, "the flow run did not finish:\n" + "\n".join(
+            tail(log) for _, log in processes
+        )
+        time.sleep(0.5)
+
+
+def assert_synced(server: PrefectServer, run: dict[str, Any], data: Path) -> None:
+    """The run completed, loaded the seeded file's rows, and published its summary; nothing secret is on the server."""
+    assert run["state"]["type"] == "COMPLETED", run["state"]
+    assert run["name"] == f"sync {START}..{YESTERDAY}"
+    with duckdb.connect(str(data / "rebates.duckdb"), read_only=True) as db:
+        row = db.execute("SELECT count(*) FROM rebate_details").fetchone()
+    assert row is not None and row[0] > 0
+    artifacts = server.post("/artifacts/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}, "limit": 10})
+    (summary,) = [item["data"] for item in artifacts if item["key"] == "sync-summary"]
+    assert f"| adopted (files OKX already had) | {SEEDED} |" in summary
+    assert f"| loaded (rows) | {SEEDED}: {row[0]:,} |" in summary
+    expected = [f"downloading {SEEDED}", "published the analysts' read-only snapshot"]  # task's, pipeline's own
+    deadline = time.monotonic() + LOG_FLUSH_TIMEOUT  # a run's last log lines reach the API a moment after its state
+    while True:
+        logs = server.post("/logs/filter", {"logs": {"flow_run_id": {"any_": [run["id"]]}}, "limit": 200})
+        messages = [log["message"] for log in logs]
+        if all(any(line in message for message in messages) for line in expected):
+            break
+        assert time.monotonic() < deadline, messages
+        time.sleep(0.5)
+    stored = json.dumps([run, artifacts, logs])
+    for secret in (DEFAULT_SECRET_KEY, DEFAULT_PASSPHRASE, "Signature="):
+        assert secret not in stored
+
+
+def test_rebates_serve_registers_three_deployments_and_runs_the_sync(
+    prefect_server: PrefectServer, live_simulator: RunningSimulator, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    env = prefect_server.env | operator_env(live_simulator, data) | {"PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    log = tmp_path / "serve.log"
+    serve_command = [sys.executable, "-c", "from flows.serve import serve_all; serve_all()"]
+    served = start(serve_command, env=env, cwd=tmp_path, log=log)  # anywhere: the flows load by module name
+    try:
+        found = {name: deployment(prefect_server, *name, timeout=60) for name in DEPLOYMENTS}
+        hourly = found[("sync-rebates", "hourly")]
+        assert [item["schedule"]["cron"] for item in hourly["schedules"]] == ["5 * * * *"]
+        assert hourly["schedules"][0]["schedule"]["timezone"] == "Etc/GMT-8"  # REBATES_TZ's default, UTC+8
+        assert hourly["entrypoint"] == "flows.sync.sync_rebates"
+        run = run_and_wait(prefect_server, hourly["id"], [(served, log)])
+        assert_synced(prefect_server, run, data)  # before stopping: the run's process may still be sending its logs
+    finally:
+        stop(served)
+
+
+def test_prefect_deploy_all_creates_the_three_deployments(prefect_server: PrefectServer, work_pool: str) -> None:
+    deployed = prefect(prefect_server, "--no-prompt", "deploy", "--all")
+    output = deployed.stdout + deployed.stderr
+    assert deployed.returncode == 0, output
+    found = {name: deployment(prefect_server, flow_name, name) for flow_name, name in DEPLOYMENTS}
+    for item in found.values():
+        assert item["work_pool_name"] == work_pool
+        assert item["job_variables"] == {"env": {"PREFECT_LOGGING_EXTRA_LOGGERS": "pipeline"}}
+        assert item["pull_steps"] == [{"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}]
+    schedules = {
+        name: [(entry["schedule"]["cron"], entry["schedule"]["timezone"]) for entry in item["schedules"]]
+        for name, item in found.items()
+    }
+    assert schedules == {
+        "hourly": [("5 * * * *", "Asia/Shanghai")],
+        "on-demand": [],
+        "daily": [("30 6 * * *", "Asia/Shanghai")],
+    }
+    assert found["on-demand"]["parameters"] == {"max_hours": 24}
+
+
+def test_a_process_worker_runs_the_deployed_sync(
+    prefect_server: PrefectServer, work_pool: str, live_simulator: RunningSimulator, tmp_path: Path
+) -> None:
+    deployed = prefect(prefect_server, "--no-prompt", "deploy", "--name", "hourly")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    hourly = deployment(prefect_server, "sync-rebates", "hourly")
+    assert hourly["work_pool_name"] == work_pool
+    assert hourly["entrypoint"] == "flows/sync.py:sync_rebates"
+    data = tmp_path / "data"
+    env = prefect_server.env | operator_env(live_simulator, data) | {"PREFECT_WORKER_QUERY_SECONDS": "1"}
+    log = tmp_path / "worker.log"
+    worker = start(
+        [str(BIN / "prefect"), "worker", "start", "--pool", work_pool, "--type", "process"],
+        env=env,
+        cwd=tmp_path,
+        log=log,
+    )
+    try:
+        run = run_and_wait(prefect_server, hourly["id"], [(worker, log)])
+        assert_synced(prefect_server, run, data)
+    finally:
+        stop(worker)
