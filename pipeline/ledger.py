@@ -258,15 +258,6 @@ class Ledger:
                 [outcome.value, server_ts, detail, budget_until, attempt_id],
             )
 
-    def record_rate_limited(self, window_id: str, until: datetime, detail: str) -> None:
-        """OKX said 50011 to a create we did not reserve through this ledger: keep off until `until`."""
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO create_attempts (window_id, attempted_at, outcome, budget_until, detail) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [window_id, self.clock.now(), CreateOutcome.RATE_LIMITED.value, until, detail],
-            )
-
     def create_attempts(self) -> list[tuple[str, datetime, CreateOutcome, datetime]]:
         """(window id, attempted at, outcome, budget until) for every create, oldest first."""
         with self._connect() as db:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import polars as pl
@@ -209,17 +208,3 @@ def publish_snapshot(db_path: Path, snapshot: Path, *, lock_timeout: float = 300
         shutil.copyfile(db_path, temp)
     temp.replace(snapshot)
     return snapshot
-
-
-def loaded_totals(db_path: Path, window_id: str, *, lock_timeout: float = 300.0) -> dict[str, Any]:
-    """The latest load of a window as rebate_loads recorded it (for reports and tests)."""
-    with connect(db_path, lock_timeout=lock_timeout) as db:
-        row = db.execute(
-            "SELECT file_id, rows_loaded, loaded_totals, loaded_at FROM rebate_loads WHERE window_id = ? "
-            "ORDER BY load_id DESC LIMIT 1",
-            [window_id],
-        ).fetchone()
-    if row is None:
-        raise KeyError(window_id)
-    totals = {column: Decimal(text) for column, text in json.loads(row[2]).items()}
-    return {"file_id": row[0], "rows": row[1], "totals": totals, "loaded_at": row[3]}

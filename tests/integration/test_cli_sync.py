@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -44,21 +44,8 @@ def rebates(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
     )
 
 
-def operator_env(simulator: RunningSimulator, data: Path) -> dict[str, str]:
-    return {
-        "OKX_API_KEY": DEFAULT_API_KEY,
-        "OKX_SECRET_KEY": DEFAULT_SECRET_KEY,
-        "OKX_PASSPHRASE": DEFAULT_PASSPHRASE,
-        "OKX_BASE_URL": simulator.base_url,
-        "REBATES_BROKER_TYPES": "api",
-        "REBATES_DATA_DIR": str(data),
-        "REBATES_DB": str(data / "rebates.duckdb"),
-        "REBATES_START_DATE": "2025-01-01",
-    }
-
-
 def test_sync_archives_and_status_reports_without_printing_secrets_or_signed_links(
-    live_simulator: RunningSimulator, tmp_path: Path
+    live_simulator: RunningSimulator, tmp_path: Path, operator_env: Callable[[RunningSimulator, Path], dict[str, str]]
 ) -> None:
     live_simulator.state.seed_file(DEFAULT_API_KEY, "api", date(2025, 1, 1), date(2025, 1, 31))
     env = operator_env(live_simulator, tmp_path / "data")
@@ -79,7 +66,9 @@ def test_sync_archives_and_status_reports_without_printing_secrets_or_signed_lin
         assert "Signature=" not in text
 
 
-def test_a_wrong_secret_exits_3_naming_the_setting(live_simulator: RunningSimulator, tmp_path: Path) -> None:
+def test_a_wrong_secret_exits_3_naming_the_setting(
+    live_simulator: RunningSimulator, tmp_path: Path, operator_env: Callable[[RunningSimulator, Path], dict[str, str]]
+) -> None:
     env = {**operator_env(live_simulator, tmp_path / "data"), "OKX_SECRET_KEY": "not-the-secret"}
     result = rebates("sync", env=env, cwd=tmp_path)
     assert result.returncode == 3
@@ -87,7 +76,9 @@ def test_a_wrong_secret_exits_3_naming_the_setting(live_simulator: RunningSimula
     assert "not-the-secret" not in result.stdout + result.stderr
 
 
-def test_a_missing_start_date_exits_2(live_simulator: RunningSimulator, tmp_path: Path) -> None:
+def test_a_missing_start_date_exits_2(
+    live_simulator: RunningSimulator, tmp_path: Path, operator_env: Callable[[RunningSimulator, Path], dict[str, str]]
+) -> None:
     env = {**operator_env(live_simulator, tmp_path / "data"), "REBATES_START_DATE": ""}
     result = rebates("sync", env=env, cwd=tmp_path)
     assert result.returncode == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,13 +14,7 @@ import pytest
 from pipeline.clock import SystemClock
 from pipeline.ledger import Ledger, WindowState
 from pipeline.okx.limits import REBATE_PATH
-from pipeline.okx.simulator import (
-    DEFAULT_API_KEY,
-    DEFAULT_PASSPHRASE,
-    DEFAULT_SECRET_KEY,
-    RunningSimulator,
-    SimulatorConfig,
-)
+from pipeline.okx.simulator import RunningSimulator, SimulatorConfig
 from pipeline.windows import yesterday
 
 pytestmark = pytest.mark.integration
@@ -27,22 +22,14 @@ pytestmark = pytest.mark.integration
 REBATES = Path(sys.executable).parent / "rebates"
 
 
-def test_two_processes_at_once_make_one_create(tmp_path: Path) -> None:
+def test_two_processes_at_once_make_one_create(
+    tmp_path: Path, operator_env: Callable[[RunningSimulator, Path], dict[str, str]]
+) -> None:
     clock = SystemClock()
     config = SimulatorConfig(orders_per_day=3, ready_after=timedelta(hours=2))
     with RunningSimulator(config, clock=clock) as simulator:
         data = tmp_path / "data"
-        env = {
-            **os.environ,
-            "OKX_API_KEY": DEFAULT_API_KEY,
-            "OKX_SECRET_KEY": DEFAULT_SECRET_KEY,
-            "OKX_PASSPHRASE": DEFAULT_PASSPHRASE,
-            "OKX_BASE_URL": simulator.base_url,
-            "REBATES_BROKER_TYPES": "api",
-            "REBATES_DATA_DIR": str(data),
-            "REBATES_DB": str(data / "rebates.duckdb"),
-            "REBATES_START_DATE": "2025-01-01",
-        }
+        env = {**os.environ, **operator_env(simulator, data)}
         runs = [
             subprocess.Popen(
                 [str(REBATES), "sync"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
