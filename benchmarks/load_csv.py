@@ -71,7 +71,7 @@ FROM (
     FROM read_csv($path, all_varchar = true, header = true)
 )
 """
-"""For reference only: DuckDB alone straight into the real rebate_details (its PRIMARY KEY, inst_type, lineage)."""
+"""For reference only: DuckDB alone straight into the real rebate_details (its DDL, inst_type, lineage)."""
 
 
 def main() -> None:
@@ -123,7 +123,7 @@ def report(runs: dict[str, list[dict[str, Any]]], rows: int, repeat: int) -> Non
     baseline = best["baseline"]["seconds"]
     labels = {
         "baseline": "baseline: DuckDB CREATE TABLE AS SELECT casts FROM read_csv",
-        "reference": "reference: DuckDB INSERT INTO rebate_details (PK, inst_type) FROM read_csv",
+        "reference": "reference: DuckDB INSERT INTO rebate_details (inst_type, lineage) FROM read_csv",
         "pipeline": "pipeline: parse_rebate_file + load_window",
     }
     table = [
@@ -143,6 +143,13 @@ def report(runs: dict[str, list[dict[str, Any]]], rows: int, repeat: int) -> Non
     verdict = "PASS" if ratio <= TARGET_RATIO else "MISS"
     print(f"\nratio pipeline / baseline = {ratio:.2f} (target <= {TARGET_RATIO}): {verdict}")
     print(f"pipeline split: parse {pipeline['parse']:.3f} s + load {pipeline['load']:.3f} s")
+    refresh = min(result["refresh"] for result in runs["pipeline"])
+    whole = min(result["seconds"] + result["refresh"] for result in runs["pipeline"])
+    print(
+        f"then, at the end of the pass, the rebate_orders refresh of its {pipeline['orders_refreshed']:,} orders "
+        f"(own transaction): best {refresh:.3f} s; file → rebate_details + rebate_orders: best {whole:.3f} s = "
+        f"{whole / baseline:.2f} x baseline (reported, no target)"
+    )
     print(f"\n### Where the pipeline's time goes (its best run, {pipeline['seconds']:.3f} s)\n")
     print(phase_table(pipeline["phases"], pipeline["seconds"]))
 

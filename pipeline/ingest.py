@@ -11,7 +11,7 @@ from pipeline.clock import Clock
 from pipeline.config import Settings
 from pipeline.download import archive_local_file
 from pipeline.ledger import FileRecord, Ledger, WindowRecord, WindowState
-from pipeline.load import LoadMismatchError, LoadResult, load_window, publish_snapshot
+from pipeline.load import LoadMismatchError, LoadResult, load_window, publish_snapshot, refresh_orders
 from pipeline.parse import RejectedFile, parse_rebate_file
 from pipeline.windows import RebateWindow, WindowKind
 
@@ -83,12 +83,23 @@ def ingest_due(
         )
         if record.state is WindowState.DOWNLOADED or due_retry:
             outcomes.append(ingest_window(settings, ledger, record, clock))
-    if any(outcome.state is WindowState.LOADED for outcome in outcomes):
+    finish_pass(settings, loaded=any(outcome.state is WindowState.LOADED for outcome in outcomes))
+    return outcomes
+
+
+def finish_pass(settings: Settings, *, loaded: bool) -> None:
+    """Bring rebate_orders up to date with every load so far, then publish the analysts' snapshot if data changed.
+
+    Runs even when this pass loaded nothing: a pass that died between a load and this refresh left its orders
+    listed in pending_order_refresh, and this is where they are recomputed. The snapshot is published only after
+    the refresh, so analysts never see rebate_orders behind rebate_details.
+    """
+    refreshed = refresh_orders(settings.rebates_db, lock_timeout=settings.rebates_db_lock_timeout)
+    if loaded or refreshed:
         snapshot = publish_snapshot(
             settings.rebates_db, settings.snapshot_path, lock_timeout=settings.rebates_db_lock_timeout
         )
         log.info("published the analysts' read-only snapshot at %s", snapshot)
-    return outcomes
 
 
 def record_archived(ledger: Ledger, record: WindowRecord, archived: FileRecord, source_host: str) -> WindowRecord:
@@ -119,6 +130,5 @@ def load_by_hand(settings: Settings, ledger: Ledger, source: Path, window: Rebat
     )  # fmt: skip
     record = record_archived(ledger, record, file_record, archived.source_host)
     outcome = ingest_window(settings, ledger, record, clock)
-    if outcome.state is WindowState.LOADED:
-        publish_snapshot(settings.rebates_db, settings.snapshot_path, lock_timeout=settings.rebates_db_lock_timeout)
+    finish_pass(settings, loaded=outcome.state is WindowState.LOADED)
     return outcome

@@ -21,7 +21,7 @@ from pipeline.parse import AMOUNT_COLUMNS, ParsedFile, RejectedFile
 log = logging.getLogger(__name__)
 
 KEY_COLUMNS = ("ord_id", "broker_code", "trade_date")
-"""rebate_details' key (its PRIMARY KEY in sql/schema/050_rebate_details.sql): one order, one code, one day."""
+"""rebate_details' key, which every load enforces (sql/load/duplicate_keys.sql): one order, one code, one day."""
 
 NO_ROWS = (date(1, 1, 1), date(1, 1, 1))
 """Trade-date bounds that match nothing: a window whose file was empty."""
@@ -58,23 +58,6 @@ class LoadResult:
     skipped: bool
     """True when this file was already the window's loaded file: nothing changed."""
     warnings: tuple[str, ...] = ()
-
-
-def check_unique_keys(parsed: ParsedFile) -> None:
-    """Reject a file that holds the same order twice on one day (its rows would collide on the key)."""
-    frame = parsed.frame
-    duplicated = frame.filter(frame.select(KEY_COLUMNS).is_duplicated())
-    if duplicated.height:
-        first = duplicated.sort("source_row").row(0, named=True)
-        rows = duplicated.filter(
-            (pl.col("ord_id") == first["ord_id"])
-            & (pl.col("broker_code") == first["broker_code"])
-            & (pl.col("trade_date") == first["trade_date"])
-        )["source_row"].to_list()
-        raise RejectedFile(
-            f"ordId {first['ord_id']} (brokerCode {first['broker_code']}) appears {len(rows)} times on "
-            f"{first['trade_date']} (data rows {', '.join(map(str, rows))}); OKX writes one row per order per day"
-        )
 
 
 def _bounds(frame: pl.DataFrame) -> tuple[date, date]:
@@ -118,11 +101,12 @@ def load_window(
     """Make `parsed` the window's rows, in one transaction that also marks the window loaded.
 
     The window's previous rows (an earlier file, or the same file loaded before) are replaced, so loading again
-    changes nothing; the rows and every amount total are read back and must equal the parsed file's exactly, or
-    everything rolls back and `LoadMismatchError` is raised. Orders the window touches are recomputed in
-    rebate_orders from all their rows, so an order straddling two windows stays one row with both parts.
+    changes nothing. The key (ord_id, broker_code, trade_date) must then hold once on the file's days, or the
+    file is rejected (`RejectedFile`: twice in the file, or a window overlapping another). The rows and every
+    amount total are read back and must equal the parsed file's exactly, or everything rolls back and
+    `LoadMismatchError` is raised. The orders the old and new rows belong to are listed in
+    pending_order_refresh in the same transaction; `refresh_orders` recomputes them.
     """
-    check_unique_keys(parsed)
     window_id = record.window_id
     new_bounds = _bounds(parsed.frame)
     now = clock.now()
@@ -137,7 +121,6 @@ def load_window(
                               next_attempt_at=None, last_error=None)  # fmt: skip
             return LoadResult(window_id, archived.file_id, rows, 0, totals, skipped=True)
         with transaction(db):
-            db.execute("CREATE OR REPLACE TEMP TABLE touched_orders (ord_id VARCHAR, broker_code VARCHAR)")
             old_bounds = current[1:] if current is not None else NO_ROWS
             params = {"window_id": window_id, "min_date": old_bounds[0], "max_date": old_bounds[1]}
             db.execute(sql_text("load/collect_window_keys.sql"), params)
@@ -150,9 +133,10 @@ def load_window(
                     {"broker_type": record.broker_type, "window_id": window_id, "file_id": archived.file_id,
                      "loaded_at": now},
                 )  # fmt: skip
-                db.execute("INSERT INTO touched_orders SELECT DISTINCT ord_id, broker_code FROM incoming")
+                db.execute(sql_text("load/collect_incoming_keys.sql"))
             finally:
                 db.unregister("incoming")
+            _check_key(db, window_id, new_bounds)
             rows, landed = _read_totals(db, window_id, new_bounds)
             if rows != parsed.rows or landed != parsed.totals:
                 differences = [
@@ -164,7 +148,6 @@ def load_window(
                     f"{window_id}: loaded {rows} rows of {parsed.rows}"
                     + (f"; {'; '.join(differences)}" if differences else "")
                 )
-            db.execute(sql_text("load/refresh_orders.sql"))
             db.execute(
                 "INSERT INTO rebate_loads (window_id, file_id, loaded_at, rows_in_file, rows_loaded, rows_replaced, "
                 "min_trade_date, max_trade_date, file_totals, loaded_totals, extra_columns, warnings) "
@@ -186,9 +169,48 @@ def load_window(
                 next_attempt_at=None,
                 last_error=None,
             )
-            db.execute("DROP TABLE touched_orders")
     log.info("%s: loaded %s rows from %s (replaced %s)", window_id, f"{rows:,}", archived.path, f"{replaced:,}")
     return LoadResult(window_id, archived.file_id, rows, replaced, landed, skipped=False, warnings=parsed.warnings)
+
+
+def _check_key(db: duckdb.DuckDBPyConnection, window_id: str, bounds: tuple[date, date]) -> None:
+    """Reject the file being loaded when rebate_details' key now holds twice on its days (the caller rolls back)."""
+    duplicate = db.execute(
+        sql_text("load/duplicate_keys.sql"), {"min_date": bounds[0], "max_date": bounds[1]}
+    ).fetchone()
+    if duplicate is None:
+        return
+    ord_id, broker_code, trade_date = duplicate
+    copies = db.execute(
+        sql_text("load/key_copies.sql"),
+        {"ord_id": ord_id, "broker_code": broker_code, "trade_date": trade_date, "window_id": window_id},
+    ).fetchall()
+    own_rows = [str(row[2]) for row in copies if row[0] == window_id]
+    others = sorted({f"{row[0]} (file {row[1]})" for row in copies if row[0] != window_id})
+    if others:
+        raise RejectedFile(
+            f"ordId {ord_id} (brokerCode {broker_code}) on {trade_date} is already loaded from "
+            f"{', '.join(others)}; this window overlaps it (data row {', '.join(own_rows)})"
+        )
+    raise RejectedFile(
+        f"ordId {ord_id} (brokerCode {broker_code}) appears {len(own_rows)} times on {trade_date} "
+        f"(data rows {', '.join(own_rows)}); OKX writes one row per order per day"
+    )
+
+
+def refresh_orders(db_path: Path, *, lock_timeout: float = 300.0) -> int:
+    """Recompute the rebate_orders rows that loads marked stale (pending_order_refresh); returns how many keys.
+
+    One transaction: a crash leaves the list as it was, for the next call. Cheap when nothing is pending.
+    """
+    with connect(db_path, lock_timeout=lock_timeout) as db:
+        if db.execute("SELECT 1 FROM pending_order_refresh LIMIT 1").fetchone() is None:
+            return 0
+        with transaction(db):
+            counted = db.execute(sql_text("load/refresh_orders.sql")).fetchone()
+    keys = int(counted[0]) if counted else 0
+    log.info("recomputed %s orders in rebate_orders", f"{keys:,}")
+    return keys
 
 
 def _json_totals(totals: dict[str, Decimal]) -> str:

@@ -21,7 +21,7 @@ from pipeline.clock import FakeClock
 from pipeline.config import Settings, load_settings
 from pipeline.db import connect
 from pipeline.download import archive_local_file
-from pipeline.ingest import load_by_hand
+from pipeline.ingest import ingest_due, load_by_hand
 from pipeline.ledger import FileRecord, Ledger, WindowState
 from pipeline.load import LoadMismatchError, load_window
 from pipeline.okx.simulator.files import (
@@ -177,15 +177,51 @@ def test_an_order_straddling_two_windows_is_one_order_with_both_parts(
     assert orders_total == (rows_total,)
 
 
+LOAD_TRANSACTION_STATEMENTS = [
+    "load/collect_window_keys.sql",
+    "load/delete_window.sql",
+    "load/insert_details.sql",
+    "load/collect_incoming_keys.sql",
+    "load/duplicate_keys.sql",
+    "load/window_totals.sql",
+]
+"""Every statement file load_window runs inside its transaction when it replaces a window's rows, in order."""
+
+
+def orders_mismatch(db_path: Path) -> list[tuple[object, ...]]:
+    """Orders whose rebate_orders row differs from one recomputed from scratch out of rebate_details (both ways)."""
+    recomputed = """
+        SELECT ord_id, broker_code, sum(fee) AS fee, sum(broker_rebate) AS broker_rebate, count(*) AS fill_days,
+               count(DISTINCT window_id) AS windows, min(ts) AS first_ts, max(ts) AS last_ts
+        FROM rebate_details GROUP BY ord_id, broker_code
+    """
+    stored = "SELECT ord_id, broker_code, fee, broker_rebate, fill_days, windows, first_ts, last_ts FROM rebate_orders"
+    with connect(db_path) as db:
+        return db.execute(f"({recomputed} EXCEPT ALL {stored}) UNION ALL ({stored} EXCEPT ALL {recomputed})").fetchall()
+
+
+def pending_orders(db_path: Path) -> int:
+    with connect(db_path) as db:
+        row = db.execute("SELECT count(*) FROM pending_order_refresh").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.parametrize("statement", LOAD_TRANSACTION_STATEMENTS)
 def test_a_crash_mid_load_leaves_the_previous_state(
-    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    ledger: Ledger,
+    fake_clock: FakeClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    statement: str,
 ) -> None:
     load_by_hand(settings, ledger, write_file(tmp_path, SPEC), WINDOW, fake_clock)
     before = table_digest(settings.rebates_db)
     real_sql_text = pipeline.db.sql_text
 
     def dying(relative: str) -> str:
-        if relative == "load/refresh_orders.sql":  # rows replaced, orders not yet: stop here
+        if relative == statement:
             raise KeyboardInterrupt
         return real_sql_text(relative)
 
@@ -195,7 +231,47 @@ def test_a_crash_mid_load_leaves_the_previous_state(
         load_by_hand(settings, ledger, write_file(tmp_path, again, name="again.xls"), WINDOW, fake_clock)
     monkeypatch.undo()
     assert table_digest(settings.rebates_db) == before
+    assert pending_orders(settings.rebates_db) == 0
     assert ledger.get(WINDOW.window_id).state is WindowState.DOWNLOADED  # the new file waits to be loaded
+
+
+KILL_BEFORE_REFRESH_COMMIT = "the refresh's COMMIT"
+"""kill_during's other place: every refresh statement ran (the pending list is empty), the COMMIT did not."""
+
+
+def kill_during(settings: Settings, statement: str, source: Path, window: RebateWindow) -> None:
+    """Run `load_by_hand` in a child that SIGKILLs itself at `statement` (or at KILL_BEFORE_REFRESH_COMMIT)."""
+    script = textwrap.dedent(f"""
+        import contextlib, os, signal
+        from pathlib import Path
+        import pipeline.load
+        @contextlib.contextmanager
+        def transaction(db):
+            db.execute("BEGIN TRANSACTION")
+            yield
+            drained = db.execute("SELECT count(*) FROM pending_order_refresh").fetchone() == (0,)
+            if drained and {statement!r} == {KILL_BEFORE_REFRESH_COMMIT!r}:
+                os.kill(os.getpid(), signal.SIGKILL)
+            db.execute("COMMIT")
+        pipeline.load.transaction = transaction
+        from pipeline.clock import SystemClock
+        from pipeline.config import load_settings
+        from pipeline.ingest import ingest_due, load_by_hand
+        from pipeline.ledger import Ledger
+        from pipeline.windows import RebateWindow
+        real = pipeline.load.sql_text
+        def dying(relative):
+            if relative == {statement!r}:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(relative)
+        pipeline.load.sql_text = dying
+        data = Path({str(settings.rebates_data_dir)!r})
+        settings = load_settings(rebates_data_dir=data, rebates_db=data / "rebates.duckdb")
+        ledger = Ledger(settings.rebates_db, SystemClock())
+        load_by_hand(settings, ledger, Path({str(source)!r}), RebateWindow.parse({window.window_id!r}), SystemClock())
+    """)
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
 
 
 def test_a_process_killed_mid_load_leaves_the_previous_state(
@@ -204,29 +280,32 @@ def test_a_process_killed_mid_load_leaves_the_previous_state(
     load_by_hand(settings, ledger, write_file(tmp_path, SPEC), WINDOW, fake_clock)
     before = table_digest(settings.rebates_db)
     again = write_file(tmp_path, FileSpec(SPEC.begin, SPEC.end, "api", shape=FileShape.ZIP_CSV, orders_per_day=12))
-    script = textwrap.dedent(f"""
-        import os, signal
-        from pathlib import Path
-        import pipeline.load
-        from pipeline.clock import SystemClock
-        from pipeline.config import load_settings
-        from pipeline.ingest import load_by_hand
-        from pipeline.ledger import Ledger
-        from pipeline.windows import RebateWindow
-        real = pipeline.load.sql_text
-        def dying(relative):
-            if relative == "load/refresh_orders.sql":
-                os.kill(os.getpid(), signal.SIGKILL)
-            return real(relative)
-        pipeline.load.sql_text = dying
-        data = Path({str(settings.rebates_data_dir)!r})
-        settings = load_settings(rebates_data_dir=data, rebates_db=data / "rebates.duckdb")
-        ledger = Ledger(settings.rebates_db, SystemClock())
-        load_by_hand(settings, ledger, Path({str(again)!r}), RebateWindow.parse({WINDOW.window_id!r}), SystemClock())
-    """)
-    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    kill_during(settings, "load/window_totals.sql", again, WINDOW)
     assert table_digest(settings.rebates_db) == before
+    assert pending_orders(settings.rebates_db) == 0
+
+
+@pytest.mark.parametrize("killed", [False, True], ids=["before the refresh", "during the refresh"])
+def test_a_pass_killed_after_its_load_recomputes_the_orders_on_the_next_pass(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, killed: bool
+) -> None:
+    first = RebateWindow("api", date(2025, 1, 1), date(2025, 1, 5))
+    second = RebateWindow("api", date(2025, 1, 6), date(2025, 1, 10))
+    spec = FileSpec(first.begin, first.end, "api", orders_per_day=12)
+    load_by_hand(settings, ledger, write_file(tmp_path, spec, name="first.csv"), first, fake_clock)
+    snapshot_before = settings.snapshot_path.read_bytes()
+    source = write_file(tmp_path, FileSpec(second.begin, second.end, "api", orders_per_day=12), name="second.csv")
+    # The load commits; the process dies as the refresh starts, or once it has run but before it commits.
+    kill_during(settings, KILL_BEFORE_REFRESH_COMMIT if killed else "load/refresh_orders.sql", source, second)
+    assert ledger.get(second.window_id).state is WindowState.LOADED
+    assert pending_orders(settings.rebates_db) > 0
+    assert orders_mismatch(settings.rebates_db), "the straddling orders are stale until the next pass"
+    assert settings.snapshot_path.read_bytes() == snapshot_before, "analysts never see the stale orders"
+    assert ingest_due(settings, ledger, fake_clock) == []  # nothing left to load, but the pass finishes the refresh
+    assert pending_orders(settings.rebates_db) == 0
+    assert orders_mismatch(settings.rebates_db) == []
+    with duckdb.connect(str(settings.snapshot_path), read_only=True) as analyst:
+        assert analyst.execute("SELECT count(*) FROM rebate_orders WHERE windows = 2").fetchone() != (0,)
 
 
 def test_what_landed_must_equal_what_was_parsed_or_nothing_is_kept(
@@ -299,3 +378,40 @@ def test_a_load_publishes_a_snapshot_analysts_can_open_read_only(
     finally:
         analyst.close()
     assert row == (table_totals(settings.rebates_db)[0],)
+
+
+def test_a_file_whose_orders_are_already_loaded_by_another_window_is_rejected(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    """The key holds across windows: the api file loaded again under an oauth window (a slip by hand) is refused."""
+    path = write_file(tmp_path, SPEC, name="api.csv")
+    load_by_hand(settings, ledger, path, WINDOW, fake_clock)
+    before = table_digest(settings.rebates_db)
+    wrong = RebateWindow("oauth", SPEC.begin, SPEC.end)
+    outcome = load_by_hand(settings, ledger, path, wrong, fake_clock)
+    assert outcome.state is WindowState.QUARANTINED
+    assert outcome.reason is not None and f"is already loaded from {WINDOW.window_id}" in outcome.reason
+    assert table_digest(settings.rebates_db) == before
+    assert pending_orders(settings.rebates_db) == 0
+    assert ledger.get(wrong.window_id).last_error == outcome.reason
+
+
+def test_every_load_leaves_rebate_orders_equal_to_a_recomputation_from_scratch(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    """Loads, a reload in another shape, and a window whose new file lost orders: rebate_orders follows each one."""
+    first = RebateWindow("api", date(2025, 1, 1), date(2025, 1, 5))
+    second = RebateWindow("api", date(2025, 1, 6), date(2025, 1, 10))
+    for window in (first, second):
+        spec = FileSpec(window.begin, window.end, "api", orders_per_day=12)
+        load_by_hand(settings, ledger, write_file(tmp_path, spec, name=f"{window.begin}.csv"), window, fake_clock)
+        assert orders_mismatch(settings.rebates_db) == []
+    header, *rows = (
+        build_rebate_file(FileSpec(second.begin, second.end, "api", orders_per_day=12)).decode().splitlines()
+    )
+    shorter = tmp_path / "shorter.csv"
+    shorter.write_text("\n".join([header, *rows[: len(rows) // 2]]) + "\n")
+    outcome = load_by_hand(settings, ledger, shorter, second, fake_clock)
+    assert outcome.result is not None and outcome.result.rows_replaced == len(rows)
+    assert orders_mismatch(settings.rebates_db) == []
+    assert pending_orders(settings.rebates_db) == 0

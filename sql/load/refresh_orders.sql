@@ -1,6 +1,10 @@
--- Recompute rebate_orders for the touched orders from every row they have, in every window.
+-- Recompute rebate_orders for the orders listed in pending_order_refresh, from every row they have in every
+-- window, then empty the list and count the orders: run in one transaction, at the end of each pass.
+CREATE OR REPLACE TEMP TABLE refresh_keys AS
+SELECT DISTINCT ord_id, broker_code FROM pending_order_refresh;
+
 DELETE FROM rebate_orders
-WHERE (ord_id, broker_code) IN (SELECT ord_id, broker_code FROM touched_orders);
+WHERE (ord_id, broker_code) IN (SELECT ord_id, broker_code FROM refresh_keys);
 
 INSERT INTO rebate_orders
 SELECT
@@ -28,5 +32,9 @@ SELECT
     count(*),
     count(DISTINCT d.window_id)
 FROM rebate_details AS d
-JOIN (SELECT DISTINCT ord_id, broker_code FROM touched_orders) AS t USING (ord_id, broker_code)
+JOIN refresh_keys AS k USING (ord_id, broker_code)
 GROUP BY d.ord_id, d.broker_code;
+
+DELETE FROM pending_order_refresh;
+
+SELECT count(*) FROM refresh_keys;

@@ -1,6 +1,8 @@
 -- rebate_details: one row per row of an OKX rebate file, at its natural grain: one order, one broker code, one day.
 -- Key: (ord_id, broker_code, trade_date). OKX writes an order once per day it filled (`ts` is the last fill that
 -- day), so an order that fills on two days has two rows, possibly in two windows; see docs/schema.md.
+-- The key is enforced by every load (sql/load/duplicate_keys.sql over the new file's days, inside the load's
+-- transaction) rather than by a PRIMARY KEY, whose index cost more than the rest of the insert.
 CREATE TABLE IF NOT EXISTS rebate_details (
     broker_type          VARCHAR NOT NULL,           -- 'api' | 'oauth' | 'default' (the window's)
     broker_code          VARCHAR NOT NULL,           -- brokerCode the user's orders were tagged with
@@ -25,6 +27,5 @@ CREATE TABLE IF NOT EXISTS rebate_details (
     window_id            VARCHAR NOT NULL,           -- lineage: rebate_windows.window_id
     file_id              VARCHAR NOT NULL,           -- lineage: rebate_files.file_id (the archived file)
     source_row           BIGINT NOT NULL,            -- lineage: the data row in that file, from 1
-    loaded_at            TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (ord_id, broker_code, trade_date)
+    loaded_at            TIMESTAMPTZ NOT NULL
 );

@@ -1,5 +1,7 @@
 -- rebate_orders: exactly one row per (ord_id, broker_code), the key analysts join on: an order's rows summed
--- across all the days (and windows) it filled on. Maintained by each load for the orders it touched.
+-- across all the days (and windows) it filled on. A load lists the orders it touches in pending_order_refresh;
+-- sql/load/refresh_orders.sql recomputes them at the end of each pass, before the analysts' snapshot is published.
+-- One row per key holds by construction (delete the keys, insert one GROUP BY row each), so no index is kept.
 CREATE TABLE IF NOT EXISTS rebate_orders (
     ord_id               VARCHAR NOT NULL,
     broker_code          VARCHAR NOT NULL,
@@ -23,6 +25,5 @@ CREATE TABLE IF NOT EXISTS rebate_orders (
     first_trade_date     DATE NOT NULL,
     last_trade_date      DATE NOT NULL,
     fill_days            INTEGER NOT NULL,           -- days it filled on (rows in rebate_details)
-    windows              INTEGER NOT NULL,           -- windows its rows came from (2 when it straddles a boundary)
-    PRIMARY KEY (ord_id, broker_code)
+    windows              INTEGER NOT NULL            -- windows its rows came from (2 when it straddles a boundary)
 );
