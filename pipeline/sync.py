@@ -77,14 +77,45 @@ class SyncReport:
         log.warning("%s", message)
         self.warnings.append(message)
 
+    def merge(self, step: SyncReport) -> SyncReport:
+        """Add what a later step of the same pass did (the flows run each step as its own task)."""
+        self.adopted += step.adopted
+        self.planned += step.planned
+        if step.created is not None:
+            self.created, self.create_outcome = step.created, step.create_outcome
+        self.create_next_at = step.create_next_at or self.create_next_at
+        self.polled.update(step.polled)
+        self.downloaded += step.downloaded
+        self.loaded.update(step.loaded)
+        self.quarantined.update(step.quarantined)
+        self.failed.update(step.failed)
+        self.warnings += [warning for warning in step.warnings if warning not in self.warnings]
+        self.pending = step.pending or self.pending
+        return self
+
+
+@dataclass(frozen=True)
+class PassScope:
+    """What a pass covers: its days and the ledger's broker scopes; plain values a flow hands from task to task."""
+
+    begin: date
+    end: date
+    scopes: tuple[str, ...]
+
+    def report(self) -> SyncReport:
+        """An empty report for a step of this pass."""
+        return SyncReport(self.begin, self.end)
+
 
 @dataclass
-class _Pass:
-    """What this pass learnt from OKX: fresh links by window, and which windows it already asked about."""
+class OkxAnswers:
+    """What a pass learnt from OKX: fresh links by window, and which windows it already asked about.
+
+    Kept in memory only (a link is a bearer URL to the broker's data): never logged, stored or passed as a parameter.
+    """
 
     links: dict[str, RebateLink] = field(default_factory=dict)
     asked: set[str] = field(default_factory=set)
-    link_times: dict[str, datetime] = field(default_factory=dict)
 
 
 class Syncer:
@@ -100,6 +131,7 @@ class Syncer:
         *,
         progress: Callable[[str], None] | None = None,
         download_transport: httpx.BaseTransport | None = None,
+        answers: OkxAnswers | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -108,6 +140,7 @@ class Syncer:
         self.clock = clock
         self.progress = progress or (lambda message: None)
         self.download_transport = download_transport
+        self.answers = answers if answers is not None else OkxAnswers()
 
     def close(self) -> None:
         """Close the OKX client's connections."""
@@ -124,47 +157,113 @@ class Syncer:
         wait: bool = False,
         deadline: timedelta = timedelta(hours=3),
     ) -> SyncReport:
-        """Discover → plan → create (if the hour allows) → poll → download; with `wait`, poll until done or deadline."""
+        """One pass: discover → create (if the hour allows) → poll and download → load.
+
+        With `wait`, keeps polling and loading until nothing is waiting for OKX or `deadline` has passed.
+        """
+        scope = self.scope(begin, end, broker_type)
+        report = scope.report()
+        self.answers = OkxAnswers()
+        self.discover(scope, report)
+        self.create(scope, report)
+        give_up_at = self.clock.now() + deadline
+        while True:
+            self.poll(scope, report)
+            self.download(scope, report)
+            self.load(scope, report)
+            if not wait or not self.waiting(scope) or self.clock.now() >= give_up_at:
+                break
+            self.wait_for_next_poll(scope, give_up_at)
+        self.finish(scope, report)
+        return report
+
+    def scope(self, begin: date | None, end: date | None, broker_type: BrokerType | None) -> PassScope:
+        """The days (default REBATES_START_DATE .. yesterday in REBATES_TZ) and broker scopes a pass covers."""
         first_day = begin or self.settings.rebates_start_date
         if first_day is None:
             raise SettingsError("REBATES_START_DATE is not set: the first day of history to collect (or pass --begin)")
         last_day = end or yesterday(self.clock.now(), self.settings.rebates_tz)
-        report = SyncReport(first_day, last_day)
-        scopes = self._scopes(broker_type)
+        return PassScope(first_day, last_day, tuple(self._scopes(broker_type)))
+
+    def discover(self, scope: PassScope, report: SyncReport) -> None:
+        """List OKX's files and adopt those that fit, settle creates a crash cut off, and plan the missing days."""
         removed = clean_temp(self.settings.rebates_data_dir)
         if removed:
             log.info("removed %d partial download(s) left by an earlier run", removed)
-        this_pass = _Pass()
+        for name in scope.scopes:
+            self.progress(f"listing OKX's files ({name})")
+            self._discover(name, scope.begin, scope.end, report)
+        self._recover_requesting(scope.scopes, report)
+        if scope.begin > scope.end:
+            report.warn(f"nothing to plan: {scope.begin} is after {scope.end}")
+            return
+        for name in scope.scopes:
+            report.planned += [record.window_id for record in self.ledger.plan(name, scope.begin, scope.end)]
 
-        for scope in scopes:
-            self.progress(f"listing OKX's files ({scope})")
-            self._discover(scope, first_day, last_day, report, this_pass)
-        self._recover_requesting(scopes, report, this_pass)
-        if first_day <= last_day:
-            for scope in scopes:
-                report.planned += [record.window_id for record in self.ledger.plan(scope, first_day, last_day)]
-        else:
-            report.warn(f"nothing to plan: {first_day} is after {last_day}")
-        self._create(scopes, first_day, last_day, report)
-        give_up_at = self.clock.now() + deadline
-        while True:
-            self._poll_and_download(scopes, report, this_pass)
-            self._ingest(scopes, report)
-            pending = self._waiting(scopes)
-            report.pending = [record.window_id for record in pending]
-            if not wait or not pending or self.clock.now() >= give_up_at:
-                break
-            self._sleep_until_next_poll(pending, give_up_at)
-            this_pass = _Pass()
+    def create(self, scope: PassScope, report: SyncReport) -> None:
+        """Spend the account's hourly create on the most useful planned window, if the hour allows."""
+        self._create(list(scope.scopes), scope.begin, scope.end, report)
+
+    def poll(self, scope: PassScope, report: SyncReport) -> None:
+        """Ask OKX (a GET each, within its limits) about every requested window due a poll; note what it says."""
+        now = self.clock.now()
+        interval = timedelta(seconds=self.settings.rebates_poll_interval)
+        for record in self._waiting(scope.scopes):
+            if record.state is WindowState.REQUESTING or record.window_id in self.answers.asked:
+                continue
+            if record.state is WindowState.FAILED and record.next_attempt_at and record.next_attempt_at > now:
+                continue
+            last_heard = max(filter(None, (record.polled_at, record.requested_at)), default=None)
+            if record.state is not WindowState.FINISHED and last_heard and now - last_heard < interval:
+                continue  # asked moments ago (or just created): a GET now would only spend the minute's budget
+            links = self._get(partial(self._ask, record))
+            if links is None:
+                return
+            self.answers.asked.add(record.window_id)
+            if not links:
+                self.ledger.transition(record.window_id, record.state, polled_at=self.clock.now())
+                report.polled[record.window_id] = "not listed yet"
+                continue
+            self._apply_link(self.ledger.get(record.window_id), links[0], adopting=False)
+            report.polled[record.window_id] = links[0].state
+
+    def download(self, scope: PassScope, report: SyncReport) -> None:
+        """Download and archive every file OKX has finished (a fresh link is asked for when none is at hand)."""
+        for record in self._waiting(scope.scopes):
+            if record.state is WindowState.FINISHED:
+                self._download(record, report)
+
+    def load(self, scope: PassScope, report: SyncReport) -> None:
+        """Load what was archived (now, or by an earlier pass that stopped before loading)."""
+        for outcome in ingest_due(self.settings, self.ledger, self.clock, scopes=set(scope.scopes)):
+            if outcome.result is not None:
+                report.loaded[outcome.window_id] = outcome.result.rows_loaded
+            elif outcome.state is WindowState.QUARANTINED:
+                report.quarantined[outcome.window_id] = outcome.reason or ""
+            else:
+                report.failed[outcome.window_id] = outcome.reason or ""
+
+    def waiting(self, scope: PassScope) -> list[WindowRecord]:
+        """Windows requested (by anyone) whose file is not archived yet: what `--wait` waits for."""
+        return self._waiting(scope.scopes)
+
+    def wait_for_next_poll(self, scope: PassScope, give_up_at: datetime) -> None:
+        """Sleep until the earliest waiting window is due another poll (never past `give_up_at`); forget old answers."""
+        self._sleep_until_next_poll(self.waiting(scope), give_up_at)
+        self.answers = OkxAnswers()
+
+    def finish(self, scope: PassScope, report: SyncReport) -> None:
+        """Note what is still pending, when the next create is allowed, and files overdue past OKX's 3 hours."""
+        waiting = self.waiting(scope)
+        report.pending = [record.window_id for record in waiting]
         report.create_next_at = self.ledger.create_budget_next_at()
-        for record in self._waiting(scopes):
+        for record in waiting:
             since = record.requested_at or record.planned_at
             if record.state is not WindowState.FINISHED and self.clock.now() - since > OVERDUE_AFTER:
                 report.warn(
                     f"{record.window_id} was requested {since:%Y-%m-%d %H:%M} UTC and is not ready after "
                     f"{OVERDUE_AFTER}; OKX says to contact support past 3 hours"
                 )
-        return report
 
     def _scopes(self, broker_type: BrokerType | None) -> list[str]:
         configured = self.settings.rebates_broker_types
@@ -178,7 +277,7 @@ class Syncer:
 
     # ------------------------------------------------------------------ discover
 
-    def _discover(self, scope: str, first_day: date, last_day: date, report: SyncReport, this_pass: _Pass) -> None:
+    def _discover(self, scope: str, first_day: date, last_day: date, report: SyncReport) -> None:
         """List every file OKX has (no create budget spent) and adopt the ones that fit the ledger."""
         links = self._get(lambda: self.client.list_rebate_links(scope_broker_type(scope)))
         if links is None:
@@ -197,7 +296,7 @@ class Syncer:
                 except OverlapError as exc:
                     log.info("OKX has a file for %s that does not match the ledger's windows (%s)", window, exc)
                     continue
-            if self._apply_link(record, link, this_pass, adopting=record.state is WindowState.PLANNED):
+            if self._apply_link(record, link, adopting=record.state is WindowState.PLANNED):
                 report.adopted.append(record.window_id)
 
     def _link_window(self, scope: str, link: RebateLink, report: SyncReport) -> RebateWindow | None:
@@ -218,9 +317,9 @@ class Syncer:
             log.info("skipping a listed file: %s", exc)
             return None
 
-    def _apply_link(self, record: WindowRecord, link: RebateLink, this_pass: _Pass, *, adopting: bool) -> bool:
+    def _apply_link(self, record: WindowRecord, link: RebateLink, *, adopting: bool) -> bool:
         """Move a window to what OKX says of it; returns True when this adopted an existing file."""
-        this_pass.asked.add(record.window_id)
+        self.answers.asked.add(record.window_id)
         now = self.clock.now()
         open_states = (WindowState.PLANNED, *WAITING_FOR_OKX, WindowState.FAILED)
         if record.state not in open_states or (record.state is WindowState.FAILED and record.file_id is not None):
@@ -233,8 +332,7 @@ class Syncer:
         if record.requested_at is None:
             changes["requested_at"] = now
         if link.state == "finished":
-            this_pass.links[record.window_id] = link
-            this_pass.link_times[record.window_id] = now
+            self.answers.links[record.window_id] = link
             if record.finished_at is None:
                 changes["finished_at"] = now
             target = WindowState.FINISHED
@@ -248,20 +346,20 @@ class Syncer:
             return False
         return adopting
 
-    def _recover_requesting(self, scopes: Iterable[str], report: SyncReport, this_pass: _Pass) -> None:
+    def _recover_requesting(self, scopes: Iterable[str], report: SyncReport) -> None:
         """A window left `requesting` by a crash: ask OKX (a GET, no create) whether the create went through."""
         now = self.clock.now()
         for scope in scopes:
             for record in self.ledger.windows(broker_type=scope):
                 if record.state is not WindowState.REQUESTING or now - record.updated_at < REQUESTING_GRACE:
                     continue
-                if record.window_id not in this_pass.asked:
+                if record.window_id not in self.answers.asked:
                     links = self._get(partial(self._ask, record))
                     if links is None:
                         continue
-                    this_pass.asked.add(record.window_id)
+                    self.answers.asked.add(record.window_id)
                     if links:
-                        self._apply_link(record, links[0], this_pass, adopting=False)
+                        self._apply_link(record, links[0], adopting=False)
                         continue
                 try:
                     self.ledger.transition(
@@ -348,41 +446,6 @@ class Syncer:
             )
         ]
 
-    def _poll_and_download(self, scopes: Iterable[str], report: SyncReport, this_pass: _Pass) -> None:
-        now = self.clock.now()
-        interval = timedelta(seconds=self.settings.rebates_poll_interval)
-        for record in self._waiting(scopes):
-            if record.state is WindowState.REQUESTING:
-                continue
-            if record.state is WindowState.FAILED and record.next_attempt_at and record.next_attempt_at > now:
-                continue
-            last_heard = max(filter(None, (record.polled_at, record.requested_at)), default=None)
-            if record.state is not WindowState.FINISHED and last_heard and now - last_heard < interval:
-                continue  # asked moments ago (or just created): a GET now would only spend the minute's budget
-            if record.window_id not in this_pass.asked:
-                links = self._get(partial(self._ask, record))
-                if links is None:
-                    return
-                this_pass.asked.add(record.window_id)
-                if not links:
-                    self.ledger.transition(record.window_id, record.state, polled_at=self.clock.now())
-                    report.polled[record.window_id] = "not listed yet"
-                    continue
-                self._apply_link(self.ledger.get(record.window_id), links[0], this_pass, adopting=False)
-                report.polled[record.window_id] = links[0].state
-            if record.window_id in this_pass.links:
-                self._download(self.ledger.get(record.window_id), report, this_pass)
-
-    def _ingest(self, scopes: Iterable[str], report: SyncReport) -> None:
-        """Load what was archived (now, or by an earlier pass that stopped before loading)."""
-        for outcome in ingest_due(self.settings, self.ledger, self.clock, scopes=set(scopes)):
-            if outcome.result is not None:
-                report.loaded[outcome.window_id] = outcome.result.rows_loaded
-            elif outcome.state is WindowState.QUARANTINED:
-                report.quarantined[outcome.window_id] = outcome.reason or ""
-            else:
-                report.failed[outcome.window_id] = outcome.reason or ""
-
     def _ask(self, record: WindowRecord) -> list[RebateLink]:
         """GET type=false for exactly this window's range."""
         self.progress(f"asking OKX about {record.window_id}")
@@ -398,12 +461,12 @@ class Syncer:
             log.warning("OKX rate-limited a GET (%s); no more GETs this pass", exc)
             return None
 
-    def _download(self, record: WindowRecord, report: SyncReport, this_pass: _Pass) -> None:
+    def _download(self, record: WindowRecord, report: SyncReport) -> None:
         """Download with fresh links until whole (a 403 or a cut-off transfer asks OKX for a new link)."""
         window = record.window
         last_error = ""
         for attempt in range(DOWNLOAD_TRIES_PER_PASS):
-            link = this_pass.links.get(record.window_id)
+            link = self.answers.links.get(record.window_id)
             if attempt > 0 or link is None:
                 links = self._get(lambda: self._ask(record))
                 if not links or links[0].state != "finished":
@@ -425,7 +488,7 @@ class Syncer:
             except (LinkExpiredError, DownloadError) as exc:
                 last_error = str(exc)
                 log.warning("%s: %s; asking for a fresh link", record.window_id, exc)
-                this_pass.links.pop(record.window_id, None)
+                self.answers.links.pop(record.window_id, None)
                 continue
             file_id = archived.file_id(window)
             record_archived(
@@ -473,12 +536,21 @@ def create_priority(record: WindowRecord) -> tuple[int, float]:
     return (1, record.begin_date.toordinal())
 
 
-def syncer_for(settings: Settings, clock: Clock, *, progress: Callable[[str], None] | None = None) -> Syncer:
-    """A Syncer wired to OKX, the ledger and the shared GET limiter as the settings say."""
+def syncer_for(
+    settings: Settings,
+    clock: Clock,
+    *,
+    progress: Callable[[str], None] | None = None,
+    answers: OkxAnswers | None = None,
+) -> Syncer:
+    """A Syncer wired to OKX, the ledger and the shared GET limiter as the settings say.
+
+    `answers`: what earlier steps of the same pass learnt from OKX (the flows share it between their tasks).
+    """
     say = progress or (lambda message: None)
     limiter = GetLimiter(
         settings.state_dir, clock, on_wait=lambda seconds: say(f"waiting {seconds:.0f} s for a GET slot")
     )
     client = OkxClient(settings, clock=clock, before_request=limiter.before_request)
     ledger = Ledger(Path(settings.rebates_db), clock, lock_timeout=settings.rebates_db_lock_timeout)
-    return Syncer(settings, client, ledger, limiter, clock, progress=progress)
+    return Syncer(settings, client, ledger, limiter, clock, progress=progress, answers=answers)
