@@ -11,10 +11,11 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from flows.sync import LOAD_RETRY_DELAYS, one_line, retry_if_database_locked, show_pipeline_logs
-from pipeline.clock import SystemClock
-from pipeline.config import SettingsError, load_settings
+from flows.runtime import base_settings, run_clock
+from flows.sync import LOAD_RETRY_DELAYS, retry_if_database_locked, show_pipeline_logs
+from pipeline.config import SettingsError
 from pipeline.report.model import Period
+from pipeline.summary import one_line
 from pipeline.windows import yesterday
 
 ReportFormat = Literal["xlsx", "csv", "html"]
@@ -44,7 +45,7 @@ def write_commission_reports(
     # Imported here: the sync flows share this worker and need none of the report writers' libraries.
     from pipeline.report.run import write_reports
 
-    settings = load_settings()
+    settings = base_settings()
     written = write_reports(
         settings,
         Period(start, end),
@@ -64,7 +65,7 @@ def reports_day(day: date | None) -> date:
     """The report's day: the one given, else yesterday in REBATES_TZ."""
     if day is not None:
         return day
-    return yesterday(SystemClock().now(), load_settings().rebates_tz)
+    return yesterday(run_clock().now(), base_settings().rebates_tz)
 
 
 def reports_run_name() -> str:

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -21,7 +21,6 @@ from rich.table import Table
 from pipeline.clock import SystemClock
 from pipeline.config import EXPECTATIONS, SECRET_FIELDS, BrokerType, Settings, SettingsError, load_settings
 from pipeline.db import DatabaseLockedError
-from pipeline.demo import run_demo
 from pipeline.doctor import run_doctor
 from pipeline.ingest import load_by_hand
 from pipeline.ledger import Ledger, WindowRecord
@@ -29,6 +28,7 @@ from pipeline.okx.errors import OkxAuthError, OkxBrokerTypeError, OkxError, OkxO
 from pipeline.okx.simulator.cli import simulator_command
 from pipeline.report.model import Period
 from pipeline.report.run import parse_formats, write_reports
+from pipeline.summary import summary_rows
 from pipeline.sync import SyncReport, syncer_for
 from pipeline.windows import RebateWindow
 
@@ -202,23 +202,11 @@ def sync(
 
 
 def print_report(report: SyncReport, now: datetime) -> None:
-    """The pass in a few lines."""
+    """The pass in a few lines: the steps that did something (the same rows as the flows' artifact)."""
     console.print(f"[bold]sync {report.begin} .. {report.end}[/]")
-    lines: list[tuple[str, Any]] = [
-        ("adopted existing files", report.adopted),
-        ("planned windows", report.planned),
-        ("created", f"{report.created} ({report.create_outcome})" if report.created else None),
-        ("polled", [f"{window}: {state}" for window, state in report.polled.items()]),
-        ("downloaded", report.downloaded),
-        ("loaded", [f"{window} ({rows:,} rows)" for window, rows in report.loaded.items()]),
-        ("quarantined", [f"{window}: {reason}" for window, reason in report.quarantined.items()]),
-        ("failed", [f"{window}: {reason}" for window, reason in report.failed.items()]),
-        ("still waiting for OKX", report.pending),
-    ]
-    for label, value in lines:
-        if value:
-            shown = ", ".join(value) if isinstance(value, list) else value
-            console.print(f"  {label}: {shown}", highlight=False)
+    for label, items in summary_rows([report]):
+        if items:
+            console.print(f"  {label}: {', '.join(items)}", highlight=False)
     console.print(f"  next create allowed: {when(report.create_next_at, now)}", highlight=False)
     for warning in report.warnings:
         console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
@@ -389,14 +377,19 @@ def status_row(record: WindowRecord) -> list[str]:
 
 @app.command("demo")
 def demo() -> None:
-    """Run the pipeline against the embedded OKX simulator, moving its clock instead of waiting for OKX's hours.
+    """Run the sync flow against the embedded OKX simulator, moving its clock instead of waiting for OKX's hours.
 
-    Writes only under ./demo-data (wiped first). Example: make demo
+    One `sync-rebates` flow run per simulated hour, on Prefect's temporary local server (no server to start),
+    then the report. Writes only under ./demo-data (wiped first). Example: make demo
     """
+    # Imported here: the demo runs the Prefect flow, and every other command stays free of Prefect.
+    from flows.demo import run_demo
+
     with exit_codes():
         result = run_demo(console)
+    logging.getLogger("prefect").setLevel(logging.WARNING)  # not "Stopping temporary server" at exit
     console.print(
         f"[green]demo done:[/] {result.loaded} of {result.windows} windows loaded ({result.rows:,} rows) in "
-        f"{result.passes} hourly passes ({result.hours_simulated} simulated hours). Query it with "
+        f"{result.passes} sync-rebates flow runs ({result.hours_simulated} simulated hours). Query it with "
         f"`duckdb -readonly {result.settings.snapshot_path}`, or open the HTML report in a browser."
     )

@@ -25,21 +25,22 @@ import flows.reports
 import flows.serve
 import flows.sync
 from flows.reports import build_reports, report_periods
+from flows.runtime import CREDENTIALS_BLOCK_VARIABLE, run_settings
 from flows.serve import deployments, schedule_timezone
 from flows.sync import (
     BACKFILL_IDLE_PAUSE,
     BACKFILL_MIN_PAUSE,
-    CREDENTIALS_BLOCK_VARIABLE,
     backfill,
     backfill_pause,
-    load_archived_files,
+    load,
     retry_if_database_locked,
-    run_settings,
+    retry_if_transient,
     sync_rebates,
 )
 from pipeline.config import SettingsError, parse_timezone
 from pipeline.db import DatabaseLockedError
 from pipeline.ledger import WindowState
+from pipeline.okx.errors import OkxAuthError, OkxTransientError
 from pipeline.okx.simulator import (
     DEFAULT_API_KEY,
     DEFAULT_PASSPHRASE,
@@ -193,10 +194,26 @@ def test_backfill_pauses_until_the_next_create_slot_and_never_spins() -> None:
     assert backfill_pause(now, None, {}, now) == BACKFILL_MIN_PAUSE
 
 
+def test_backfill_polls_an_awaited_file_between_creates() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    far = now + timedelta(hours=10)
+    every = timedelta(minutes=5)
+    slot = now + timedelta(minutes=40)
+    assert backfill_pause(now, slot, {"api:1": WindowState.REQUESTED}, far, every) == every
+    assert backfill_pause(now, slot, {"api:1": WindowState.QUARANTINED}, far, every) == timedelta(minutes=40)
+
+
 def test_only_a_held_database_makes_prefect_retry_a_task() -> None:
     no_run = cast(TaskRun, None)
-    assert retry_if_database_locked(load_archived_files, no_run, Failed(data=DatabaseLockedError("held")))
-    assert not retry_if_database_locked(load_archived_files, no_run, Failed(data=ValueError("a bug")))
+    assert retry_if_database_locked(load, no_run, Failed(data=DatabaseLockedError("held")))
+    assert not retry_if_database_locked(load, no_run, Failed(data=ValueError("a bug")))
+
+
+def test_only_a_transient_failure_makes_prefect_retry_a_get_step() -> None:
+    no_run = cast(TaskRun, None)
+    assert retry_if_transient(load, no_run, Failed(data=OkxTransientError("50001 service unavailable")))
+    assert retry_if_transient(load, no_run, Failed(data=DatabaseLockedError("held")))
+    assert not retry_if_transient(load, no_run, Failed(data=OkxAuthError("50113 invalid sign")))
 
 
 # ------------------------------------------------------------------------------------------- sync

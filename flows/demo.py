@@ -1,15 +1,22 @@
-"""The demo: the whole pipeline against the embedded OKX simulator, with its clock moved instead of waiting hours."""
+"""The demo: the sync flow against the embedded OKX simulator, an hourly run per simulated hour, then the report."""
 
 from __future__ import annotations
 
+import logging
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from prefect.logging.handlers import PrefectConsoleHandler
+from prefect.settings import temporary_settings
 from rich.console import Console
 from rich.table import Table
 
+from flows.runtime import pinned
+from flows.sync import sync_rebates
 from pipeline.clock import FakeClock, SystemClock
 from pipeline.config import Settings, load_settings
 from pipeline.db import connect, sql_text
@@ -25,7 +32,6 @@ from pipeline.okx.simulator import (
 )
 from pipeline.report.model import Period
 from pipeline.report.run import write_reports
-from pipeline.sync import syncer_for
 from pipeline.windows import yesterday
 
 FINAL_STATES = (WindowState.LOADED, WindowState.QUARANTINED)
@@ -65,7 +71,11 @@ def demo_settings(base_url: str, directory: Path, history_days: int, clock: Fake
 def run_demo(
     console: Console, *, directory: Path = DEMO_DIR, history_days: int = 28, max_hours: int = 12
 ) -> DemoResult:
-    """Collect `history_days` of history from the simulator, one pass per simulated hour, until all is archived."""
+    """Collect `history_days` of history from the simulator: a `sync-rebates` flow run per simulated hour.
+
+    The flow runs in this process, on Prefect's temporary local server when no PREFECT_API_URL is set (Prefect
+    starts it, 10-20 s), with the demo's settings and the simulator's clock pinned (flows.runtime).
+    """
     if directory.exists():
         shutil.rmtree(directory)
     clock = FakeClock(SystemClock().now())
@@ -75,20 +85,19 @@ def run_demo(
         settings = demo_settings(simulator.base_url, directory, history_days, clock)
         ledger = Ledger(settings.rebates_db, clock)
         console.print(f"[bold]OKX simulator[/] at {simulator.base_url}; collecting {history_days} days of history")
-        with console.status("starting", spinner="dots") as status:
-            syncer = syncer_for(settings, clock, progress=lambda message: status.update(f"hour {passes}: {message}"))
-            try:
+        with console.status("starting Prefect (its temporary local server takes 10-20 s)", spinner="dots") as status:
+            show = status.update
+            with pinned(settings, clock), prefect_logs_to(lambda message: show(f"hour {passes - 1}: {message}")):
                 for hour in range(max_hours):
                     passes += 1
-                    report = syncer.run()
+                    state = sync_rebates(return_state=True)
+                    report = state.result()  # a failed run raises its error here
                     if report.created:
-                        console.print(f"  hour {hour}: asked OKX to generate {report.created}")
+                        console.print(f"  hour {hour}: sync-rebates asked OKX to generate {report.created}")
                     windows = ledger.windows()
                     if windows and all(record.state in FINAL_STATES for record in windows):
                         break
                     clock.advance(CREATE_INTERVAL)
-            finally:
-                syncer.close()
     windows = ledger.windows()
     table = Table("window", "kind", "state", "archived file", "rows")
     files = {archived.window_id: archived for archived in ledger.files()}
@@ -130,3 +139,45 @@ def totals_table(settings: Settings) -> Table:
     for broker_type, inst_type, orders, net_fee, broker_rebate in rows:
         table.add_row(broker_type, inst_type, f"{orders:,}", f"{net_fee:,.2f}", f"{broker_rebate:,.6f}")
     return table
+
+
+@contextmanager
+def prefect_logs_to(show: Callable[[str], None]) -> Iterator[None]:
+    """Show the runs' and the pipeline's INFO lines through `show` (the spinner), and only warnings on the console.
+
+    Prefect and the pipeline print every step to the console; in the demo that would scroll the progress away.
+    Prefect's telemetry is switched off too (the temporary server would report, and fail, with no internet).
+    """
+    consoles = [
+        handler
+        for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+        if isinstance(logger, logging.Logger)
+        for handler in logger.handlers
+        if isinstance(handler, PrefectConsoleHandler) or logger is logging.getLogger()
+    ]
+    levels = [handler.level for handler in consoles]
+    spinner = _Spinner(show)
+    sources = [logging.getLogger(name) for name in ("prefect.flow_runs", "prefect.task_runs", "pipeline")]
+    for handler in consoles:
+        handler.setLevel(logging.WARNING)
+    for logger in sources:
+        logger.addHandler(spinner)
+    try:
+        with temporary_settings(updates={"server.analytics_enabled": False}):
+            yield
+    finally:
+        for logger in sources:
+            logger.removeHandler(spinner)
+        for handler, level in zip(consoles, levels, strict=True):
+            handler.setLevel(level)
+
+
+class _Spinner(logging.Handler):
+    """A logging handler that hands each INFO line to the spinner."""
+
+    def __init__(self, show: Callable[[str], None]) -> None:
+        super().__init__(logging.INFO)
+        self.show = show
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.show(record.getMessage())

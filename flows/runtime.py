@@ -1,0 +1,81 @@
+"""What the flows run with: the worker's settings and the system clock, unless the demo pins its own for a while."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from prefect.blocks.system import Secret
+
+from pipeline.clock import Clock, SystemClock
+from pipeline.config import Settings, SettingsError, load_settings
+
+CREDENTIALS_BLOCK_VARIABLE = "REBATES_CREDENTIALS_BLOCK"
+"""Names a Prefect Secret block holding the OKX credentials, used instead of OKX_API_KEY & co. when set."""
+
+CREDENTIAL_FIELDS = {
+    "okx_api_key": "OKX_API_KEY",
+    "okx_secret_key": "OKX_SECRET_KEY",
+    "okx_passphrase": "OKX_PASSPHRASE",
+}
+"""Settings field → the key it has in the Secret block's JSON object (the same names as the variables)."""
+
+_pinned: tuple[Settings, Clock] | None = None
+
+
+def run_settings() -> Settings:
+    """The settings from the worker's environment (and `.env`); the OKX credentials from a Secret block if one is named.
+
+    With REBATES_CREDENTIALS_BLOCK=<name>, the block must hold a JSON object with OKX_API_KEY, OKX_SECRET_KEY and
+    OKX_PASSPHRASE; it wins over the variables. Nothing read here is ever passed on as a parameter. Inside
+    `pinned`, the pinned settings instead.
+    """
+    if _pinned is not None:
+        return _pinned[0]
+    settings = load_settings()
+    block_name = os.environ.get(CREDENTIALS_BLOCK_VARIABLE, "").strip()
+    if not block_name:
+        return settings
+    try:
+        value: Any = Secret.load(block_name).get()  # type: ignore[union-attr]
+    except ValueError:
+        raise SettingsError(
+            f"{CREDENTIALS_BLOCK_VARIABLE}={block_name}: no Prefect Secret block has that name (docs/operations.md "
+            "shows how to create it)"
+        ) from None
+    keys = list(CREDENTIAL_FIELDS.values())
+    if not isinstance(value, dict) or not all(isinstance(value.get(key), str) and value[key] for key in keys):
+        raise SettingsError(
+            f"{CREDENTIALS_BLOCK_VARIABLE}={block_name}: the Secret block must hold a JSON object with "
+            f"{', '.join(keys)}"
+        )
+    return settings.replace(**{name: value[key] for name, key in CREDENTIAL_FIELDS.items()})
+
+
+def base_settings() -> Settings:
+    """The settings without the Secret block's credentials: for steps that never call OKX (no block to load)."""
+    return _pinned[0] if _pinned is not None else load_settings()
+
+
+def run_clock() -> Clock:
+    """The clock the flows read and sleep on: the system's, or the pinned one."""
+    return _pinned[1] if _pinned is not None else SystemClock()
+
+
+@contextmanager
+def pinned(settings: Settings, clock: Clock) -> Iterator[None]:
+    """Run the flows called in this process, in the `with` block, on these settings and this clock.
+
+    For the demo, which moves the simulator's clock an hour at a time instead of waiting: the flows it calls run
+    in this process, and their tasks in its threads, so they all see the pin. Never used by a deployment.
+    """
+    global _pinned
+    if _pinned is not None:
+        raise RuntimeError("the flows' settings and clock are already pinned")
+    _pinned = (settings, clock)
+    try:
+        yield
+    finally:
+        _pinned = None

@@ -1,0 +1,51 @@
+"""The demo runs the sync flow per simulated hour, loads and reports four weeks, quietly, under its own folder."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+from prefect.settings import temporary_settings
+from rich.console import Console
+
+from flows.demo import prefect_logs_to, run_demo
+
+
+def sync_flow_runs() -> list[str]:
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["sync-rebates"])), limit=200)
+    return [run.name for run in runs if run.state is not None and run.state.is_completed()]
+
+
+def test_the_demo_runs_the_sync_flow_loads_every_window_and_writes_the_reports(tmp_path: Path) -> None:
+    before = len(sync_flow_runs())
+    output = io.StringIO()
+    result = run_demo(Console(file=output, width=120), directory=tmp_path / "demo", history_days=10)
+    assert result.windows == result.loaded == 2  # api and oauth, one history window each
+    assert result.rows > 0
+    assert len(sync_flow_runs()) - before == result.passes  # every pass was a completed sync-rebates flow run
+    assert {path.suffix for path in result.reports} == {".xlsx", ".csv", ".html"}
+    assert all(path.is_relative_to(tmp_path / "demo") and path.exists() for path in result.reports)
+    assert "Commission" in output.getvalue()
+    assert "asked OKX to generate" in output.getvalue()
+    assert not (tmp_path / "data").exists()
+
+
+def test_the_demo_shows_the_runs_lines_on_its_spinner_and_only_warnings_on_the_console() -> None:
+    console = io.StringIO()
+    handler = logging.StreamHandler(console)
+    logging.getLogger().addHandler(handler)
+    shown: list[str] = []
+    try:
+        with temporary_settings(updates={"logging.to_api.when_missing_flow": "ignore"}), prefect_logs_to(shown.append):
+            logging.getLogger("prefect.task_runs").info("listing OKX's files (api)")
+            logging.getLogger("pipeline.load").info("loaded 12 rows")
+            logging.getLogger("pipeline.load").warning("a warning stays on the console")
+        assert handler.level == logging.NOTSET  # restored
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert shown[:2] == ["listing OKX's files (api)", "loaded 12 rows"]
+    assert console.getvalue() == "a warning stays on the console\n"
