@@ -48,7 +48,15 @@ def test_every_check_passes_against_the_simulator(sim_settings: Settings, fake_c
     assert "the loopback simulator" in found["settings"].detail
     assert "no database yet" in found["database"].detail
     assert "as broker type api" in found["OKX API"].detail
+    assert PUBLIC_TIME_PATH in found["clock"].detail  # the simulator's own clock, not the HTTP Date header
     assert_no_secret(checks)
+
+
+def test_skew_is_measured_against_the_simulators_fake_clock(sim_settings: Settings, fake_clock: FakeClock) -> None:
+    behind = FakeClock(fake_clock.now() - timedelta(minutes=3))  # this machine's clock, 3 min behind the server's
+    check = by_name(run_doctor(sim_settings, behind))["clock"]
+    assert not check.ok
+    assert "180 s behind the server's" in check.detail
 
 
 def test_settings_are_loaded_from_the_environment(

@@ -14,6 +14,9 @@ the injected clock. Checks run in this order, each answering OKX's envelope `{"c
    the account lacks), `begin`/`end`/`type` missing 50014, malformed 51000, begin after end 51000, a range over
    MAX_WINDOW_DAYS 50076, a body that is not a JSON object 50002 (all HTTP 400).
 
+`GET /api/v5/public/time` (OKX's public server time, no auth) answers `{"code": "0", "data": [{"ts": <ms>}]}`
+on the simulator's clock, so `rebates doctor` measures skew against a fake clock too.
+
 File links (`/files/<token>/RebateDetails<MMDD>-<MMDD>.<ext>?Expires=&OSSAccessKeyId=&Signature=`) need no OKX
 auth; they are signed by their query like an object store. Expired → HTTP 403 with OSS's XML
 `<Code>AccessDenied</Code><Message>Request has expired.</Message>`; a tampered or unknown link → 403 as well.
@@ -67,6 +70,8 @@ from pipeline.okx.simulator.state import (
     SimulatorState,
 )
 
+PUBLIC_TIME_PATH = "/api/v5/public/time"
+"""OKX's unauthenticated server time."""
 FILES_PATH = "/files"
 """Where file links point; downloads are logged under this path."""
 CONTROL_PATH = "/__sim__"
@@ -165,6 +170,7 @@ class SimulatorApp:
         self._app = Starlette(
             routes=[
                 Route(REBATE_PATH, self._rebates, methods=["GET", "POST"]),
+                Route(PUBLIC_TIME_PATH, self._public_time, methods=["GET"]),
                 Route(FILES_PATH + "/{token}/{name}", self._download, methods=["GET"]),
                 Route(CONTROL_PATH + "/state", self._control_state, methods=["GET"]),
                 Route(CONTROL_PATH + "/clock/advance", self._control_advance, methods=["POST"]),
@@ -189,6 +195,11 @@ class SimulatorApp:
             answer = rejected.answer
         self.state.record_call(request.method, REBATE_PATH, answer.status, answer.code, now)
         return answer.response()
+
+    async def _public_time(self, request: Request) -> Response:
+        now = self.clock.now()
+        self.state.record_call(request.method, PUBLIC_TIME_PATH, 200, "0", now)
+        return JSONResponse({"code": "0", "msg": "", "data": [{"ts": str(epoch_ms(now))}]})
 
     def _handle(self, request: Request, body: bytes, now: datetime) -> _Answer:
         if self.state.faults.take(Fault.SERVER_ERROR)[0]:
