@@ -20,8 +20,8 @@ from pipeline.db import DatabaseLockedError
 from pipeline.ledger import WAITING_FOR_OKX, Ledger, WindowState
 from pipeline.okx.errors import OkxTransientError
 from pipeline.summary import summary_markdown
-from pipeline.sync import OkxAnswers, PassScope, Syncer, SyncReport, broker_scope, syncer_for
-from pipeline.windows import DEFAULT_SCOPE, yesterday
+from pipeline.sync import OkxAnswers, PassScope, Syncer, SyncReport, pass_scope, syncer_for
+from pipeline.windows import yesterday
 
 DONE_STATES = frozenset({WindowState.LOADED, WindowState.QUARANTINED})
 """A backfill stops waiting for a window in these states (a quarantined file needs a person, not another pass)."""
@@ -106,14 +106,13 @@ DATABASE_RETRIES: dict[str, Any] = {
 
 @task(name="resolve-days", **STEP_OPTIONS)
 def resolve_days(begin: date | None, end: date | None, broker_type: BrokerType | None) -> PassScope:
-    """The days (default REBATES_START_DATE .. yesterday in REBATES_TZ) and broker scopes of this pass."""
-    syncer = step_syncer()
-    try:
-        settings = syncer.settings
-        settings.require_credentials()
-        return syncer.scope(begin, end, broker_type)
-    finally:
-        syncer.close()
+    """The days (default REBATES_START_DATE .. yesterday in REBATES_TZ) and broker scopes of this pass.
+
+    Also where missing credentials are named, before any step calls OKX.
+    """
+    settings = run_settings()
+    settings.require_credentials()
+    return pass_scope(settings, run_clock(), begin, end, broker_type)
 
 
 @task(name="discover", **STEP_OPTIONS, **OKX_GET_RETRIES)
@@ -153,45 +152,39 @@ def what_is_pending(scope: PassScope) -> SyncReport:
 
 
 @task(name="list-unfinished-windows", **STEP_OPTIONS, **DATABASE_RETRIES)
-def list_unfinished_windows(begin: date, end: date, broker_type: BrokerType | None) -> dict[str, WindowState]:
-    """The ledger's windows overlapping begin..end that are neither loaded nor quarantined, with their state."""
+def list_unfinished_windows(scope: PassScope) -> dict[str, WindowState]:
+    """The ledger's windows of the pass's days and scopes that are neither loaded nor quarantined, with their state."""
     settings = base_settings()
-    if broker_type is not None:
-        scopes = [broker_scope(broker_type)]
-    else:
-        scopes = [broker_scope(item) for item in settings.rebates_broker_types] or [DEFAULT_SCOPE]
     ledger = Ledger(settings.rebates_db, run_clock(), lock_timeout=settings.rebates_db_lock_timeout)
     return {
         record.window_id: record.state
         for record in ledger.windows()
-        if record.broker_type in scopes
-        and record.begin_date <= end
-        and record.end_date >= begin
+        if record.broker_type in scope.scopes
+        and record.begin_date <= scope.end
+        and record.end_date >= scope.begin
         and record.state not in DONE_STATES
     }
 
 
 def sync_pass(
     summary: RunSummary, begin: date | None, end: date | None, broker_type: BrokerType | None
-) -> SyncReport | None:
-    """Discover → create → poll → download → load → what is pending, each a task; the pass's report, or None.
+) -> tuple[PassScope, SyncReport] | None:
+    """Discover → create → poll → download → load → what is pending, each a task; the pass, or None if a step failed.
 
     After a failed OKX step the later OKX steps are skipped (a create must not run blind), but the load still runs:
     files archived earlier are loaded whatever OKX says today. The failure is kept in `summary`.
     """
-    scope_state = resolve_days(begin, end, broker_type, return_state=True)
-    scope = summary.result_of(scope_state)
+    scope = summary.result_of(resolve_days(begin, end, broker_type, return_state=True))
     if not isinstance(scope, PassScope):
         return None
     report = scope.report()
     for step in (discover, create, poll, download):
         if not summary.add_step(report, step(scope, return_state=True)):
             break
-    okx_failed = bool(summary.failures)
     summary.add_step(report, load(scope, return_state=True))
     summary.add_step(report, what_is_pending(scope, return_state=True))
     summary.reports.append(report)
-    return None if okx_failed or summary.failures else report
+    return None if summary.failures else (scope, report)
 
 
 # ---------------------------------------------------------------------------------------------------------- flows
@@ -267,10 +260,11 @@ def backfill(
     summary = RunSummary(flow_run_name())
     try:
         while True:
-            report = sync_pass(summary, begin, end, broker_type)
-            if report is None:
+            done = sync_pass(summary, begin, end, broker_type)
+            if done is None:
                 break
-            summary.unfinished = list_unfinished_windows(begin, end, broker_type)
+            scope, report = done
+            summary.unfinished = list_unfinished_windows(scope)
             if not summary.unfinished or clock.now() >= give_up_at:
                 break
             pause = backfill_pause(clock.now(), report.create_next_at, summary.unfinished, give_up_at, poll_every)

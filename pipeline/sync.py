@@ -107,6 +107,26 @@ class PassScope:
         return SyncReport(self.begin, self.end)
 
 
+def pass_scope(
+    settings: Settings, clock: Clock, begin: date | None, end: date | None, broker_type: BrokerType | None
+) -> PassScope:
+    """The days (default REBATES_START_DATE .. yesterday in REBATES_TZ) and broker scopes a pass covers."""
+    first_day = begin or settings.rebates_start_date
+    if first_day is None:
+        raise SettingsError("REBATES_START_DATE is not set: the first day of history to collect (or pass --begin)")
+    last_day = end or yesterday(clock.now(), settings.rebates_tz)
+    configured = settings.rebates_broker_types
+    if broker_type is not None:
+        if configured and broker_type not in configured:
+            raise SettingsError(
+                f"REBATES_BROKER_TYPES is {','.join(configured)}: --broker-type {broker_type} is not one of them"
+            )
+        scopes = [broker_scope(broker_type)]
+    else:
+        scopes = [broker_scope(item) for item in configured] or [DEFAULT_SCOPE]
+    return PassScope(first_day, last_day, tuple(scopes))
+
+
 @dataclass
 class OkxAnswers:
     """What a pass learnt from OKX: fresh links by window, and which windows it already asked about.
@@ -161,7 +181,7 @@ class Syncer:
 
         With `wait`, keeps polling and loading until nothing is waiting for OKX or `deadline` has passed.
         """
-        scope = self.scope(begin, end, broker_type)
+        scope = pass_scope(self.settings, self.clock, begin, end, broker_type)
         report = scope.report()
         self.answers = OkxAnswers()
         self.discover(scope, report)
@@ -176,14 +196,6 @@ class Syncer:
             self.wait_for_next_poll(scope, give_up_at)
         self.finish(scope, report)
         return report
-
-    def scope(self, begin: date | None, end: date | None, broker_type: BrokerType | None) -> PassScope:
-        """The days (default REBATES_START_DATE .. yesterday in REBATES_TZ) and broker scopes a pass covers."""
-        first_day = begin or self.settings.rebates_start_date
-        if first_day is None:
-            raise SettingsError("REBATES_START_DATE is not set: the first day of history to collect (or pass --begin)")
-        last_day = end or yesterday(self.clock.now(), self.settings.rebates_tz)
-        return PassScope(first_day, last_day, tuple(self._scopes(broker_type)))
 
     def discover(self, scope: PassScope, report: SyncReport) -> None:
         """List OKX's files and adopt those that fit, settle creates a crash cut off, and plan the missing days."""
@@ -200,15 +212,11 @@ class Syncer:
         for name in scope.scopes:
             report.planned += [record.window_id for record in self.ledger.plan(name, scope.begin, scope.end)]
 
-    def create(self, scope: PassScope, report: SyncReport) -> None:
-        """Spend the account's hourly create on the most useful planned window, if the hour allows."""
-        self._create(list(scope.scopes), scope.begin, scope.end, report)
-
     def poll(self, scope: PassScope, report: SyncReport) -> None:
         """Ask OKX (a GET each, within its limits) about every requested window due a poll; note what it says."""
         now = self.clock.now()
         interval = timedelta(seconds=self.settings.rebates_poll_interval)
-        for record in self._waiting(scope.scopes):
+        for record in self.waiting(scope):
             if record.state is WindowState.REQUESTING or record.window_id in self.answers.asked:
                 continue
             if record.state is WindowState.FAILED and record.next_attempt_at and record.next_attempt_at > now:
@@ -229,7 +237,7 @@ class Syncer:
 
     def download(self, scope: PassScope, report: SyncReport) -> None:
         """Download and archive every file OKX has finished (a fresh link is asked for when none is at hand)."""
-        for record in self._waiting(scope.scopes):
+        for record in self.waiting(scope):
             if record.state is WindowState.FINISHED:
                 self._download(record, report)
 
@@ -242,10 +250,6 @@ class Syncer:
                 report.quarantined[outcome.window_id] = outcome.reason or ""
             else:
                 report.failed[outcome.window_id] = outcome.reason or ""
-
-    def waiting(self, scope: PassScope) -> list[WindowRecord]:
-        """Windows requested (by anyone) whose file is not archived yet: what `--wait` waits for."""
-        return self._waiting(scope.scopes)
 
     def wait_for_next_poll(self, scope: PassScope, give_up_at: datetime) -> None:
         """Sleep until the earliest waiting window is due another poll (never past `give_up_at`); forget old answers."""
@@ -264,16 +268,6 @@ class Syncer:
                     f"{record.window_id} was requested {since:%Y-%m-%d %H:%M} UTC and is not ready after "
                     f"{OVERDUE_AFTER}; OKX says to contact support past 3 hours"
                 )
-
-    def _scopes(self, broker_type: BrokerType | None) -> list[str]:
-        configured = self.settings.rebates_broker_types
-        if broker_type is not None:
-            if configured and broker_type not in configured:
-                raise SettingsError(
-                    f"REBATES_BROKER_TYPES is {','.join(configured)}: --broker-type {broker_type} is not one of them"
-                )
-            return [broker_scope(broker_type)]
-        return [broker_scope(item) for item in configured] or [DEFAULT_SCOPE]
 
     # ------------------------------------------------------------------ discover
 
@@ -374,13 +368,13 @@ class Syncer:
 
     # ------------------------------------------------------------------ create
 
-    def _create(self, scopes: list[str], first_day: date, last_day: date, report: SyncReport) -> None:
+    def create(self, scope: PassScope, report: SyncReport) -> None:
         """Spend the account's hourly create on the most useful planned window, if the hour allows."""
         candidates = [
             record
-            for scope in scopes
-            for record in self.ledger.windows(broker_type=scope)
-            if record.state is WindowState.PLANNED and record.end_date >= first_day and record.begin_date <= last_day
+            for name in scope.scopes
+            for record in self.ledger.windows(broker_type=name)
+            if record.state is WindowState.PLANNED and record.end_date >= scope.begin and record.begin_date <= scope.end
         ]
         if not candidates:
             return
@@ -433,13 +427,12 @@ class Syncer:
 
     # ------------------------------------------------------------------ poll and download
 
-    def _waiting(self, scopes: Iterable[str]) -> list[WindowRecord]:
+    def waiting(self, scope: PassScope) -> list[WindowRecord]:
         """Windows requested (by anyone) whose file is not archived yet: what `--wait` waits for."""
-        wanted = set(scopes)
         return [
             record
             for record in self.ledger.windows()
-            if record.broker_type in wanted
+            if record.broker_type in scope.scopes
             and (
                 record.state in WAITING_FOR_OKX
                 or (record.state is WindowState.FAILED and record.file_id is None and record.requested_at is not None)
