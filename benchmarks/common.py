@@ -327,7 +327,7 @@ def instrumented(phases: Phases, scans: list[dict[str, Any]] | None) -> Iterator
         wrap(parse, name, label)
     for name, label in _LOAD_STEPS.items():
         wrap(load, name, label)
-    original_connect = getattr(load, "connect")  # noqa: B009 - pipeline.load imports it; patched below
+    original_connect = getattr(load, "connect")  # noqa: B009 - pipeline.store.load imports it; patched below
 
     @contextmanager
     def timed_connect(path: Path, **kwargs: Any) -> Iterator[TimedConnection]:

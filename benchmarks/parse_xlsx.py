@@ -19,8 +19,8 @@ import fastexcel
 import polars as pl
 
 from pipeline.config import load_settings
-from pipeline.okx.simulator.files import MULTI_DAY_SHARE, FileShape, FileSpec, generate_rows, render
-from pipeline.parse import parse_rebate_file
+from pipeline.simulator.files import MULTI_DAY_SHARE, FileShape, FileSpec, generate_rows, render
+from pipeline.store.parse import parse_rebate_file
 
 FIRST_DAY = date(2025, 1, 1)
 DAYS = 20

@@ -22,16 +22,11 @@ from pipeline.config import Settings, load_settings
 from pipeline.db import connect, sql_text
 from pipeline.ledger import Ledger, WindowState
 from pipeline.okx.limits import CREATE_INTERVAL
-from pipeline.okx.simulator import (
-    DEFAULT_API_KEY,
-    DEFAULT_PASSPHRASE,
-    DEFAULT_SECRET_KEY,
-    ROTATE,
-    RunningSimulator,
-    SimulatorConfig,
-)
 from pipeline.report.model import Period
 from pipeline.report.run import write_reports
+from pipeline.simulator.options import ROTATE
+from pipeline.simulator.server import RunningSimulator
+from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, SimulatorConfig
 from pipeline.windows import yesterday
 
 FINAL_STATES = (WindowState.LOADED, WindowState.QUARANTINED)
@@ -114,8 +109,8 @@ def run_demo(
     console.print(totals_table(settings))
     loaded = [record for record in windows if record.state is WindowState.LOADED]
     console.print(
-        f"database: {settings.rebates_db}\nanalysts' snapshot: {settings.snapshot_path}\n"
-        f"archive:  {settings.rebates_data_dir / 'raw'}"
+        f"database: {settings.rebates_db}\nanalysts' snapshot: {settings.layout.snapshot}\n"
+        f"archive:  {settings.layout.raw}"
     )
     rows = sum(record.rows_loaded or 0 for record in loaded)
     period = Period(

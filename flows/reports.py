@@ -4,22 +4,17 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Literal
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from flows.runtime import base_settings, run_clock
-from flows.sync import LOAD_RETRY_DELAYS, retry_if_database_locked, show_pipeline_logs
+from flows.policy import DATABASE_RETRIES, STEP_OPTIONS
+from flows.runtime import base_settings, run_clock, show_pipeline_logs
 from pipeline.config import SettingsError
-from pipeline.report.model import Period
+from pipeline.report.model import FORMATS, Period, ReportFormat
 from pipeline.summary import one_line
 from pipeline.windows import yesterday
-
-ReportFormat = Literal["xlsx", "csv", "html"]
-ALL_FORMATS: tuple[ReportFormat, ...] = ("xlsx", "csv", "html")
 
 
 def report_periods(day: date) -> list[Period]:
@@ -30,14 +25,7 @@ def report_periods(day: date) -> list[Period]:
     return periods
 
 
-@task(
-    name="write-commission-reports",
-    retries=len(LOAD_RETRY_DELAYS),
-    retry_delay_seconds=LOAD_RETRY_DELAYS,
-    retry_condition_fn=retry_if_database_locked,
-    cache_policy=NO_CACHE,
-    persist_result=False,
-)
+@task(name="write-commission-reports", **STEP_OPTIONS, **DATABASE_RETRIES)
 def write_commission_reports(
     start: date, end: date, broker_code: str | None, out_dir: str | None, formats: tuple[ReportFormat, ...]
 ) -> list[str]:
@@ -85,7 +73,7 @@ def build_reports(
     day: date | None = None,
     broker_code: str | None = None,
     out_dir: str | None = None,
-    formats: tuple[ReportFormat, ...] = ALL_FORMATS,
+    formats: tuple[ReportFormat, ...] = FORMATS,
 ) -> list[str]:
     """Write the day's commission report; on the last day of a month, that month's statement as well.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +53,16 @@ def run_settings() -> Settings:
             f"{', '.join(keys)}"
         )
     return settings.replace(**{name: value[key] for name, key in CREDENTIAL_FIELDS.items()})
+
+
+def show_pipeline_logs() -> None:
+    """Let the pipeline's INFO lines through; with PREFECT_LOGGING_EXTRA_LOGGERS=pipeline they reach the run's logs.
+
+    Prefect gives an extra logger its handlers but not a level, so it would inherit the root's WARNING.
+    """
+    logger = logging.getLogger("pipeline")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
 
 
 def base_settings() -> Settings:

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,19 +18,16 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline.clock import SystemClock
-from pipeline.config import EXPECTATIONS, SECRET_FIELDS, BrokerType, Settings, SettingsError, load_settings
-from pipeline.db import DatabaseLockedError
-from pipeline.doctor import run_doctor
-from pipeline.ingest import load_by_hand
-from pipeline.ledger import Ledger, WindowRecord
-from pipeline.okx.errors import OkxAuthError, OkxBrokerTypeError, OkxError, OkxOAuthError, OkxPermissionError
-from pipeline.okx.simulator.cli import simulator_command
-from pipeline.report.model import Period
-from pipeline.report.run import parse_formats, write_reports
-from pipeline.summary import summary_rows
-from pipeline.sync import SyncReport, syncer_for
-from pipeline.windows import RebateWindow
+from pipeline.okx.limits import OVERDUE_AFTER, BrokerType
+from pipeline.simulator.cli import simulator_command
+
+if TYPE_CHECKING:
+    from pipeline.acquire.steps import SyncReport
+    from pipeline.config import Settings
+    from pipeline.ledger import WindowRecord
+
+# Every other import sits inside the command that needs it: `rebates --help` and `rebates status` load neither
+# Prefect, the simulator's server, polars nor the report writers.
 
 app = typer.Typer(
     name="rebates",
@@ -58,9 +55,6 @@ class Exit(IntEnum):
     """Another process kept the database file past REBATES_DB_LOCK_TIMEOUT."""
     REJECTED = 5
     """`rebates load`: the file was quarantined (the message says why) or did not load."""
-
-
-EXIT_CONFIG = Exit.CONFIG
 
 
 QUIET_LOGGERS = {
@@ -99,6 +93,8 @@ def fail(code: Exit, message: str) -> NoReturn:
 
 def settings_or_exit() -> Settings:
     """Load the settings, or print the one-line reason and exit with Exit.CONFIG."""
+    from pipeline.config import SettingsError, load_settings
+
     try:
         return load_settings()
     except SettingsError as exc:
@@ -112,17 +108,29 @@ def exit_codes() -> Iterator[None]:
         yield
     except typer.Exit:
         raise
-    except SettingsError as exc:
-        fail(Exit.CONFIG, str(exc))
-    except (OkxAuthError, OkxPermissionError, OkxBrokerTypeError, OkxOAuthError) as exc:
-        fail(Exit.OKX_REFUSED, str(exc))
-    except DatabaseLockedError as exc:
-        fail(Exit.DATABASE_LOCKED, str(exc))
-    except OkxError as exc:
-        fail(Exit.UNEXPECTED, str(exc))
     except Exception as exc:
-        logging.getLogger(__name__).debug("unexpected error", exc_info=True)
-        fail(Exit.UNEXPECTED, f"unexpected {type(exc).__name__}: {exc} (run with -v for the traceback)")
+        code, message = exit_code_for(exc)
+        if code is Exit.UNEXPECTED and message is None:
+            logging.getLogger(__name__).debug("unexpected error", exc_info=True)
+            message = f"unexpected {type(exc).__name__}: {exc} (run with -v for the traceback)"
+        fail(code, message or str(exc))
+
+
+def exit_code_for(exc: Exception) -> tuple[Exit, str | None]:
+    """The documented exit code for a pipeline error, and its message (None: an unexpected error, a bug)."""
+    from pipeline.config import SettingsError
+    from pipeline.db import DatabaseLockedError
+    from pipeline.okx.errors import OkxAuthError, OkxBrokerTypeError, OkxError, OkxOAuthError, OkxPermissionError
+
+    if isinstance(exc, SettingsError):
+        return Exit.CONFIG, str(exc)
+    if isinstance(exc, OkxAuthError | OkxPermissionError | OkxBrokerTypeError | OkxOAuthError):
+        return Exit.OKX_REFUSED, str(exc)
+    if isinstance(exc, DatabaseLockedError):
+        return Exit.DATABASE_LOCKED, str(exc)
+    if isinstance(exc, OkxError):
+        return Exit.UNEXPECTED, str(exc)
+    return Exit.UNEXPECTED, None
 
 
 def parse_day(value: str | None) -> date | None:
@@ -151,6 +159,8 @@ def show_settings() -> None:
 
     Example: rebates settings
     """
+    from pipeline.config import EXPECTATIONS, SECRET_FIELDS, Settings
+
     settings = settings_or_exit()
     table = Table("variable", "value", "expects")
     for field in Settings.model_fields:
@@ -169,7 +179,9 @@ def sync(
     end: Annotated[str | None, typer.Option(help="Last day (YYYY-MM-DD); default yesterday in REBATES_TZ.")] = None,
     broker_type: Annotated[BrokerType | None, typer.Option(help="Only this broker type.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Keep polling until every requested file is archived.")] = False,
-    deadline: Annotated[int, typer.Option(help="With --wait, give up after this many minutes.", min=1)] = 180,
+    deadline: Annotated[int, typer.Option(help="With --wait, give up after this many minutes.", min=1)] = int(
+        OVERDUE_AFTER.total_seconds() // 60
+    ),  # passes.DEFAULT_WAIT_DEADLINE
     as_json: Annotated[bool, typer.Option("--json", help="Print the pass's report as JSON.")] = False,
 ) -> None:
     """Run one acquisition pass: discover OKX's files, create one if the hour allows, poll, download, archive.
@@ -182,19 +194,29 @@ def sync(
 
       rebates sync --begin 2025-01-01 --end 2025-03-31 --broker-type api
     """
+    from pipeline.clock import SystemClock
+    from pipeline.passes import sync as run_sync
+
     settings = settings_or_exit()
     first, last = parse_day(begin), parse_day(end)
     clock = SystemClock()
     with exit_codes():
         settings.require_credentials()
         with console.status("starting", spinner="dots") as status:
-            syncer = syncer_for(settings, clock, progress=lambda message: status.update(message))
-            try:
-                report = syncer.run(
-                    begin=first, end=last, broker_type=broker_type, wait=wait, deadline=timedelta(minutes=deadline)
-                )
-            finally:
-                syncer.close()
+            run = run_sync(
+                settings,
+                clock,
+                begin=first,
+                end=last,
+                broker_type=broker_type,
+                wait=wait,
+                deadline=timedelta(minutes=deadline),
+                progress=status.update,
+            )
+        if run.failures:
+            print_report(run.report, clock.now())
+        run.raise_failure()
+    report = run.report
     if as_json:
         console.print_json(json.dumps(asdict(report), default=str))
     else:
@@ -203,6 +225,8 @@ def sync(
 
 def print_report(report: SyncReport, now: datetime) -> None:
     """The pass in a few lines: the steps that did something (the same rows as the flows' artifact)."""
+    from pipeline.summary import summary_rows
+
     console.print(f"[bold]sync {report.begin} .. {report.end}[/]")
     for label, items in summary_rows([report]):
         if items:
@@ -226,6 +250,11 @@ def load(
 
     Example: rebates load ~/Downloads/RebateDetails0101-0131.xlsx --window api:20250101-20250131
     """
+    from pipeline.clock import SystemClock
+    from pipeline.ledger import Ledger
+    from pipeline.store.ingest import load_by_hand
+    from pipeline.windows import RebateWindow
+
     settings = settings_or_exit()
     clock = SystemClock()
     with exit_codes():
@@ -233,7 +262,7 @@ def load(
             target = RebateWindow.parse(window)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--window") from None
-        ledger = Ledger(Path(settings.rebates_db), clock, lock_timeout=settings.rebates_db_lock_timeout)
+        ledger = Ledger(settings.rebates_db, clock, lock_timeout=settings.rebates_db_lock_timeout)
         outcome = load_by_hand(settings, ledger, file, target, clock)
     if outcome.result is not None:
         console.print(f"loaded {outcome.result.rows_loaded:,} rows into {outcome.window_id}", highlight=False)
@@ -263,6 +292,10 @@ def report(
 
       rebates report --from 2025-01-01 --to 2025-01-15 --broker-code 656204a3b0e9BCDE --format html
     """
+    from pipeline.clock import SystemClock
+    from pipeline.report.model import Period
+    from pipeline.report.run import parse_formats, write_reports
+
     settings = settings_or_exit()
     clock = SystemClock()
     first, last = parse_day(date_from), parse_day(date_to)
@@ -309,6 +342,9 @@ def doctor() -> None:
 
     Each failure says in plain words what is wrong and how to fix it. Example: rebates doctor
     """
+    from pipeline.clock import SystemClock
+    from pipeline.doctor import run_doctor
+
     checks = run_doctor(None, SystemClock())
     for check in checks:
         mark = "[green]ok  [/]" if check.ok else "[red]fail[/]"
@@ -329,13 +365,16 @@ def status(
 
       rebates status --json | jq '.windows[] | select(.state == "failed")'
     """
+    from pipeline.clock import SystemClock
+    from pipeline.ledger import Ledger
+
     settings = settings_or_exit()
     clock = SystemClock()
     with exit_codes():
         if not Path(settings.rebates_db).exists():
             console.print(f"no ledger yet at {settings.rebates_db}: run `rebates sync` first", highlight=False)
             return
-        ledger = Ledger(Path(settings.rebates_db), clock, lock_timeout=settings.rebates_db_lock_timeout)
+        ledger = Ledger(settings.rebates_db, clock, lock_timeout=settings.rebates_db_lock_timeout)
         windows = ledger.windows()
         next_create = ledger.create_budget_next_at()
     now = clock.now()
@@ -391,5 +430,5 @@ def demo() -> None:
     console.print(
         f"[green]demo done:[/] {result.loaded} of {result.windows} windows loaded ({result.rows:,} rows) in "
         f"{result.passes} sync-rebates flow runs ({result.hours_simulated} simulated hours). Query it with "
-        f"`duckdb -readonly {result.settings.snapshot_path}`, or open the HTML report in a browser."
+        f"`duckdb -readonly {result.settings.layout.snapshot}`, or open the HTML report in a browser."
     )

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, timedelta, timezone, tzinfo
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, PlainSerializer, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
-class BrokerType(StrEnum):
-    """The two kinds of Fully Disclosed broker; OKX's `brokerType` parameter."""
-
-    API = "api"
-    OAUTH = "oauth"
+from pipeline.okx.limits import BrokerType
 
 
 class SettingsError(Exception):
@@ -27,6 +22,9 @@ class SettingsError(Exception):
 
 _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+DEFAULT_LOCK_TIMEOUT = 300.0
+"""REBATES_DB_LOCK_TIMEOUT's default: seconds to wait while another process holds the database."""
 
 
 def parse_timezone(value: Any) -> tzinfo:
@@ -93,6 +91,41 @@ EXPECTATIONS: dict[str, str] = {
 SECRET_FIELDS = frozenset({"okx_api_key", "okx_secret_key", "okx_passphrase"})
 
 
+@dataclass(frozen=True)
+class DataLayout:
+    """The data directory's layout, named once: every module asks here for where its files go."""
+
+    root: Path
+
+    RAW: ClassVar[str] = "raw"
+    """The archive of every downloaded file, kept forever (paths in rebate_files are relative to `root`)."""
+
+    @property
+    def raw(self) -> Path:
+        """The archive: `raw/<broker type>/<begin>_<end>_<sha8>.<ext>`."""
+        return self.root / self.RAW
+
+    @property
+    def tmp(self) -> Path:
+        """Partial downloads and copies on their way into the archive (renamed in when whole)."""
+        return self.root / "tmp"
+
+    @property
+    def state(self) -> Path:
+        """Cross-process state: the GET limiter's slots and its lock."""
+        return self.root / "state"
+
+    @property
+    def snapshot(self) -> Path:
+        """The read-only copy of the database analysts open."""
+        return self.root / "snapshot" / "rebates.duckdb"
+
+    @property
+    def reports(self) -> Path:
+        """Where `rebates report` and the reports flow write by default."""
+        return self.root / "reports"
+
+
 class Settings(BaseSettings):
     """Every setting the pipeline reads. Field `okx_api_key` is the variable `OKX_API_KEY`, and so on."""
 
@@ -114,18 +147,13 @@ class Settings(BaseSettings):
     rebates_http_retries: int = Field(default=4, ge=0, le=10)
     rebates_max_download_bytes: int = Field(default=2 * 1024**3, gt=0)
     rebates_max_unzipped_bytes: int = Field(default=8 * 1024**3, gt=0)
-    rebates_db_lock_timeout: float = Field(default=300.0, ge=0)
+    rebates_db_lock_timeout: float = Field(default=DEFAULT_LOCK_TIMEOUT, ge=0)
     rebates_poll_interval: float = Field(default=300.0, ge=30)
 
     @property
-    def state_dir(self) -> Path:
-        """Where cross-process state lives (the GET limiter's slots)."""
-        return self.rebates_data_dir / "state"
-
-    @property
-    def snapshot_path(self) -> Path:
-        """The read-only copy of the database analysts open, republished after every load."""
-        return self.rebates_data_dir / "snapshot" / "rebates.duckdb"
+    def layout(self) -> DataLayout:
+        """Where everything under REBATES_DATA_DIR lives."""
+        return DataLayout(self.rebates_data_dir)
 
     @field_validator("okx_base_url")
     @classmethod

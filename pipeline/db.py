@@ -13,6 +13,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.config import DEFAULT_LOCK_TIMEOUT
+
 log = logging.getLogger(__name__)
 
 _LOCK_MESSAGE = re.compile(r"Could not set lock on file|Conflicting lock", re.IGNORECASE)
@@ -51,16 +53,23 @@ def apply_schema(connection: duckdb.DuckDBPyConnection) -> None:
     current = connection.execute("SELECT max(fingerprint) FROM schema_fingerprint").fetchone()
     if current is not None and current[0] == fingerprint:
         return
-    connection.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(connection):
         for relative in schema_files():
             connection.execute(sql_text(relative))
         connection.execute("DELETE FROM schema_fingerprint")
         connection.execute("INSERT INTO schema_fingerprint VALUES (?)", [fingerprint])
-        connection.execute("COMMIT")
+
+
+@contextmanager
+def transaction(db: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN … COMMIT, or ROLLBACK on any exception (then re-raised)."""
+    db.execute("BEGIN TRANSACTION")
+    try:
+        yield
     except BaseException:
-        connection.execute("ROLLBACK")
+        db.execute("ROLLBACK")
         raise
+    db.execute("COMMIT")
 
 
 def _holder(message: str) -> str:
@@ -69,7 +78,9 @@ def _holder(message: str) -> str:
 
 
 @contextmanager
-def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 300.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: Path, *, read_only: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database for as short a time as the `with` block, waiting while another process holds it.
 
     DuckDB lets one process write and no other process open the file meanwhile, so every caller keeps its

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, fields
-from datetime import date, datetime
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,9 @@ from typing import Any
 import duckdb
 
 from pipeline.clock import Clock
-from pipeline.db import connect
-from pipeline.okx.limits import CREATE_INTERVAL
+from pipeline.config import DEFAULT_LOCK_TIMEOUT
+from pipeline.db import connect, sql_text, transaction
+from pipeline.okx.limits import CREATE_INTERVAL, GENERATION_TIME, OVERDUE_AFTER
 from pipeline.windows import RebateWindow, WindowKind, plan_windows
 
 
@@ -54,6 +54,21 @@ class CreateOutcome(StrEnum):
 WAITING_FOR_OKX = (WindowState.REQUESTING, WindowState.REQUESTED, WindowState.ONGOING, WindowState.FINISHED)
 """States in which the next step is OKX's or a download's: what `sync --wait` waits for."""
 
+DONE_STATES = frozenset({WindowState.LOADED, WindowState.QUARANTINED})
+"""Nothing more happens to a window in these states by itself (a quarantined file needs a person)."""
+
+OPEN_TO_OKX = (WindowState.PLANNED, *WAITING_FOR_OKX, WindowState.FAILED)
+"""States from which what OKX says of a window's file may move it (a failed one only before it has a file)."""
+
+RETRY_BACKOFF_FIRST = timedelta(minutes=5)
+RETRY_BACKOFF_MAX = timedelta(hours=6)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long to wait before trying a failed step again: 5 min, 10, 20 … up to 6 h."""
+    backoff: timedelta = RETRY_BACKOFF_FIRST * 2 ** max(attempts - 1, 0)
+    return min(backoff, RETRY_BACKOFF_MAX)
+
 
 @dataclass(frozen=True)
 class WindowRecord:
@@ -84,16 +99,73 @@ class WindowRecord:
         """The date range this row is about."""
         return RebateWindow(self.broker_type, self.begin_date, self.end_date)
 
+    @property
+    def is_done(self) -> bool:
+        """Loaded, or quarantined: nothing more happens to it by itself."""
+        return self.state in DONE_STATES
+
+    def backing_off(self, now: datetime) -> bool:
+        """A failed step whose retry time has not come yet."""
+        return self.state is WindowState.FAILED and self.next_attempt_at is not None and self.next_attempt_at > now
+
+    @property
+    def waiting_for_okx(self) -> bool:
+        """Requested (by anyone) and its file not archived yet: what `sync --wait` waits for."""
+        return self.state in WAITING_FOR_OKX or (
+            self.state is WindowState.FAILED and self.file_id is None and self.requested_at is not None
+        )
+
+    def due_for_load(self, now: datetime) -> bool:
+        """Archived and not loaded: downloaded, or a failed load whose retry time has come."""
+        if self.state is WindowState.DOWNLOADED:
+            return True
+        return self.state is WindowState.FAILED and self.file_id is not None and not self.backing_off(now)
+
+    def open_to_okx(self, now: datetime) -> bool:
+        """Whether what OKX says of its file may move it: not done, not archived, not backing off."""
+        if self.state not in OPEN_TO_OKX:
+            return False
+        return not (self.state is WindowState.FAILED and (self.file_id is not None or self.backing_off(now)))
+
+    def poll_due(self, now: datetime, interval: timedelta) -> bool:
+        """Whether a GET about this waiting window is worth its budget now.
+
+        Not while a create is in flight or a failure backs off; a finished file always (its link is needed);
+        otherwise once `interval` has passed since OKX last told us anything (or since the create).
+        """
+        if self.state is WindowState.REQUESTING or self.backing_off(now):
+            return False
+        last_heard = max(filter(None, (self.polled_at, self.requested_at)), default=None)
+        return self.state is WindowState.FINISHED or last_heard is None or now - last_heard >= interval
+
+    def next_poll_at(self, now: datetime, interval: timedelta) -> datetime:
+        """When this waiting window is next due a poll: its retry time, OKX's generation time, or `interval` on."""
+        if self.state is WindowState.FAILED and self.next_attempt_at:
+            return self.next_attempt_at
+        if self.state is WindowState.REQUESTED and self.requested_at and self.polled_at is None:
+            return min(self.requested_at + GENERATION_TIME, now + interval)
+        return (self.polled_at or now) + interval
+
+    def overdue(self, now: datetime) -> bool:
+        """Requested more than OKX's 3 hours ago and still not finished (OKX says to contact support)."""
+        since = self.requested_at or self.planned_at
+        return self.state is not WindowState.FINISHED and now - since > OVERDUE_AFTER
+
 
 _COLUMNS = [field.name for field in fields(WindowRecord)]
 _UPDATABLE = frozenset(_COLUMNS) - {"window_id", "broker_type", "begin_date", "end_date", "planned_at"}
 
 
-def _record(row: Sequence[Any]) -> WindowRecord:
-    values = dict(zip(_COLUMNS, row, strict=True))
-    values["kind"] = WindowKind(values["kind"])
-    values["state"] = WindowState(values["state"])
-    return WindowRecord(**values)
+def _records(cursor: duckdb.DuckDBPyConnection) -> list[WindowRecord]:
+    names = [column[0] for column in cursor.description or ()]
+    records = []
+    for row in cursor.fetchall():
+        values = dict(zip(names, row, strict=True))
+        record = {name: values[name] for name in _COLUMNS}
+        record["kind"] = WindowKind(record["kind"])
+        record["state"] = WindowState(record["state"])
+        records.append(WindowRecord(**record))
+    return records
 
 
 class OverlapError(Exception):
@@ -117,9 +189,14 @@ class FileRecord:
 
 
 class Ledger:
-    """Reads and advances the windows' lifecycle; each call holds the database only for its own statements."""
+    """Reads and advances the windows' lifecycle; each call holds the database only for its own statements.
 
-    def __init__(self, db_path: Path, clock: Clock, *, lock_timeout: float = 300.0) -> None:
+    Every transition and its guard is a method here: callers never compare state strings. Two processes cannot
+    both move a window or spend the create hour because DuckDB lets one process write at a time and each
+    read-then-write runs in one transaction.
+    """
+
+    def __init__(self, db_path: Path, clock: Clock, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
         self.db_path = db_path
         self.clock = clock
         self.lock_timeout = lock_timeout
@@ -127,27 +204,45 @@ class Ledger:
     def _connect(self) -> Any:
         return connect(self.db_path, lock_timeout=self.lock_timeout)
 
+    # ---------------------------------------------------------------------------------------------- reading
+
     def windows(self, *, broker_type: str | None = None) -> list[WindowRecord]:
         """Every window (of one broker type, if given), oldest first."""
-        query = f"SELECT {', '.join(_COLUMNS)} FROM rebate_windows"  # noqa: S608 - column names are ours
-        params: list[Any] = []
-        if broker_type is not None:
-            query += " WHERE broker_type = ?"
-            params.append(broker_type)
         with self._connect() as db:
-            rows = db.execute(query + " ORDER BY begin_date, broker_type", params).fetchall()
-        return [_record(row) for row in rows]
+            return _records(db.execute(sql_text("ledger/windows.sql"), {"broker_type": broker_type}))
+
+    def in_scopes(self, scopes: Iterable[str]) -> list[WindowRecord]:
+        """Every window of these broker scopes, oldest first."""
+        wanted = set(scopes)
+        return [record for record in self.windows() if record.broker_type in wanted]
 
     def get(self, window_id: str) -> WindowRecord:
         """One window by id (KeyError when unknown)."""
         with self._connect() as db:
-            row = db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM rebate_windows WHERE window_id = ?",  # noqa: S608
-                [window_id],
-            ).fetchone()
-        if row is None:
+            found = _records(db.execute(sql_text("ledger/window.sql"), {"window_id": window_id}))
+        if not found:
             raise KeyError(window_id)
-        return _record(row)
+        return found[0]
+
+    def files(self, window_id: str | None = None) -> list[FileRecord]:
+        """Archived files (of one window, if given), oldest first."""
+        with self._connect() as db:
+            rows = db.execute(sql_text("ledger/files.sql"), {"window_id": window_id}).fetchall()
+        return [FileRecord(*row) for row in rows]
+
+    def current_file(self, record: WindowRecord) -> FileRecord:
+        """The archived file a window points at (ValueError when it has none)."""
+        if record.file_id is None:
+            raise ValueError(f"{record.window_id} has no archived file to load")
+        return next(item for item in self.files(record.window_id) if item.file_id == record.file_id)
+
+    def create_budget_next_at(self) -> datetime | None:
+        """When the account may make its next create, from every create reserved or made; None if never."""
+        with self._connect() as db:
+            row = db.execute(sql_text("ledger/create_budget_next_at.sql")).fetchone()
+        return row[0] if row else None
+
+    # ---------------------------------------------------------------------------------------------- planning
 
     def add_windows(self, planned: Iterable[tuple[RebateWindow, WindowKind]]) -> list[WindowRecord]:
         """Insert new planned windows in one transaction, refusing any that overlaps a window already there."""
@@ -164,11 +259,10 @@ class Ledger:
         same days.
         """
         with self._connect() as db, transaction(db):
-            rows = db.execute(
-                "SELECT broker_type, begin_date, end_date, kind FROM rebate_windows WHERE broker_type = ?",
-                [broker_type],
-            ).fetchall()
-            existing = [(RebateWindow(*row[:3]), WindowKind(row[3])) for row in rows]
+            existing = [
+                (record.window, record.kind)
+                for record in _records(db.execute(sql_text("ledger/windows.sql"), {"broker_type": broker_type}))
+            ]
             planned = plan_windows(broker_type, begin, end, existing)
             self._insert(db, planned)
         return [self.get(window.window_id) for window, _ in planned]
@@ -176,20 +270,17 @@ class Ledger:
     def _insert(self, db: duckdb.DuckDBPyConnection, planned: list[tuple[RebateWindow, WindowKind]]) -> None:
         now = self.clock.now()
         for window, kind in planned:
-            clash = db.execute(
-                "SELECT window_id FROM rebate_windows WHERE broker_type = ? AND begin_date <= ? AND end_date >= ? "
-                "LIMIT 1",
-                [window.broker_type, window.end, window.begin],
-            ).fetchone()
+            span = {"broker_type": window.broker_type, "begin_date": window.begin, "end_date": window.end}
+            clash = db.execute(sql_text("ledger/overlapping_window.sql"), span).fetchone()
             if clash is not None:
                 raise OverlapError(f"{window.window_id} overlaps {clash[0]}")
             db.execute(
-                "INSERT INTO rebate_windows (window_id, broker_type, begin_date, end_date, kind, state, planned_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [window.window_id, window.broker_type, window.begin, window.end, kind.value,
-                 WindowState.PLANNED.value, now, now],
-            )  # fmt: skip
+                sql_text("ledger/insert_window.sql"),
+                {**span, "window_id": window.window_id, "kind": kind.value, "now": now},
+            )
             _event(db, window.window_id, now, None, WindowState.PLANNED, kind.value)
+
+    # ---------------------------------------------------------------------------------------------- moving
 
     def transition(
         self,
@@ -209,35 +300,100 @@ class Ledger:
             transition_in(db, window_id, to, self.clock.now(), expected=expected, detail=detail, **changes)
         return self.get(window_id)
 
-    def create_budget_next_at(self) -> datetime | None:
-        """When the account may make its next create, from every create reserved or made; None if never."""
-        with self._connect() as db:
-            row = db.execute("SELECT max(budget_until) FROM create_attempts").fetchone()
-        return row[0] if row else None
+    def fail(self, record: WindowRecord, reason: str) -> WindowRecord:
+        """The window's step failed: count the attempt and back off (5 min, doubling, at most 6 h) before a retry."""
+        attempts = record.attempts + 1
+        return self.transition(
+            record.window_id,
+            WindowState.FAILED,
+            detail=reason,
+            attempts=attempts,
+            next_attempt_at=self.clock.now() + retry_delay(attempts),
+            last_error=reason,
+        )
+
+    def quarantine(self, window_id: str, reason: str) -> WindowRecord:
+        """The window's file is broken: keep it archived with the reason, load nothing of it."""
+        return self.transition(window_id, WindowState.QUARANTINED, detail=reason, last_error=reason)
+
+    def mark_polled(self, record: WindowRecord) -> WindowRecord:
+        """OKX does not list the window's file yet: note when it was asked."""
+        return self.transition(record.window_id, record.state, polled_at=self.clock.now())
+
+    def observe(
+        self, record: WindowRecord, *, finished: bool, server_requested_at: datetime | None, detail: str
+    ) -> None:
+        """What OKX says of a window's file (finished or still generating); StaleStateError if another moved it."""
+        now = self.clock.now()
+        changes: dict[str, object] = {"polled_at": now}
+        if server_requested_at is not None:
+            changes["server_requested_at"] = server_requested_at
+        if record.requested_at is None:
+            changes["requested_at"] = now
+        if finished and record.finished_at is None:
+            changes["finished_at"] = now
+        target = WindowState.FINISHED if finished else WindowState.ONGOING
+        self.transition(record.window_id, target, expected=OPEN_TO_OKX, detail=detail, **changes)
+
+    def requested(self, window_id: str, outcome: CreateOutcome, server_requested_at: datetime | None) -> None:
+        """OKX accepted the create (or already had the file): wait for it."""
+        self.transition(
+            window_id,
+            WindowState.REQUESTED,
+            detail=f"create: {outcome.value}",
+            requested_at=self.clock.now(),
+            server_requested_at=server_requested_at,
+            attempts=0,
+            last_error=None,
+        )
+
+    def replan(self, window_id: str, reason: str) -> None:
+        """A create that did not go through (or never reached OKX): the window is planned again."""
+        self.transition(
+            window_id, WindowState.PLANNED, expected=[WindowState.REQUESTING], detail=reason, last_error=reason
+        )
+
+    def record_archived(self, record: WindowRecord, archived: FileRecord, source_host: str) -> WindowRecord:
+        """Index an archived file and point its window at it (state downloaded, ready to load)."""
+        now = self.clock.now()
+        with self._connect() as db, transaction(db):
+            db.execute(
+                sql_text("ledger/record_file.sql"),
+                {**asdict(archived), "source_host": source_host, "now": now},
+            )
+            transition_in(
+                db,
+                record.window_id,
+                WindowState.DOWNLOADED,
+                now,
+                detail=archived.path,
+                file_id=archived.file_id,
+                downloaded_at=now,
+                attempts=0,
+                next_attempt_at=None,
+                last_error=None,
+            )
+        return self.get(record.window_id)
+
+    # ---------------------------------------------------------------------------------------------- the hour
 
     def reserve_create(self, window_id: str) -> int | None:
         """Spend the hour on `window_id` if the budget allows: returns the attempt id, or None when not yet.
 
-        The caller holds the cross-process create lock around reserve → POST → `record_create`, so two
-        processes cannot both find the budget free.
+        Reading the budget, reserving the hour and moving the window to `requesting` are one transaction, and
+        DuckDB lets one process write at a time: two processes cannot both find the hour free.
         """
         now = self.clock.now()
         with self._connect() as db, transaction(db):
-            row = db.execute("SELECT max(budget_until) FROM create_attempts").fetchone()
+            row = db.execute(sql_text("ledger/create_budget_next_at.sql")).fetchone()
             next_at = row[0] if row else None
             if next_at is not None and next_at > now:
                 return None
             attempt = db.execute(
-                "INSERT INTO create_attempts (window_id, attempted_at, outcome, budget_until) "
-                "VALUES (?, ?, ?, ?) RETURNING attempt_id",
-                [window_id, now, CreateOutcome.RESERVED.value, now + CREATE_INTERVAL],
+                sql_text("ledger/reserve_create.sql"),
+                {"window_id": window_id, "now": now, "budget_until": now + CREATE_INTERVAL},
             ).fetchone()
-            current = db.execute("SELECT state FROM rebate_windows WHERE window_id = ?", [window_id]).fetchone()
-            db.execute(
-                "UPDATE rebate_windows SET state = ?, updated_at = ? WHERE window_id = ?",
-                [WindowState.REQUESTING.value, now, window_id],
-            )
-            _event(db, window_id, now, current[0] if current else None, WindowState.REQUESTING, "create reserved")
+            transition_in(db, window_id, WindowState.REQUESTING, now, detail="create reserved")
         assert attempt is not None
         return int(attempt[0])
 
@@ -253,42 +409,10 @@ class Ledger:
         """Write what became of a reserved create (the budget stays spent unless `budget_until` moves it)."""
         with self._connect() as db:
             db.execute(
-                "UPDATE create_attempts SET outcome = ?, server_ts = ?, detail = ?, "
-                "budget_until = coalesce(?, budget_until) WHERE attempt_id = ?",
-                [outcome.value, server_ts, detail, budget_until, attempt_id],
-            )
-
-    def create_attempts(self) -> list[tuple[str, datetime, CreateOutcome, datetime]]:
-        """(window id, attempted at, outcome, budget until) for every create, oldest first."""
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT window_id, attempted_at, outcome, budget_until FROM create_attempts ORDER BY attempt_id"
-            ).fetchall()
-        return [(row[0], row[1], CreateOutcome(row[2]), row[3]) for row in rows]
-
-    def record_file(self, record: FileRecord, source_host: str) -> None:
-        """Add an archived file, or count one more download of the same bytes."""
-        now = self.clock.now()
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO rebate_files (file_id, window_id, path, bytes, sha256, format, source_host, "
-                "first_downloaded_at, last_downloaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (file_id) DO UPDATE SET last_downloaded_at = excluded.last_downloaded_at, "
-                "downloads = rebate_files.downloads + 1",
-                [record.file_id, record.window_id, record.path, record.bytes, record.sha256, record.format,
-                 source_host, now, now],
+                sql_text("ledger/record_create.sql"),
+                {"outcome": outcome.value, "server_ts": server_ts, "detail": detail, "budget_until": budget_until,
+                 "attempt_id": attempt_id},
             )  # fmt: skip
-
-    def files(self, window_id: str | None = None) -> list[FileRecord]:
-        """Archived files (of one window, if given), oldest first."""
-        query = "SELECT file_id, window_id, path, bytes, sha256, format FROM rebate_files"
-        params: list[Any] = []
-        if window_id is not None:
-            query += " WHERE window_id = ?"
-            params.append(window_id)
-        with self._connect() as db:
-            rows = db.execute(query + " ORDER BY first_downloaded_at, file_id", params).fetchall()
-        return [FileRecord(*row) for row in rows]
 
 
 def transition_in(
@@ -307,11 +431,12 @@ def transition_in(
         raise ValueError(f"not ledger columns: {sorted(unknown)}")
     allowed = None if expected is None else {state.value for state in expected}
     assignments = {**changes, "state": to.value, "updated_at": now}
-    current = db.execute("SELECT state FROM rebate_windows WHERE window_id = ?", [window_id]).fetchone()
+    current = db.execute(sql_text("ledger/window_state.sql"), {"window_id": window_id}).fetchone()
     if current is None:
         raise KeyError(window_id)
     if allowed is not None and current[0] not in allowed:
         raise StaleStateError(f"{window_id} is {current[0]}, not {' or '.join(sorted(allowed))}")
+    # The only statement built here: which columns a transition sets varies; their names are checked above.
     db.execute(
         f"UPDATE rebate_windows SET {', '.join(f'{column} = ?' for column in assignments)} "  # noqa: S608
         "WHERE window_id = ?",
@@ -320,16 +445,12 @@ def transition_in(
     _event(db, window_id, now, current[0], to, detail)
 
 
-@contextmanager
-def transaction(db: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """BEGIN … COMMIT, or ROLLBACK on any exception (then re-raised)."""
-    db.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+def loaded_in(db: duckdb.DuckDBPyConnection, window_id: str, now: datetime, *, rows: int | None, detail: str) -> None:
+    """Mark a window loaded inside the load's own transaction (`rows` None: the same file was already loaded)."""
+    changes: dict[str, Any] = {"attempts": 0, "next_attempt_at": None, "last_error": None}
+    if rows is not None:
+        changes |= {"loaded_at": now, "rows_loaded": rows}
+    transition_in(db, window_id, WindowState.LOADED, now, detail=detail, **changes)
 
 
 def _db_value(value: Any) -> Any:
@@ -345,6 +466,6 @@ def _event(
     detail: str | None,
 ) -> None:
     db.execute(
-        "INSERT INTO window_events (window_id, event_at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)",
-        [window_id, at, from_state, to.value, detail],
+        sql_text("ledger/insert_event.sql"),
+        {"window_id": window_id, "event_at": at, "from_state": from_state, "to_state": to.value, "detail": detail},
     )

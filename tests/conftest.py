@@ -11,13 +11,8 @@ import pytest
 
 from pipeline.clock import FakeClock
 from pipeline.config import Settings, load_settings
-from pipeline.okx.simulator import (
-    DEFAULT_API_KEY,
-    DEFAULT_PASSPHRASE,
-    DEFAULT_SECRET_KEY,
-    RunningSimulator,
-    SimulatorConfig,
-)
+from pipeline.simulator.server import RunningSimulator
+from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, SimulatorConfig
 
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 

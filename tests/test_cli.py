@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import EXIT_CONFIG, app
+from pipeline.cli import Exit, app
 
 runner = CliRunner()
 
@@ -27,5 +27,5 @@ def test_settings_shows_secrets_only_as_set(monkeypatch: pytest.MonkeyPatch) -> 
 def test_a_malformed_setting_exits_with_the_config_code(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REBATES_TZ", "nowhere")
     result = runner.invoke(app, ["settings"])
-    assert result.exit_code == EXIT_CONFIG
+    assert result.exit_code == Exit.CONFIG
     assert "REBATES_TZ: expected" in result.output

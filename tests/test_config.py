@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import BrokerType, SettingsError, load_settings, parse_timezone
+from pipeline.config import SettingsError, load_settings, parse_timezone
+from pipeline.okx.limits import BrokerType
 
 
 def test_defaults_match_the_documented_interface() -> None:

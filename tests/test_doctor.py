@@ -18,7 +18,8 @@ from pipeline.config import Settings
 from pipeline.db import connect
 from pipeline.doctor import PUBLIC_TIME_PATH, Check, run_doctor
 from pipeline.okx.limits import REBATE_PATH
-from pipeline.okx.simulator import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, RunningSimulator
+from pipeline.simulator.server import RunningSimulator
+from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY
 
 CHECK_NAMES = ["settings", "credentials", "data directory", "database", "OKX API", "clock"]
 WRONG_SECRET = "wrong-secret-4c1d9e"

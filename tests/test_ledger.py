@@ -68,7 +68,9 @@ def test_the_create_budget_is_one_per_hour(ledger: Ledger, clock: FakeClock) -> 
     assert ledger.reserve_create("api:20250106-20250109") is None
     clock.advance(1)
     assert ledger.reserve_create("api:20250106-20250109") is not None
-    assert [attempt[2] for attempt in ledger.create_attempts()] == [CreateOutcome.RESERVED] * 2
+    with connect(ledger.db_path) as db:
+        outcomes = db.execute("SELECT outcome FROM create_attempts ORDER BY attempt_id").fetchall()
+    assert outcomes == [(CreateOutcome.RESERVED.value,)] * 2
 
 
 def test_a_rate_limited_create_pushes_the_budget(ledger: Ledger, clock: FakeClock) -> None:
@@ -81,7 +83,9 @@ def test_a_rate_limited_create_pushes_the_budget(ledger: Ledger, clock: FakeCloc
 
 
 def test_the_same_file_recorded_twice_is_one_row_counted_twice(ledger: Ledger) -> None:
+    (planned,) = ledger.add_windows([(window(1, 5), WindowKind.HISTORY)])
     record = FileRecord("api:20250101-20250105@abc", "api:20250101-20250105", "raw/api/x.csv", 10, "abc", "csv")
-    ledger.record_file(record, "127.0.0.1")
-    ledger.record_file(record, "127.0.0.1")
+    ledger.record_archived(planned, record, "127.0.0.1")
+    downloaded = ledger.record_archived(planned, record, "127.0.0.1")
     assert ledger.files() == [record]
+    assert (downloaded.state, downloaded.file_id) == (WindowState.DOWNLOADED, record.file_id)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from pipeline.acquire.steps import PassScope
 from pipeline.ledger import CreateOutcome
 from pipeline.summary import summary_markdown, summary_rows
-from pipeline.sync import PassScope
 
 NOW = datetime(2026, 1, 2, 3, 0, tzinfo=UTC)
 SCOPE = PassScope(date(2025, 12, 1), date(2026, 1, 1), ("api",))

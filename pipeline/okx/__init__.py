@@ -1,1 +1,1 @@
-"""The OKX side: signed client, error classification, limits, and an embedded simulator."""
+"""The OKX adapter: signed client, one error classifier, the GET limiter, and every OKX limit named once."""

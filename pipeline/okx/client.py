@@ -15,7 +15,7 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from pipeline.clock import Clock, SystemClock, from_epoch_ms
-from pipeline.config import BrokerType, Settings
+from pipeline.config import Settings
 from pipeline.okx.errors import (
     OkxError,
     OkxMalformedAnswerError,
@@ -23,7 +23,7 @@ from pipeline.okx.errors import (
     data_or_raise,
     network_error,
 )
-from pipeline.okx.limits import DATE_FORMAT, MAX_WINDOW_DAYS, REBATE_PATH
+from pipeline.okx.limits import DATE_FORMAT, MAX_WINDOW_DAYS, REBATE_PATH, BrokerType
 from pipeline.okx.signing import okx_timestamp, sign
 
 logger = logging.getLogger(__name__)

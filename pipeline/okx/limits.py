@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from datetime import timedelta, timezone
+from enum import StrEnum
+
+
+class BrokerType(StrEnum):
+    """The two kinds of Fully Disclosed broker; OKX's `brokerType` parameter."""
+
+    API = "api"
+    OAUTH = "oauth"
+
 
 REBATE_PATH = "/api/v5/broker/fd/rebate-per-orders"
 """One path, two verbs: POST creates a rebate file for a range, GET lists files or asks for one range's link."""
+
+PUBLIC_TIME_PATH = "/api/v5/public/time"
+"""OKX's unsigned server-time endpoint (the doctor reads the clock skew from it)."""
 
 CREATE_INTERVAL = timedelta(minutes=60)
 """POST (create): 1 request per 60 minutes per OKX user (shared by both broker types)."""
@@ -22,6 +34,9 @@ LINK_VALIDITY = timedelta(hours=2)
 
 GENERATION_TIME = timedelta(hours=2)
 """OKX says to check for a new file after about 2 hours (and contact support after 3)."""
+
+OVERDUE_AFTER = timedelta(hours=3)
+"""OKX's docs: contact support when a file has not appeared 3 hours after the create."""
 
 TIMESTAMP_TOLERANCE = timedelta(seconds=30)
 """A request whose OK-ACCESS-TIMESTAMP is further than this from the server's clock is rejected (50102)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,23 +13,20 @@ from typing import Any
 
 import duckdb
 
+from pipeline.columns import AMOUNT_COLUMNS
+from pipeline.config import DEFAULT_LOCK_TIMEOUT
 from pipeline.db import connect, sql_text
-from pipeline.parse import AMOUNT_COLUMNS
-from pipeline.report.model import Cell, Chart, Column, Kind, Period, Report, Table
+from pipeline.report.model import SUMMARY, Cell, Chart, Column, Kind, Period, Report, Table
 
 __all__ = [
     "CHARTS",
     "METRICS",
-    "ROW_KIND_COLUMNS",
-    "SUMMARY",
     "TABLES",
     "TOP_INSTRUMENTS",
     "build_report",
-    "cell_kind",
     "ratio",
 ]
 
-SUMMARY = "summary"
 TOP_INSTRUMENTS = 20
 """How many instruments `top_instruments` lists."""
 
@@ -57,9 +54,6 @@ METRICS: tuple[tuple[str, str, Kind], ...] = (
     ("users", "Active users", Kind.INTEGER),
 )
 """The summary's rows in order: (key in period_totals.sql, the `metric` cell, the row's kind)."""
-
-ROW_KIND_COLUMNS = frozenset({"this_period", "previous_period", "change"})
-"""The summary's columns whose cells take their kind from the row's `kind` cell (see `cell_kind`)."""
 
 _COLUMNS: dict[str, Column] = {
     column.name: column
@@ -98,21 +92,6 @@ SUMMARY_COLUMNS = (
     Column("change", "Change", Kind.AMOUNT),
     Column("change_pct", "Change %", Kind.RATE),
 )
-
-
-def cell_kind(table: Table, column: Column, row: Sequence[Cell]) -> Kind:
-    """How one cell is written: its column's kind, except in the summary's value columns, where the row decides.
-
-    The summary holds one metric per row, and metrics differ in kind: eight USDT amounts, the effective rebate rate,
-    and three counts. So the summary has a `kind` column (TEXT: `amount`, `rate` or `integer`, a `Kind` value), and
-    the cells of `this_period`, `previous_period` and `change` are of that kind: Decimal amounts, a Decimal rate
-    (a ratio; its change is in rate points), or ints. Those three columns are declared AMOUNT, the most common kind;
-    `change_pct` is always a RATE. Every writer formats summary cells through this function.
-    """
-    if table.name == SUMMARY and column.name in ROW_KIND_COLUMNS:
-        kind_index = [each.name for each in table.columns].index("kind")
-        return Kind(str(row[kind_index]))
-    return column.kind
 
 
 def ratio(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | None:
@@ -334,7 +313,7 @@ def build_report(
     broker_code: str | None,
     tz_label: str,
     now: datetime,
-    lock_timeout: float = 300.0,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> Report:
     """The commission report for `period` (days are trade_date in REBATES_TZ), compared with `period.previous()`.
 

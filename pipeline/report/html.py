@@ -10,8 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 
-from pipeline.report.data import cell_kind
-from pipeline.report.model import Cell, Chart, Column, Kind, Report, Table
+from pipeline.report.model import Cell, Chart, Column, Kind, Report, Table, cell_kind
 
 AMOUNT_PLACES = 2
 """Amounts of 1 USDT or more are shown with two decimals, rounded half up (`1,234.57`)."""

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import calendar
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal, get_args
+
+ReportFormat = Literal["xlsx", "csv", "html"]
+"""The formats a report is written in."""
+FORMATS: tuple[ReportFormat, ...] = get_args(ReportFormat)
+"""Every format, in the order they are written."""
 
 
 class Kind(StrEnum):
@@ -150,3 +157,25 @@ class Report:
             if table.name == name:
                 return table
         raise KeyError(name)
+
+
+SUMMARY = "summary"
+"""The summary table's name: one metric per row."""
+
+ROW_KIND_COLUMNS = frozenset({"this_period", "previous_period", "change"})
+"""The summary's columns whose cells take their kind from the row's `kind` cell (see `cell_kind`)."""
+
+
+def cell_kind(table: Table, column: Column, row: Sequence[Cell]) -> Kind:
+    """How one cell is written: its column's kind, except in the summary's value columns, where the row decides.
+
+    The summary holds one metric per row, and metrics differ in kind: eight USDT amounts, the effective rebate rate,
+    and three counts. So the summary has a `kind` column (TEXT: `amount`, `rate` or `integer`, a `Kind` value), and
+    the cells of `this_period`, `previous_period` and `change` are of that kind: Decimal amounts, a Decimal rate
+    (a ratio; its change is in rate points), or ints. Those three columns are declared AMOUNT, the most common kind;
+    `change_pct` is always a RATE. Every writer formats summary cells through this function.
+    """
+    if table.name == SUMMARY and column.name in ROW_KIND_COLUMNS:
+        kind_index = [each.name for each in table.columns].index("kind")
+        return Kind(str(row[kind_index]))
+    return column.kind

@@ -12,21 +12,19 @@ from pipeline.config import Settings
 from pipeline.report.csv_files import write_csvs
 from pipeline.report.data import build_report
 from pipeline.report.html import write_html
-from pipeline.report.model import Period, Report
+from pipeline.report.model import FORMATS, Period, Report, ReportFormat
 from pipeline.report.xlsx import write_xlsx
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("xlsx", "csv", "html")
 
-
-def parse_formats(text: str) -> tuple[str, ...]:
+def parse_formats(text: str) -> tuple[ReportFormat, ...]:
     """`xlsx,csv,html` (any subset, any order) as a tuple; ValueError naming an unknown format."""
     chosen = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
-    unknown = [name for name in chosen if name not in FORMATS]
-    if unknown or not chosen:
+    known = [name for name in FORMATS if name in chosen]
+    if len(known) != len(chosen) or not chosen:
         raise ValueError(f"formats are {', '.join(FORMATS)}; got {text!r}")
-    return chosen
+    return tuple(sorted(known, key=chosen.index))
 
 
 def report_stem(period: Period, broker_code: str | None) -> str:
@@ -43,12 +41,12 @@ def write_reports(
     *,
     broker_code: str | None = None,
     out_dir: Path | None = None,
-    formats: Iterable[str] = FORMATS,
+    formats: Iterable[ReportFormat] = FORMATS,
     clock: Clock | None = None,
 ) -> list[Path]:
     """Query the database once and write the report as xlsx, csv (a folder of tables) and html; returns the paths."""
     report = make_report(settings, period, broker_code=broker_code, clock=clock)
-    directory = out_dir or settings.rebates_data_dir / "reports"
+    directory = out_dir or settings.layout.reports
     directory.mkdir(parents=True, exist_ok=True)
     stem = report_stem(period, broker_code)
     written: list[Path] = []

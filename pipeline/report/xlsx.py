@@ -17,8 +17,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from pipeline.report.data import cell_kind
-from pipeline.report.model import Cell, Chart, Kind, Report, Table
+from pipeline.report.model import Cell, Chart, Kind, Report, Table, cell_kind
 
 AMOUNT_FORMAT = "#,##0.00########"
 """USDT: thousands separators, at least 2 decimals and up to 10 (what OKX writes); Excel keeps ~15 digits."""

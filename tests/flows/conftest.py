@@ -11,7 +11,8 @@ from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
 from pipeline.clock import SystemClock
-from pipeline.okx.simulator import RunningSimulator, SimulatorConfig
+from pipeline.simulator.server import RunningSimulator
+from pipeline.simulator.state import SimulatorConfig
 
 
 @pytest.fixture(scope="session", autouse=True)

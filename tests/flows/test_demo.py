@@ -42,8 +42,8 @@ def test_the_demo_shows_the_runs_lines_on_its_spinner_and_only_warnings_on_the_c
     try:
         with temporary_settings(updates={"logging.to_api.when_missing_flow": "ignore"}), prefect_logs_to(shown.append):
             logging.getLogger("prefect.task_runs").info("listing OKX's files (api)")
-            logging.getLogger("pipeline.load").info("loaded 12 rows")
-            logging.getLogger("pipeline.load").warning("a warning stays on the console")
+            logging.getLogger("pipeline.store.load").info("loaded 12 rows")
+            logging.getLogger("pipeline.store.load").warning("a warning stays on the console")
         assert handler.level == logging.NOTSET  # restored
     finally:
         logging.getLogger().removeHandler(handler)

@@ -24,31 +24,18 @@ from prefect.states import Failed
 import flows.reports
 import flows.serve
 import flows.sync
+from flows.policy import retry_if_database_locked, retry_if_transient
 from flows.reports import build_reports, report_periods
 from flows.runtime import CREDENTIALS_BLOCK_VARIABLE, run_settings
 from flows.serve import deployments, schedule_timezone
-from flows.sync import (
-    BACKFILL_IDLE_PAUSE,
-    BACKFILL_MIN_PAUSE,
-    backfill,
-    backfill_pause,
-    load,
-    retry_if_database_locked,
-    retry_if_transient,
-    sync_rebates,
-)
+from flows.sync import backfill, load, sync_rebates
+from pipeline.acquire.steps import SyncReport
 from pipeline.config import SettingsError, parse_timezone
 from pipeline.db import DatabaseLockedError
-from pipeline.ledger import WindowState
 from pipeline.okx.errors import OkxAuthError, OkxTransientError
-from pipeline.okx.simulator import (
-    DEFAULT_API_KEY,
-    DEFAULT_PASSPHRASE,
-    DEFAULT_SECRET_KEY,
-    RunningSimulator,
-)
 from pipeline.report.model import Period
-from pipeline.sync import SyncReport
+from pipeline.simulator.server import RunningSimulator
+from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY
 from pipeline.windows import yesterday
 
 REPO = Path(__file__).resolve().parents[2]
@@ -182,25 +169,6 @@ def test_a_fractional_offset_has_no_schedule_timezone() -> None:
 def test_the_report_periods_are_the_day_and_on_a_months_last_day_the_month() -> None:
     assert report_periods(date(2026, 11, 23)) == [Period(date(2026, 11, 23), date(2026, 11, 23))]
     assert report_periods(date(2024, 2, 29)) == [Period(date(2024, 2, 29), date(2024, 2, 29)), Period.month(2024, 2)]
-
-
-def test_backfill_pauses_until_the_next_create_slot_and_never_spins() -> None:
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    far = now + timedelta(hours=10)
-    assert backfill_pause(now, now + timedelta(minutes=40), {}, far) == timedelta(minutes=40)
-    assert backfill_pause(now, now, {"api:1": WindowState.PLANNED}, far) == BACKFILL_MIN_PAUSE
-    assert backfill_pause(now, None, {"api:1": WindowState.FAILED}, far) == BACKFILL_IDLE_PAUSE
-    assert backfill_pause(now, now + timedelta(hours=1), {}, now + timedelta(minutes=2)) == timedelta(minutes=2)
-    assert backfill_pause(now, None, {}, now) == BACKFILL_MIN_PAUSE
-
-
-def test_backfill_polls_an_awaited_file_between_creates() -> None:
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    far = now + timedelta(hours=10)
-    every = timedelta(minutes=5)
-    slot = now + timedelta(minutes=40)
-    assert backfill_pause(now, slot, {"api:1": WindowState.REQUESTED}, far, every) == every
-    assert backfill_pause(now, slot, {"api:1": WindowState.QUARANTINED}, far, every) == timedelta(minutes=40)
 
 
 def test_only_a_held_database_makes_prefect_retry_a_task() -> None:
@@ -338,7 +306,7 @@ def fake_report_module(calls: list[tuple[Period, str | None]]) -> types.ModuleTy
         settings: Any, period: Period, *, broker_code: str | None = None, out_dir: Path | None = None, **_: Any
     ) -> list[Path]:
         calls.append((period, broker_code))
-        path = (out_dir or settings.rebates_data_dir / "reports") / f"commission_{period.label}.xlsx"
+        path = (out_dir or settings.layout.reports) / f"commission_{period.label}.xlsx"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"xlsx")
         return [path]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.okx.simulator import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, RunningSimulator
+from pipeline.simulator.server import RunningSimulator
+from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY
 
 OperatorEnv = Callable[[RunningSimulator, Path], dict[str, str]]
 

@@ -14,8 +14,8 @@ from pipeline.clock import FakeClock
 from pipeline.config import Settings
 from pipeline.db import connect
 from pipeline.ledger import Ledger, WindowState
-from pipeline.okx.simulator import RunningSimulator
-from pipeline.sync import syncer_for
+from pipeline.passes import sync
+from pipeline.simulator.server import RunningSimulator
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ def test_sync_waits_for_an_analysts_read_only_session_then_loads(
     sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock
 ) -> None:
     settings = sim_settings.replace(rebates_broker_types="api", rebates_start_date=date(2025, 2, 28))
-    syncer_for(settings, fake_clock).run()  # plans and requests the day; the database now exists
+    sync(settings, fake_clock)  # plans and requests the day; the database now exists
     analyst = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import duckdb, time
@@ -42,7 +42,7 @@ def test_sync_waits_for_an_analysts_read_only_session_then_loads(
     assert analyst.stdout.readline().strip() == "1"  # the analyst has it open now
     fake_clock.advance(timedelta(hours=2))
     started = time.monotonic()
-    report = syncer_for(settings, fake_clock).run()
+    report = sync(settings, fake_clock).report
     waited = time.monotonic() - started
     assert analyst.wait(timeout=30) == 0
     assert waited >= HOLD_SECONDS / 2

@@ -13,13 +13,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.clock import SystemClock
-from pipeline.okx.simulator import (
-    DEFAULT_API_KEY,
-    DEFAULT_PASSPHRASE,
-    DEFAULT_SECRET_KEY,
-    RunningSimulator,
-    SimulatorConfig,
-)
+from pipeline.simulator.server import RunningSimulator
+from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, SimulatorConfig
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,8 @@ import pytest
 from pipeline.clock import SystemClock
 from pipeline.ledger import Ledger, WindowState
 from pipeline.okx.limits import REBATE_PATH
-from pipeline.okx.simulator import RunningSimulator, SimulatorConfig
+from pipeline.simulator.server import RunningSimulator
+from pipeline.simulator.state import SimulatorConfig
 from pipeline.windows import yesterday
 
 pytestmark = pytest.mark.integration

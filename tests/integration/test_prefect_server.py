@@ -22,13 +22,8 @@ import pytest
 
 from pipeline.clock import SystemClock
 from pipeline.config import parse_timezone
-from pipeline.okx.simulator import (
-    DEFAULT_API_KEY,
-    DEFAULT_PASSPHRASE,
-    DEFAULT_SECRET_KEY,
-    RunningSimulator,
-    SimulatorConfig,
-)
+from pipeline.simulator.server import RunningSimulator
+from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, SimulatorConfig
 from pipeline.windows import yesterday
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from pipeline.clock import FakeClock, from_epoch_ms
-from pipeline.config import BrokerType, SettingsError
+from pipeline.config import SettingsError
 from pipeline.okx.client import CreateResult, OkxClient, RebateLink
 from pipeline.okx.errors import (
     OkxAuthError,
@@ -24,7 +24,7 @@ from pipeline.okx.errors import (
     OkxTransientError,
     OkxUnknownCodeError,
 )
-from pipeline.okx.limits import REBATE_PATH
+from pipeline.okx.limits import REBATE_PATH, BrokerType
 from pipeline.okx.signing import okx_timestamp, sign
 
 MakeClient = Callable[..., OkxClient]

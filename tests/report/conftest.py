@@ -14,11 +14,11 @@ import pytest
 
 from pipeline.clock import FakeClock
 from pipeline.config import load_settings
-from pipeline.ingest import load_by_hand
 from pipeline.ledger import Ledger, WindowState
-from pipeline.okx.simulator.files import AMOUNT_COLUMNS, FileSpec, build_rebate_file, generate_rows
 from pipeline.report.data import build_report
 from pipeline.report.model import Period, Report
+from pipeline.simulator.files import AMOUNT_COLUMNS, FileSpec, build_rebate_file, generate_rows
+from pipeline.store.ingest import load_by_hand
 from pipeline.windows import RebateWindow
 
 REPORT_TZ = timezone(timedelta(hours=8))

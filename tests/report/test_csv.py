@@ -13,8 +13,7 @@ import pytest
 from openpyxl import load_workbook
 
 from pipeline.report.csv_files import cell_text, write_csvs
-from pipeline.report.data import cell_kind
-from pipeline.report.model import Column, Kind, Report, Table
+from pipeline.report.model import Column, Kind, Report, Table, cell_kind
 from pipeline.report.xlsx import write_xlsx
 
 EXACT_DECIMAL = re.compile(r"-?\d+(\.\d*[1-9])?")

@@ -14,11 +14,11 @@ import pytest
 from pipeline.clock import FakeClock
 from pipeline.config import load_settings
 from pipeline.db import connect
-from pipeline.ingest import load_by_hand
 from pipeline.ledger import Ledger, WindowState
-from pipeline.okx.simulator.files import Corruption, FileSpec, build_rebate_file, corrupt, generate_rows
-from pipeline.report.data import METRICS, TOP_INSTRUMENTS, cell_kind, ratio
-from pipeline.report.model import Cell, Kind, Period, Report, Table
+from pipeline.report.data import METRICS, TOP_INSTRUMENTS, ratio
+from pipeline.report.model import Cell, Kind, Period, Report, Table, cell_kind
+from pipeline.simulator.files import Corruption, FileSpec, build_rebate_file, corrupt, generate_rows
+from pipeline.store.ingest import load_by_hand
 from pipeline.windows import RebateWindow, WindowKind
 from tests.report.conftest import (
     AMOUNTS,

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.report.data import cell_kind
 from pipeline.report.html import format_amount, format_cell, format_rate, render_html, write_html
-from pipeline.report.model import Cell, Chart, Column, Kind, Period, Report, Table
+from pipeline.report.model import Cell, Chart, Column, Kind, Period, Report, Table, cell_kind
 
 EVIL = "<script>alert('x')</script>"
 BLUE = bytes((0x00, 0x72, 0xB2))

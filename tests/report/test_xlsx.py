@@ -15,8 +15,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from pipeline.report.data import cell_kind
-from pipeline.report.model import Column, Kind, Report, Table
+from pipeline.report.model import Column, Kind, Report, Table, cell_kind
 from pipeline.report.xlsx import AMOUNT_FORMAT, DATE_FORMAT, INTEGER_FORMAT, RATE_FORMAT, write_xlsx
 
 SUMMARY_HEADER_LABEL = "Metric"

@@ -1,0 +1,427 @@
+"""The acquisition steps of a pass: discover OKX's files, plan windows, spend the hourly create, poll, download."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import partial
+
+import httpx
+
+from pipeline.acquire.download import DownloadError, DownloadTooLargeError, LinkExpiredError, download_file
+from pipeline.archive import clean_temp
+from pipeline.clock import Clock
+from pipeline.config import Settings
+from pipeline.ledger import (
+    CreateOutcome,
+    Ledger,
+    OverlapError,
+    StaleStateError,
+    WindowRecord,
+    WindowState,
+)
+from pipeline.okx.client import OkxClient, RebateLink
+from pipeline.okx.errors import OkxError, OkxRateLimitError, OkxTransientError
+from pipeline.okx.limits import CREATE_INTERVAL, OVERDUE_AFTER, BrokerType
+from pipeline.okx.throttle import GetLimiter
+from pipeline.windows import DEFAULT_SCOPE, RebateWindow, WindowKind
+
+log = logging.getLogger(__name__)
+
+DOWNLOAD_TRIES_PER_PASS = 3
+"""Fresh links asked for one window in one pass before the window is marked failed until later."""
+
+REQUESTING_GRACE = timedelta(minutes=10)
+"""A create reserved longer ago than this with no outcome was cut off by a crash (a live one takes seconds)."""
+
+
+def broker_scope(broker_type: BrokerType | None) -> str:
+    """The ledger's name for a broker type (`default` when the broker has one type and none is sent)."""
+    return broker_type.value if broker_type is not None else DEFAULT_SCOPE
+
+
+def scope_broker_type(scope: str) -> BrokerType | None:
+    """The `brokerType` to send for a ledger scope."""
+    return None if scope == DEFAULT_SCOPE else BrokerType(scope)
+
+
+@dataclass
+class SyncReport:
+    """What one pass did, for the CLI's summary, the flow's artifact and the tests."""
+
+    begin: date
+    end: date
+    adopted: list[str] = field(default_factory=list)
+    planned: list[str] = field(default_factory=list)
+    created: str | None = None
+    create_outcome: CreateOutcome | None = None
+    create_next_at: datetime | None = None
+    polled: dict[str, str] = field(default_factory=dict)
+    downloaded: list[str] = field(default_factory=list)
+    loaded: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    unfinished: dict[str, str] = field(default_factory=dict)
+    """Windows of the pass's days that are neither loaded nor quarantined, with their state."""
+    next_poll_at: datetime | None = None
+    """When the earliest window still waiting for OKX is due another poll (None when none waits)."""
+
+    def warn(self, message: str) -> None:
+        """Record and log a warning."""
+        log.warning("%s", message)
+        self.warnings.append(message)
+
+    def merge(self, step: SyncReport) -> SyncReport:
+        """Add what a later step of the same pass did (the flows run each step as its own task)."""
+        self.adopted += step.adopted
+        self.planned += step.planned
+        if step.created is not None:
+            self.created, self.create_outcome = step.created, step.create_outcome
+        self.create_next_at = step.create_next_at or self.create_next_at
+        self.polled.update(step.polled)
+        self.downloaded += step.downloaded
+        self.loaded.update(step.loaded)
+        self.quarantined.update(step.quarantined)
+        self.failed.update(step.failed)
+        self.warnings += [warning for warning in step.warnings if warning not in self.warnings]
+        self.pending = step.pending or self.pending
+        return self
+
+    def note_status(self, status: SyncReport) -> None:
+        """Take what a what-is-pending step found, replacing what an earlier round of the same pass found."""
+        self.pending, self.unfinished, self.next_poll_at = status.pending, status.unfinished, status.next_poll_at
+        self.create_next_at = status.create_next_at
+
+
+@dataclass(frozen=True)
+class PassScope:
+    """What a pass covers: its days and the ledger's broker scopes; plain values a flow hands from task to task."""
+
+    begin: date
+    end: date
+    scopes: tuple[str, ...]
+
+    def report(self) -> SyncReport:
+        """An empty report for a step of this pass."""
+        return SyncReport(self.begin, self.end)
+
+    def holds(self, record: WindowRecord) -> bool:
+        """Whether a window is of this pass's scopes and shares a day with its days."""
+        return record.broker_type in self.scopes and record.begin_date <= self.end and record.end_date >= self.begin
+
+
+@dataclass
+class OkxAnswers:
+    """What a pass learnt from OKX: fresh links by window, and which windows it already asked about.
+
+    Kept in memory only (a link is a bearer URL to the broker's data): never logged, stored or passed as a parameter.
+    """
+
+    links: dict[str, RebateLink] = field(default_factory=dict)
+    asked: set[str] = field(default_factory=set)
+
+
+class Syncer:
+    """Runs acquisition passes. Every decision is read from and written to the ledger as it is made."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: OkxClient,
+        ledger: Ledger,
+        limiter: GetLimiter,
+        clock: Clock,
+        *,
+        progress: Callable[[str], None] | None = None,
+        download_transport: httpx.BaseTransport | None = None,
+        answers: OkxAnswers | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.ledger = ledger
+        self.limiter = limiter
+        self.clock = clock
+        self.progress = progress or (lambda message: None)
+        self.download_transport = download_transport
+        self.answers = answers if answers is not None else OkxAnswers()
+        self.poll_interval = timedelta(seconds=settings.rebates_poll_interval)
+
+    def forget_answers(self) -> None:
+        """Drop the links and answers OKX gave: a later round asks afresh (links age)."""
+        self.answers = OkxAnswers()
+
+    def close(self) -> None:
+        """Close the OKX client's connections."""
+        self.client.close()
+
+    # ------------------------------------------------------------------ the steps
+
+    def discover(self, scope: PassScope, report: SyncReport) -> None:
+        """List OKX's files and adopt those that fit, settle creates a crash cut off, and plan the missing days."""
+        removed = clean_temp(self.settings.layout)
+        if removed:
+            log.info("removed %d partial download(s) left by an earlier run", removed)
+        for name in scope.scopes:
+            self.progress(f"listing OKX's files ({name})")
+            self._discover(name, scope.begin, scope.end, report)
+        self._recover_requesting(scope.scopes, report)
+        if scope.begin > scope.end:
+            report.warn(f"nothing to plan: {scope.begin} is after {scope.end}")
+            return
+        for name in scope.scopes:
+            report.planned += [record.window_id for record in self.ledger.plan(name, scope.begin, scope.end)]
+
+    def poll(self, scope: PassScope, report: SyncReport) -> None:
+        """Ask OKX (a GET each, within its limits) about every requested window due a poll; note what it says."""
+        now = self.clock.now()
+        for record in self.waiting(scope):
+            if record.window_id in self.answers.asked or not record.poll_due(now, self.poll_interval):
+                continue
+            links = self._get(partial(self._ask, record))
+            if links is None:
+                return
+            self.answers.asked.add(record.window_id)
+            if not links:
+                self.ledger.mark_polled(record)
+                report.polled[record.window_id] = "not listed yet"
+                continue
+            self._apply_link(self.ledger.get(record.window_id), links[0], adopting=False)
+            report.polled[record.window_id] = links[0].state
+
+    def download(self, scope: PassScope, report: SyncReport) -> None:
+        """Download and archive every file OKX has finished (a fresh link is asked for when none is at hand)."""
+        for record in self.waiting(scope):
+            if record.state is WindowState.FINISHED:
+                self._download(record, report)
+
+    def finish(self, scope: PassScope, report: SyncReport) -> None:
+        """Note what is pending and unfinished, when the next create and poll are due, and files overdue at OKX."""
+        now = self.clock.now()
+        waiting = self.waiting(scope)
+        report.pending = [record.window_id for record in waiting]
+        report.create_next_at = self.ledger.create_budget_next_at()
+        report.next_poll_at = min((record.next_poll_at(now, self.poll_interval) for record in waiting), default=None)
+        report.unfinished = {
+            record.window_id: record.state.value
+            for record in self.ledger.windows()
+            if scope.holds(record) and not record.is_done
+        }
+        for record in waiting:
+            if record.overdue(now):
+                since = record.requested_at or record.planned_at
+                report.warn(
+                    f"{record.window_id} was requested {since:%Y-%m-%d %H:%M} UTC and is not ready after "
+                    f"{OVERDUE_AFTER}; OKX says to contact support past 3 hours"
+                )
+
+    # ------------------------------------------------------------------ discover
+
+    def _discover(self, scope: str, first_day: date, last_day: date, report: SyncReport) -> None:
+        """List every file OKX has (no create budget spent) and adopt the ones that fit the ledger."""
+        links = self._get(lambda: self.client.list_rebate_links(scope_broker_type(scope)))
+        if links is None:
+            return
+        records = {record.window_id: record for record in self.ledger.windows(broker_type=scope)}
+        for link in links:
+            window = self._link_window(scope, link, report)
+            if window is None:
+                continue
+            record = records.get(window.window_id)
+            if record is None:
+                if window.end < first_day or window.begin > last_day:
+                    continue
+                try:
+                    (record,) = self.ledger.add_windows([(window, WindowKind.ADOPTED)])
+                except OverlapError as exc:
+                    log.info("OKX has a file for %s that does not match the ledger's windows (%s)", window, exc)
+                    continue
+            if self._apply_link(record, link, adopting=record.state is WindowState.PLANNED):
+                report.adopted.append(record.window_id)
+
+    def _link_window(self, scope: str, link: RebateLink, report: SyncReport) -> RebateWindow | None:
+        """The window a listed file covers, read from beginTime/endTime in REBATES_TZ (endTime starts the last day)."""
+        if link.begin_time is None or link.end_time is None:
+            return None
+        tz = self.settings.rebates_tz
+        begin_local, end_local = link.begin_time.astimezone(tz), link.end_time.astimezone(tz)
+        if begin_local.time() != datetime.min.time() or end_local.time() != datetime.min.time():
+            report.warn(
+                f"OKX's file starting {link.begin_time.isoformat()} does not start at midnight in REBATES_TZ="
+                f"{tz}; check REBATES_TZ (OKX's days look like UTC+8)"
+            )
+            return None
+        try:
+            return RebateWindow(scope, begin_local.date(), end_local.date())
+        except ValueError as exc:
+            log.info("skipping a listed file: %s", exc)
+            return None
+
+    def _apply_link(self, record: WindowRecord, link: RebateLink, *, adopting: bool) -> bool:
+        """Move a window to what OKX says of it; returns True when this adopted an existing file."""
+        self.answers.asked.add(record.window_id)
+        if not record.open_to_okx(self.clock.now()):
+            return False
+        finished = link.state == "finished"
+        if finished:
+            self.answers.links[record.window_id] = link
+        detail = "adopted a file OKX already had" if adopting else f"OKX says {link.state}"
+        try:
+            self.ledger.observe(record, finished=finished, server_requested_at=link.c_time, detail=detail)
+        except StaleStateError as exc:
+            log.info("%s", exc)
+            return False
+        return adopting
+
+    def _recover_requesting(self, scopes: Iterable[str], report: SyncReport) -> None:
+        """A window left `requesting` by a crash: ask OKX (a GET, no create) whether the create went through."""
+        now = self.clock.now()
+        for scope in scopes:
+            for record in self.ledger.windows(broker_type=scope):
+                if record.state is not WindowState.REQUESTING or now - record.updated_at < REQUESTING_GRACE:
+                    continue
+                if record.window_id not in self.answers.asked:
+                    links = self._get(partial(self._ask, record))
+                    if links is None:
+                        continue
+                    self.answers.asked.add(record.window_id)
+                    if links:
+                        self._apply_link(record, links[0], adopting=False)
+                        continue
+                try:
+                    self.ledger.replan(record.window_id, "the create did not reach OKX before the process stopped")
+                    report.warn(f"{record.window_id}: an interrupted create never reached OKX; planned again")
+                except StaleStateError as exc:
+                    log.info("%s", exc)
+
+    # ------------------------------------------------------------------ create
+
+    def create(self, scope: PassScope, report: SyncReport) -> None:
+        """Spend the account's hourly create on the most useful planned window, if the hour allows."""
+        candidates = [
+            record
+            for name in scope.scopes
+            for record in self.ledger.windows(broker_type=name)
+            if record.state is WindowState.PLANNED and record.end_date >= scope.begin and record.begin_date <= scope.end
+        ]
+        if not candidates:
+            return
+        chosen = min(candidates, key=create_priority)
+        attempt = self.ledger.reserve_create(chosen.window_id)
+        if attempt is None:
+            report.create_next_at = self.ledger.create_budget_next_at()
+            log.info("the hourly create is spent until %s", report.create_next_at)
+            return
+        report.created = chosen.window_id
+        self.progress(f"asking OKX to generate {chosen.window_id}")
+        broker_type = scope_broker_type(chosen.broker_type)
+        now = self.clock.now()
+        try:
+            result = self.client.create_rebate_link(chosen.begin_date, chosen.end_date, broker_type)
+        except OkxRateLimitError as exc:
+            until = max(now + CREATE_INTERVAL, exc.retry_after or now)
+            self.ledger.record_create(attempt, CreateOutcome.RATE_LIMITED, budget_until=until, detail=str(exc))
+            self.ledger.replan(chosen.window_id, f"rate limited: {exc}")
+            report.create_outcome = CreateOutcome.RATE_LIMITED
+            report.warn(f"OKX refused the create for {chosen.window_id} (50011): budget spent until {until:%H:%M} UTC")
+            return
+        except OkxTransientError as exc:
+            self.ledger.record_create(attempt, CreateOutcome.FAILED, detail=str(exc))
+            self.ledger.replan(chosen.window_id, str(exc))
+            report.create_outcome = CreateOutcome.FAILED
+            report.warn(f"the create for {chosen.window_id} failed ({exc}); the hour counts as spent")
+            return
+        except OkxError as exc:
+            self.ledger.record_create(attempt, CreateOutcome.FAILED, detail=str(exc))
+            self.ledger.replan(chosen.window_id, str(exc))
+            raise
+        outcome = CreateOutcome.EXISTED if result.existed else CreateOutcome.CREATED
+        self.ledger.record_create(attempt, outcome, server_ts=result.first_requested_at)
+        self.ledger.requested(chosen.window_id, outcome, result.first_requested_at)
+        report.create_outcome = outcome
+
+    # ------------------------------------------------------------------ poll and download
+
+    def waiting(self, scope: PassScope) -> list[WindowRecord]:
+        """Windows requested (by anyone) whose file is not archived yet: what `--wait` waits for."""
+        return [record for record in self.ledger.in_scopes(scope.scopes) if record.waiting_for_okx]
+
+    def _ask(self, record: WindowRecord) -> list[RebateLink]:
+        """GET type=false for exactly this window's range."""
+        self.progress(f"asking OKX about {record.window_id}")
+        links = self.client.get_rebate_link(record.begin_date, record.end_date, scope_broker_type(record.broker_type))
+        return [link for link in links if link.state in ("ongoing", "finished")][:1]
+
+    def _get(self, call: Callable[[], list[RebateLink]]) -> list[RebateLink] | None:
+        """A GET through the client; a 50011 fills the limiter's minute and ends this pass's GETs (None)."""
+        try:
+            return call()
+        except OkxRateLimitError as exc:
+            self.limiter.penalize()
+            log.warning("OKX rate-limited a GET (%s); no more GETs this pass", exc)
+            return None
+
+    def _download(self, record: WindowRecord, report: SyncReport) -> None:
+        """Download with fresh links until whole (a 403 or a cut-off transfer asks OKX for a new link)."""
+        window = record.window
+        last_error = ""
+        for attempt in range(DOWNLOAD_TRIES_PER_PASS):
+            link = self.answers.links.get(record.window_id)
+            if attempt > 0 or link is None:
+                links = self._get(lambda: self._ask(record))
+                if not links or links[0].state != "finished":
+                    return
+                link = links[0]
+            self.progress(f"downloading {record.window_id}")
+            try:
+                archived = download_file(
+                    link.file_href,
+                    window,
+                    self.settings.layout,
+                    max_bytes=self.settings.rebates_max_download_bytes,
+                    timeout=self.settings.rebates_http_timeout,
+                    transport=self.download_transport,
+                )
+            except DownloadTooLargeError as exc:
+                last_error = str(exc)
+                break
+            except (LinkExpiredError, DownloadError) as exc:
+                last_error = str(exc)
+                log.warning("%s: %s; asking for a fresh link", record.window_id, exc)
+                self.answers.links.pop(record.window_id, None)
+                continue
+            self.ledger.record_archived(record, archived.file_record(window), archived.source_host)
+            report.downloaded.append(record.window_id)
+            return
+        self.ledger.fail(record, last_error)
+        report.failed[record.window_id] = last_error
+
+
+def create_priority(record: WindowRecord) -> tuple[int, float]:
+    """Daily increments newest first, then everything else oldest first."""
+    if record.kind is WindowKind.DAILY:
+        return (0, -record.begin_date.toordinal())
+    return (1, record.begin_date.toordinal())
+
+
+def syncer_for(
+    settings: Settings,
+    clock: Clock,
+    *,
+    progress: Callable[[str], None] | None = None,
+    answers: OkxAnswers | None = None,
+) -> Syncer:
+    """A Syncer wired to OKX, the ledger and the shared GET limiter as the settings say.
+
+    `answers`: what earlier steps of the same pass learnt from OKX (the flows share it between their tasks).
+    """
+    say = progress or (lambda message: None)
+    limiter = GetLimiter(
+        settings.layout.state, clock, on_wait=lambda seconds: say(f"waiting {seconds:.0f} s for a GET slot")
+    )
+    client = OkxClient(settings, clock=clock, before_request=limiter.before_request)
+    ledger = Ledger(settings.rebates_db, clock, lock_timeout=settings.rebates_db_lock_timeout)
+    return Syncer(settings, client, ledger, limiter, clock, progress=progress, answers=answers)

@@ -1,0 +1,110 @@
+"""The raw/ archive: content-addressed names, atomic puts, and cleanup of partial files only their owner left behind."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import DataLayout
+from pipeline.fileformat import FileFormat, detect_format
+from pipeline.ledger import FileRecord
+from pipeline.okx.limits import DATE_FORMAT
+from pipeline.windows import RebateWindow
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+PARTIAL_SUFFIX = ".part"
+
+
+@dataclass(frozen=True)
+class ArchivedFile:
+    """A file safely in the archive."""
+
+    path: Path
+    relative_path: str
+    bytes: int
+    sha256: str
+    format: FileFormat
+    source_host: str
+
+    def file_id(self, window: RebateWindow) -> str:
+        """The rebate_files key: window and the first 12 hex digits of the hash."""
+        return f"{window.window_id}@{self.sha256[:12]}"
+
+    def file_record(self, window: RebateWindow) -> FileRecord:
+        """This file as the ledger's rebate_files row for `window`."""
+        return FileRecord(
+            self.file_id(window), window.window_id, self.relative_path, self.bytes, self.sha256, self.format.value
+        )
+
+
+def archive_name(window: RebateWindow, sha256: str, file_format: FileFormat) -> str:
+    """`raw/<broker type>/<begin>_<end>_<sha8>.<ext>` relative to the data directory."""
+    return (
+        f"{DataLayout.RAW}/{window.broker_type}/{window.begin:{DATE_FORMAT}}_{window.end:{DATE_FORMAT}}_{sha256[:8]}."
+        f"{file_format.value}"
+    )
+
+
+@contextmanager
+def partial_file(layout: DataLayout) -> Iterator[Path]:
+    """A fresh path under tmp/ to write a file on its way into the archive; deleted if the block fails."""
+    layout.tmp.mkdir(parents=True, exist_ok=True)
+    temp = layout.tmp / f"{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
+    try:
+        yield temp
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def put(temp: Path, window: RebateWindow, layout: DataLayout, sha256: str, size: int, source_host: str) -> ArchivedFile:
+    """Rename a whole file from tmp/ into the archive under its content name (a copy already there wins)."""
+    file_format = detect_format(temp)
+    relative = archive_name(window, sha256, file_format)
+    final = layout.root / relative
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        temp.unlink()
+    else:
+        temp.replace(final)
+        _fsync_dir(final.parent)
+    return ArchivedFile(final, relative, size, sha256, file_format, source_host)
+
+
+def archive_local_file(source: Path, window: RebateWindow, layout: DataLayout) -> ArchivedFile:
+    """Copy a file obtained by hand (e.g. from the broker dashboard) into the archive, named like a download."""
+    digest = hashlib.sha256()
+    size = 0
+    with source.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    with partial_file(layout) as temp:
+        shutil.copyfile(source, temp)
+        return put(temp, window, layout, digest.hexdigest(), size, "local")
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def clean_temp(layout: DataLayout) -> int:
+    """Delete partial files left by a killed process; returns how many."""
+    removed = 0
+    for leftover in layout.tmp.glob(f"*{PARTIAL_SUFFIX}") if layout.tmp.exists() else ():
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed

@@ -1,0 +1,1 @@
+"""raw/ → DuckDB: parse an archived file, load it exactly, and publish what analysts read."""

@@ -1,0 +1,90 @@
+"""Turn an archived file into loaded rows, or quarantine it with its reason: the step after a download."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.archive import archive_local_file
+from pipeline.clock import Clock
+from pipeline.config import Settings
+from pipeline.ledger import Ledger, WindowRecord, WindowState
+from pipeline.store.load import LoadMismatchError, LoadResult, load_window, refresh_orders
+from pipeline.store.parse import RejectedFile, parse_rebate_file
+from pipeline.store.publish import publish_snapshot
+from pipeline.windows import RebateWindow, WindowKind
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    """What became of one window's file: loaded (with its result), quarantined or failed (with the reason)."""
+
+    window_id: str
+    state: WindowState
+    result: LoadResult | None = None
+    reason: str | None = None
+
+
+def ingest_window(settings: Settings, ledger: Ledger, record: WindowRecord, clock: Clock) -> IngestOutcome:
+    """Parse the window's latest archived file and load it; a broken file is quarantined, never partly loaded."""
+    archived = ledger.current_file(record)
+    path = settings.rebates_data_dir / archived.path
+    try:
+        parsed = parse_rebate_file(path, tz=settings.rebates_tz, max_unzipped_bytes=settings.rebates_max_unzipped_bytes)
+        result = load_window(
+            settings.rebates_db, record, archived, parsed, clock, lock_timeout=settings.rebates_db_lock_timeout
+        )
+    except RejectedFile as exc:
+        reason = f"{archived.path}: {exc}"
+        log.error("%s quarantined: %s", record.window_id, reason)
+        ledger.quarantine(record.window_id, reason)
+        return IngestOutcome(record.window_id, WindowState.QUARANTINED, reason=reason)
+    except LoadMismatchError as exc:
+        ledger.fail(record, str(exc))
+        return IngestOutcome(record.window_id, WindowState.FAILED, reason=str(exc))
+    return IngestOutcome(record.window_id, WindowState.LOADED, result=result)
+
+
+def ingest_due(
+    settings: Settings, ledger: Ledger, clock: Clock, *, scopes: set[str] | None = None
+) -> list[IngestOutcome]:
+    """Load every archived file not loaded yet (downloaded, or a failed load whose retry time has come)."""
+    now = clock.now()
+    outcomes = [
+        ingest_window(settings, ledger, record, clock)
+        for record in ledger.windows()
+        if (scopes is None or record.broker_type in scopes) and record.due_for_load(now)
+    ]
+    finish_pass(settings, loaded=any(outcome.state is WindowState.LOADED for outcome in outcomes))
+    return outcomes
+
+
+def finish_pass(settings: Settings, *, loaded: bool) -> None:
+    """Bring rebate_orders up to date with every load so far, then publish the analysts' snapshot if data changed.
+
+    Runs even when this pass loaded nothing: a pass that died between a load and this refresh left its orders
+    listed in pending_order_refresh, and this is where they are recomputed. The snapshot is published only after
+    the refresh, so analysts never see rebate_orders behind rebate_details.
+    """
+    refreshed = refresh_orders(settings.rebates_db, lock_timeout=settings.rebates_db_lock_timeout)
+    if loaded or refreshed:
+        snapshot = publish_snapshot(
+            settings.rebates_db, settings.layout.snapshot, lock_timeout=settings.rebates_db_lock_timeout
+        )
+        log.info("published the analysts' read-only snapshot at %s", snapshot)
+
+
+def load_by_hand(settings: Settings, ledger: Ledger, source: Path, window: RebateWindow, clock: Clock) -> IngestOutcome:
+    """`rebates load`: archive a file obtained by hand under the window (adding the window if new) and load it."""
+    known = {record.window_id: record for record in ledger.windows(broker_type=window.broker_type)}
+    record = known.get(window.window_id)
+    if record is None:
+        (record,) = ledger.add_windows([(window, WindowKind.ADOPTED)])
+    archived = archive_local_file(source, window, settings.layout)
+    record = ledger.record_archived(record, archived.file_record(window), archived.source_host)
+    outcome = ingest_window(settings, ledger, record, clock)
+    finish_pass(settings, loaded=outcome.state is WindowState.LOADED)
+    return outcome

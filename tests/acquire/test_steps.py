@@ -1,0 +1,274 @@
+"""Acquisition against the simulator: one create an hour, adoption, crash resumption, refreshed links, GET limits."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from pipeline.acquire.steps import SyncReport
+from pipeline.clock import FakeClock
+from pipeline.config import Settings
+from pipeline.ledger import CreateOutcome, Ledger, WindowState
+from pipeline.okx.limits import CREATE_INTERVAL, GET_LIMIT, GET_WINDOW, REBATE_PATH
+from pipeline.passes import sync
+from pipeline.simulator.server import RunningSimulator
+from pipeline.simulator.state import DEFAULT_API_KEY, Fault
+from pipeline.windows import WindowKind
+
+YESTERDAY = date(2025, 2, 28)  # the fake clock starts 2025-03-01 10:00 at UTC+8
+
+
+def run_hourly(settings: Settings, clock: FakeClock, *, until: Callable[[], bool], hours: int) -> list[SyncReport]:
+    """One pass an hour, as the schedule would, until `until()` or `hours` passes."""
+    reports = []
+    for _ in range(hours):
+        reports.append(sync(settings, clock).report)
+        if until():
+            break
+        clock.advance(CREATE_INTERVAL)
+    return reports
+
+
+def all_loaded(ledger: Ledger) -> bool:
+    windows = ledger.windows()
+    return bool(windows) and all(record.state is WindowState.LOADED for record in windows)
+
+
+def creates(simulator: RunningSimulator) -> list[datetime]:
+    return [call.at for call in simulator.state.calls("POST", REBATE_PATH)]
+
+
+def assert_okx_limits_held(simulator: RunningSimulator) -> None:
+    """No 429 was ever answered, creates are an hour apart, and no minute saw more than 2 GETs."""
+    assert simulator.state.count(status=429) == 0
+    stamps = creates(simulator)
+    assert all(later - earlier >= CREATE_INTERVAL for earlier, later in itertools.pairwise(stamps))
+    gets = [call.at for call in simulator.state.calls("GET", REBATE_PATH)]
+    for start in gets:
+        assert sum(1 for other in gets if start <= other < start + GET_WINDOW) <= GET_LIMIT
+
+
+@pytest.fixture
+def ledger(sim_settings: Settings, fake_clock: FakeClock) -> Ledger:
+    return Ledger(sim_settings.rebates_db, fake_clock)
+
+
+def test_a_400_day_backfill_completes_with_one_create_per_hour(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY - timedelta(days=399))
+    reports = run_hourly(settings, fake_clock, until=lambda: all_loaded(ledger), hours=10)
+
+    windows = ledger.windows()
+    assert [record.window.days for record in windows] == [180, 180, 40]
+    assert all_loaded(ledger)
+    assert len(creates(simulator)) == 3  # one per window, none repeated
+    assert [report.created for report in reports[:3]] == [record.window_id for record in windows]  # oldest first
+    assert len(reports) == 5  # the last file is ready two hours after its create
+    for record in windows:
+        (archived,) = ledger.files(record.window_id)
+        assert (settings.rebates_data_dir / archived.path).stat().st_size == archived.bytes
+        assert archived.path.startswith(f"raw/api/{record.begin_date:%Y%m%d}_{record.end_date:%Y%m%d}_")
+    assert_okx_limits_held(simulator)
+
+
+def test_two_broker_types_share_the_accounts_hour(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_start_date=YESTERDAY - timedelta(days=9))
+    run_hourly(settings, fake_clock, until=lambda: all_loaded(ledger), hours=6)
+    assert {record.window_id for record in ledger.windows()} == {"api:20250219-20250228", "oauth:20250219-20250228"}
+    assert len(creates(simulator)) == 2
+    assert_okx_limits_held(simulator)
+
+
+def test_after_history_the_newest_day_is_created_first(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
+    sync(settings, fake_clock)
+    fake_clock.advance(timedelta(days=3))  # three new days; history (yesterday) was requested
+    report = sync(settings, fake_clock).report
+    daily = [record for record in ledger.windows() if record.kind is WindowKind.DAILY]
+    assert [record.window.days for record in daily] == [1, 1, 1]
+    assert report.created == "api:20250303-20250303"
+
+
+def test_existing_files_are_adopted_without_a_create(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
+    simulator.state.seed_file(DEFAULT_API_KEY, "api", date(2025, 1, 1), date(2025, 1, 31))  # from the dashboard
+    simulator.state.seed_file(DEFAULT_API_KEY, "api", date(2024, 6, 1), date(2024, 6, 30))  # before our range
+    report = sync(settings, fake_clock).report
+
+    assert report.adopted == ["api:20250101-20250131"]
+    adopted = ledger.get("api:20250101-20250131")
+    assert (adopted.kind, adopted.state) == (WindowKind.ADOPTED, WindowState.LOADED)
+    assert report.created == "api:20250201-20250228"  # the create went to what OKX did not have
+    assert [call.at for call in simulator.state.calls("POST", REBATE_PATH)] == [fake_clock.now()]
+    assert {record.window_id for record in ledger.windows()} == {"api:20250101-20250131", "api:20250201-20250228"}
+
+
+def test_a_planned_window_that_appears_on_okx_is_adopted_and_the_hour_goes_elsewhere(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY - timedelta(days=399))
+    sync(settings, fake_clock)
+    second = ledger.windows()[1]
+    simulator.state.seed_file(DEFAULT_API_KEY, "api", second.begin_date, second.end_date)
+    fake_clock.advance(CREATE_INTERVAL)
+    report = sync(settings, fake_clock).report
+    assert report.adopted == [second.window_id]
+    assert ledger.get(second.window_id).state is WindowState.LOADED
+    assert report.created == ledger.windows()[2].window_id
+    assert len(creates(simulator)) == 2
+
+
+def test_a_rate_limited_create_records_the_budget_and_is_not_retried(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
+    assert simulator.state.try_spend_create(DEFAULT_API_KEY, fake_clock.now())  # someone else spent the hour
+    report = sync(settings, fake_clock).report
+    assert report.create_outcome is CreateOutcome.RATE_LIMITED
+    assert simulator.state.count("POST", REBATE_PATH) == 1
+    assert ledger.get("api:20250228-20250228").state is WindowState.PLANNED
+    assert ledger.create_budget_next_at() == fake_clock.now() + CREATE_INTERVAL
+    again = sync(settings, fake_clock).report
+    assert again.created is None
+    assert simulator.state.count("POST", REBATE_PATH) == 1
+
+
+def test_wait_polls_within_limits_until_the_file_is_archived(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
+    started = fake_clock.now()
+    report = sync(settings, fake_clock, wait=True).report
+    assert report.downloaded == ["api:20250228-20250228"]
+    assert report.pending == []
+    assert started + timedelta(hours=2) <= fake_clock.now() <= started + timedelta(hours=2, minutes=10)
+    assert_okx_limits_held(simulator)
+
+
+def test_wait_gives_up_at_the_deadline(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
+    started = fake_clock.now()
+    report = sync(settings, fake_clock, wait=True, deadline=timedelta(minutes=30)).report
+    assert report.pending == ["api:20250228-20250228"]
+    assert fake_clock.now() - started <= timedelta(minutes=31)
+
+
+def test_windows_not_yet_requested_do_not_keep_wait_waiting(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_start_date=YESTERDAY)  # two types, one create an hour
+    report = sync(settings, fake_clock, wait=True).report
+    assert len(report.downloaded) == 1
+    assert [record.state for record in ledger.windows()].count(WindowState.PLANNED) == 1
+
+
+def test_an_expired_link_is_refreshed(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
+    simulator.state.seed_file(DEFAULT_API_KEY, "api", date(2025, 1, 1), date(2025, 1, 31))
+    simulator.state.faults.inject(Fault.EXPIRED_LINK, times=1)
+    report = sync(settings, fake_clock).report
+    assert report.downloaded == ["api:20250101-20250131"]
+    assert simulator.state.count("GET", status=403) == 1
+    assert ledger.get("api:20250101-20250131").state is WindowState.LOADED
+
+
+def test_a_truncated_download_is_retried_and_never_archived(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
+    simulator.state.seed_file(DEFAULT_API_KEY, "api", date(2025, 1, 1), date(2025, 1, 31))
+    simulator.state.faults.inject(Fault.TRUNCATED_DOWNLOAD, times=2)
+    report = sync(settings, fake_clock).report
+    assert report.downloaded == ["api:20250101-20250131"]
+    archived = list((settings.layout.raw / "api").iterdir())
+    assert len(archived) == 1
+    (record,) = ledger.files("api:20250101-20250131")
+    assert archived[0].stat().st_size == record.bytes
+
+
+def test_a_file_that_keeps_failing_is_marked_failed_and_retried_later(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
+    simulator.state.seed_file(DEFAULT_API_KEY, "api", date(2025, 1, 1), date(2025, 1, 31))
+    simulator.state.faults.inject(Fault.TRUNCATED_DOWNLOAD, times=3)
+    report = sync(settings, fake_clock).report
+    failed = ledger.get("api:20250101-20250131")
+    assert report.failed
+    assert (failed.state, failed.attempts) == (WindowState.FAILED, 1)
+    assert not (settings.layout.raw).exists()
+    assert failed.next_attempt_at is not None
+    fake_clock.set(failed.next_attempt_at)
+    sync(settings, fake_clock)
+    assert ledger.get("api:20250101-20250131").state is WindowState.LOADED
+
+
+class Crash(BaseException):
+    """Stands for the process being killed: nothing after it runs."""
+
+
+@pytest.mark.parametrize("crash_at", range(5))
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_run_killed_at_any_transition_resumes_without_duplicate_create_or_lost_file(
+    sim_settings: Settings,
+    simulator: RunningSimulator,
+    fake_clock: FakeClock,
+    ledger: Ledger,
+    crash_at: int,
+    where: str,
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
+    calls = 0
+    original = Ledger.transition
+    original_reserve = Ledger.reserve_create
+
+    def crashing(self: Ledger, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == crash_at and where == "before":
+            raise Crash
+        result = original(self, *args, **kwargs)
+        if calls == crash_at and where == "after":
+            raise Crash
+        return result
+
+    def crashing_reserve(self: Ledger, window_id: str) -> Any:
+        if crash_at == 0:
+            original_reserve(self, window_id)
+            raise Crash  # reserved, and killed before the POST went out
+        return original_reserve(self, window_id)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Ledger, "transition", crashing)
+        patch.setattr(Ledger, "reserve_create", crashing_reserve)
+        try:
+            sync(settings, fake_clock)
+            fake_clock.advance(timedelta(hours=2))
+            sync(settings, fake_clock)
+        except Crash:
+            pass
+    for _ in range(4):  # the restarted schedule, an hour apart
+        fake_clock.advance(CREATE_INTERVAL)
+        sync(settings, fake_clock)
+    assert all_loaded(ledger)
+    posts = simulator.state.calls("POST", REBATE_PATH)
+    assert len([call for call in posts if call.code == "0"]) == 1, "the window was created more than once"
+    assert_okx_limits_held(simulator)
+    (record,) = ledger.windows()
+    assert len(ledger.files(record.window_id)) == 1
+    assert not list((settings.layout.tmp).glob("*.part"))
