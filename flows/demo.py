@@ -29,8 +29,6 @@ from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, SimulatorConfig
 from pipeline.windows import yesterday
 
-FINAL_STATES = (WindowState.LOADED, WindowState.QUARANTINED)
-
 DEMO_DIR = Path("demo-data")
 """Where the demo writes (never REBATES_DATA_DIR, so it cannot touch real data); wiped at each start."""
 
@@ -90,7 +88,7 @@ def run_demo(
                     if report.created:
                         console.print(f"  hour {hour}: sync-rebates asked OKX to generate {report.created}")
                     windows = ledger.windows()
-                    if windows and all(record.state in FINAL_STATES for record in windows):
+                    if windows and all(record.is_done for record in windows):
                         break
                     clock.advance(CREATE_INTERVAL)
     windows = ledger.windows()

@@ -18,14 +18,11 @@ from pipeline.config import LOOPBACK_HOSTS, Settings, SettingsError, load_settin
 from pipeline.db import DatabaseLockedError, connect
 from pipeline.okx.client import OkxClient
 from pipeline.okx.errors import OkxError, OkxParameterError, OkxRateLimitError
-from pipeline.okx.limits import TIMESTAMP_TOLERANCE
+from pipeline.okx.limits import GET_LIMIT, PUBLIC_TIME_PATH, TIMESTAMP_TOLERANCE
 from pipeline.okx.throttle import GetLimiter
 
-PUBLIC_TIME_PATH = "/api/v5/public/time"
-"""OKX's unsigned server-time endpoint; when a server lacks it, the HTTP `Date` header of its answer is read instead."""
-
-CLOCK_SKEW_LIMIT = timedelta(seconds=10)
-"""The skew the doctor accepts: a third of OKX's 30 s, so drift is caught before OKX starts refusing requests."""
+CLOCK_SKEW_LIMIT = TIMESTAMP_TOLERANCE / 3
+"""The skew the doctor accepts: a third of OKX's TIMESTAMP_TOLERANCE, so drift is caught before OKX refuses requests."""
 
 DATABASE_WAIT_SECONDS = 5.0
 """How long the doctor waits for a database another process holds (a sync holds it for seconds at most)."""
@@ -155,8 +152,8 @@ def check_okx(settings: Settings, clock: Clock, *, transport: httpx.BaseTranspor
         return Check(
             "OKX API",
             False,
-            "OKX rate-limited the check (50011): another process used this minute's 2 GETs; run the doctor again "
-            "in a minute",
+            f"OKX rate-limited the check (50011): another process used this minute's {GET_LIMIT} GETs; run the doctor "
+            "again in a minute",
         )
     except OkxParameterError as exc:
         if broker_type is None:
@@ -173,7 +170,7 @@ def check_okx(settings: Settings, clock: Clock, *, transport: httpx.BaseTranspor
 
 
 def check_clock(settings: Settings, clock: Clock, *, transport: httpx.BaseTransport | None = None) -> Check:
-    """This machine's clock against OKX's: OKX refuses a signed request more than 30 s off (50102)."""
+    """This machine's clock against OKX's: OKX refuses a signed request more than TIMESTAMP_TOLERANCE off (50102)."""
     try:
         with httpx.Client(
             base_url=settings.okx_base_url, timeout=settings.rebates_http_timeout, transport=transport

@@ -62,23 +62,10 @@ class RebateWindow:
             raise ValueError(f"{window_id!r}: the broker type must be api, oauth or {DEFAULT_SCOPE}")
         return cls(scope, begin, end)
 
-    def overlaps(self, other: RebateWindow) -> bool:
-        """Whether the two windows share a day for the same broker type."""
-        return self.broker_type == other.broker_type and self.begin <= other.end and other.begin <= self.end
-
-    def day_list(self) -> list[date]:
-        """Every day in the window."""
-        return [self.begin + timedelta(days=offset) for offset in range(self.days)]
-
 
 def yesterday(now: datetime, tz: tzinfo) -> date:
     """The last whole day that has ended in `tz`."""
     return now.astimezone(tz).date() - timedelta(days=1)
-
-
-def day_start(day: date, tz: tzinfo) -> datetime:
-    """Midnight at the start of `day` in `tz`."""
-    return datetime(day.year, day.month, day.day, tzinfo=tz)
 
 
 def uncovered_runs(begin: date, end: date, covered: Iterable[RebateWindow]) -> Iterator[tuple[date, date]]:

@@ -16,8 +16,8 @@ import pipeline.doctor
 from pipeline.clock import FakeClock, epoch_ms
 from pipeline.config import Settings
 from pipeline.db import connect
-from pipeline.doctor import PUBLIC_TIME_PATH, Check, run_doctor
-from pipeline.okx.limits import REBATE_PATH
+from pipeline.doctor import Check, run_doctor
+from pipeline.okx.limits import PUBLIC_TIME_PATH, REBATE_PATH
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY
 

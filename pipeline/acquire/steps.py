@@ -320,7 +320,7 @@ class Syncer:
         broker_type = scope_broker_type(chosen.broker_type)
         now = self.clock.now()
         try:
-            result = self.client.create_rebate_link(chosen.begin_date, chosen.end_date, broker_type)
+            result = self.client.create_rebate_file(chosen.begin_date, chosen.end_date, broker_type)
         except OkxRateLimitError as exc:
             until = max(now + CREATE_INTERVAL, exc.retry_after or now)
             self.ledger.record_create(attempt, CreateOutcome.RATE_LIMITED, budget_until=until, detail=str(exc))

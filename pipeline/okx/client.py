@@ -114,7 +114,7 @@ class OkxClient:
         """Close the HTTP connections."""
         self._http.close()
 
-    def create_rebate_link(self, begin: date, end: date, broker_type: BrokerType | None) -> CreateResult:
+    def create_rebate_file(self, begin: date, end: date, broker_type: BrokerType | None) -> CreateResult:
         """Ask OKX to generate the rebate file for `begin`..`end` (both days included). OKX allows one per hour.
 
         `broker_type` is required by OKX only when the broker is both an API and an OAuth broker; None omits it.

@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from pipeline.okx.limits import CREATE_INTERVAL, GET_LIMIT, GET_WINDOW, TIMESTAMP_TOLERANCE
+
 EXCERPT_CHARS = 200
 """How much of an unexpected answer an error message quotes."""
 
@@ -77,14 +79,21 @@ _TRANSIENT = "temporary on OKX's side; retried with backoff up to REBATES_HTTP_R
 _OUR_BUG = "a bug on our side (the request's parameters), not a setting; report it with this message"
 _OUR_SIGNING_BUG = "a bug in this client's request signing, not a setting; report it with this message"
 
+
+def _minutes(span: timedelta) -> str:
+    """`60 minutes`, `1 minute`: an OKX limit's span in words."""
+    minutes = round(span.total_seconds() / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 CODES: dict[str, tuple[type[OkxError], str]] = {
     "50001": (OkxTransientError, _TRANSIENT),
     "50013": (OkxTransientError, _TRANSIENT),
     "50026": (OkxTransientError, _TRANSIENT),
     "50011": (
         OkxRateLimitError,
-        "rate limit reached: wait before asking again (a create is allowed once per 60 minutes, "
-        "a link request twice a minute); never retry a create inside its hour",
+        f"rate limit reached: wait before asking again (a create is allowed once per {_minutes(CREATE_INTERVAL)}, "
+        f"a link request {GET_LIMIT} times per {_minutes(GET_WINDOW)}); never retry a create inside its hour",
     ),
     "50100": (OkxAuthError, "the API key is frozen: contact OKX support or create a new key and set OKX_API_KEY"),
     "50101": (
@@ -94,7 +103,8 @@ CODES: dict[str, tuple[type[OkxError], str]] = {
     ),
     "50102": (
         OkxAuthError,
-        "the request timestamp is more than 30 s from OKX's clock: fix the machine clock (enable NTP sync)",
+        f"the request timestamp is more than {TIMESTAMP_TOLERANCE.total_seconds():.0f} s from OKX's clock: fix the "
+        "machine clock (enable NTP sync)",
     ),
     "50103": (OkxAuthError, "no API key was sent: set OKX_API_KEY"),
     "50104": (OkxAuthError, "no passphrase was sent: set OKX_PASSPHRASE"),

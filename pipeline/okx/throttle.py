@@ -56,15 +56,6 @@ class GetLimiter:
         temp.write_text(json.dumps([stamp.isoformat() for stamp in stamps]))
         temp.replace(self.state_file)
 
-    def wait_seconds(self) -> float:
-        """How long until a slot is free (0 when one is free now); takes nothing."""
-        with self.lock:
-            now = self.clock.now()
-            recent = sorted(stamp for stamp in self._read() if stamp > now - self.window)
-        if len(recent) < self.limit:
-            return 0.0
-        return max((recent[-self.limit] + self.window - now).total_seconds(), 0.0)
-
     def acquire(self) -> None:
         """Take a GET slot, sleeping until one is free."""
         while True:

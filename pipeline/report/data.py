@@ -16,6 +16,7 @@ import duckdb
 from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.config import DEFAULT_LOCK_TIMEOUT
 from pipeline.db import connect, sql_text
+from pipeline.ledger import WindowState
 from pipeline.report.model import SUMMARY, Cell, Chart, Column, Kind, Period, Report, Table
 
 __all__ = [
@@ -296,7 +297,7 @@ def _warnings(
     warnings += [
         f"window {window['window_id']} is {window['state']}: {window['last_error']}"
         for window in results.windows
-        if window["state"] in ("quarantined", "failed")
+        if window["state"] in (WindowState.QUARANTINED, WindowState.FAILED)
     ]
     warnings += [
         f"window {record['window_id']}: the database no longer matches its file ({record['differences']})"
@@ -344,7 +345,9 @@ def build_report(
         summary=_summary(results.totals, results.previous_totals),
         tables=tuple(tables),
         charts=CHARTS,
-        windows_covered=tuple(window["window_id"] for window in results.windows if window["state"] == "loaded"),
+        windows_covered=tuple(
+            window["window_id"] for window in results.windows if window["state"] == WindowState.LOADED
+        ),
         missing_days=tuple(day["trade_date"] for day in results.tables["by_day"] if not day["covered"]),
         reconciliation_ok=all(record["matches"] for record in reconciliation),
         warnings=tuple(_warnings(db_path, period, previous, results, reconciliation)),

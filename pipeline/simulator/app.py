@@ -51,10 +51,12 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from pipeline.clock import Clock, FakeClock, SystemClock, epoch_ms, from_epoch_ms
+from pipeline.config import LOOPBACK_HOSTS
 from pipeline.okx.limits import (
     DATE_FORMAT,
     LINK_VALIDITY,
     MAX_WINDOW_DAYS,
+    PUBLIC_TIME_PATH,
     REBATE_PATH,
     TIMESTAMP_TOLERANCE,
     BrokerType,
@@ -70,12 +72,9 @@ from pipeline.simulator.state import (
     SimulatorState,
 )
 
-PUBLIC_TIME_PATH = "/api/v5/public/time"
-"""OKX's unauthenticated server time."""
 FILES_PATH = "/files"
 """Where file links point; downloads are logged under this path."""
 CONTROL_PATH = "/__sim__"
-LOOPBACK_CLIENTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 ERRORS: dict[str, tuple[int, str]] = {
     "50001": (503, "Service temporarily unavailable. Please try again later."),
@@ -476,6 +475,6 @@ async def _json_object(request: Request) -> dict[str, Any] | None:
 def _refuse_remote(request: Request) -> Response | None:
     """The control endpoints answer loopback clients only."""
     client = request.client
-    if client is None or client.host not in LOOPBACK_CLIENTS:
+    if client is None or client.host not in LOOPBACK_HOSTS:
         return JSONResponse({"error": "control endpoints answer loopback clients only"}, 403)
     return None

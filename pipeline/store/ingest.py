@@ -58,11 +58,11 @@ def ingest_due(
         for record in ledger.windows()
         if (scopes is None or record.broker_type in scopes) and record.due_for_load(now)
     ]
-    finish_pass(settings, loaded=any(outcome.state is WindowState.LOADED for outcome in outcomes))
+    refresh_and_publish(settings, loaded=any(outcome.state is WindowState.LOADED for outcome in outcomes))
     return outcomes
 
 
-def finish_pass(settings: Settings, *, loaded: bool) -> None:
+def refresh_and_publish(settings: Settings, *, loaded: bool) -> None:
     """Bring rebate_orders up to date with every load so far, then publish the analysts' snapshot if data changed.
 
     Runs even when this pass loaded nothing: a pass that died between a load and this refresh left its orders
@@ -86,5 +86,5 @@ def load_by_hand(settings: Settings, ledger: Ledger, source: Path, window: Rebat
     archived = archive_local_file(source, window, settings.layout)
     record = ledger.record_archived(record, archived.file_record(window), archived.source_host)
     outcome = ingest_window(settings, ledger, record, clock)
-    finish_pass(settings, loaded=outcome.state is WindowState.LOADED)
+    refresh_and_publish(settings, loaded=outcome.state is WindowState.LOADED)
     return outcome

@@ -3,14 +3,7 @@
 -- Reads rebate_details rather than the daily views: distinct orders and users over a period cannot be added up
 -- from days (an order filling on two days is one order). uid is NULL in 14-column files, so users undercount them.
 SELECT
-    coalesce(sum(spot_trade_amt), 0) AS spot_trade_amt,
-    coalesce(sum(derivative_trade_amt), 0) AS derivative_trade_amt,
-    coalesce(sum(fee), 0) AS fee,
-    coalesce(sum(net_fee), 0) AS net_fee,
-    coalesce(sum(settlement_fee), 0) AS settlement_fee,
-    coalesce(sum(broker_rebate), 0) AS broker_rebate,
-    coalesce(sum(sub_broker_rebate), 0) AS sub_broker_rebate,
-    coalesce(sum(user_rebate), 0) AS user_rebate,
+    coalesce(sum(COLUMNS(lambda c: list_contains(amount_columns(), c))), 0),
     count(DISTINCT ord_id) AS orders,
     count(DISTINCT broker_code) AS broker_codes,
     count(DISTINCT uid) AS users

@@ -19,14 +19,7 @@ held AS (
     SELECT
         window_id,
         count(*) AS rows_in_db,
-        sum(spot_trade_amt) AS spot_trade_amt,
-        sum(derivative_trade_amt) AS derivative_trade_amt,
-        sum(fee) AS fee,
-        sum(net_fee) AS net_fee,
-        sum(settlement_fee) AS settlement_fee,
-        sum(broker_rebate) AS broker_rebate,
-        sum(sub_broker_rebate) AS sub_broker_rebate,
-        sum(user_rebate) AS user_rebate
+        sum(COLUMNS(lambda c: list_contains(amount_columns(), c)))
     FROM rebate_details
     WHERE window_id IN (SELECT window_id FROM in_period)
     GROUP BY window_id
@@ -40,14 +33,7 @@ SELECT
     latest.rows_in_file,
     coalesce(held.rows_in_db, 0) AS rows_in_db,
     CAST(latest.file_totals AS VARCHAR) AS file_totals,
-    coalesce(held.spot_trade_amt, 0) AS spot_trade_amt,
-    coalesce(held.derivative_trade_amt, 0) AS derivative_trade_amt,
-    coalesce(held.fee, 0) AS fee,
-    coalesce(held.net_fee, 0) AS net_fee,
-    coalesce(held.settlement_fee, 0) AS settlement_fee,
-    coalesce(held.broker_rebate, 0) AS broker_rebate,
-    coalesce(held.sub_broker_rebate, 0) AS sub_broker_rebate,
-    coalesce(held.user_rebate, 0) AS user_rebate
+    coalesce(COLUMNS(lambda c: list_contains(amount_columns(), c)), 0)  -- held's sums: no other source has them
 FROM in_period
 JOIN latest ON latest.window_id = in_period.window_id
 JOIN rebate_files AS files ON files.file_id = latest.file_id

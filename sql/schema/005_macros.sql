@@ -8,3 +8,10 @@ CREATE OR REPLACE MACRO inst_type(inst_id) AS CASE
     WHEN regexp_full_match(inst_id, '[^-]+-[^-]+') THEN 'SPOT'
     ELSE 'OTHER'
 END;
+
+-- amount_columns: the eight amounts of a rebate row, in the file's order (pipeline/columns.py agrees). Sum them all
+-- at once with sum(COLUMNS(lambda c: list_contains(amount_columns(), c))): each keeps its own name.
+CREATE OR REPLACE MACRO amount_columns() AS [
+    'spot_trade_amt', 'derivative_trade_amt', 'fee', 'net_fee',
+    'settlement_fee', 'broker_rebate', 'sub_broker_rebate', 'user_rebate'
+];

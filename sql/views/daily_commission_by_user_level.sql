@@ -8,13 +8,6 @@ SELECT
     count(*) AS rows,
     count(DISTINCT ord_id) AS orders,
     count(DISTINCT uid) AS users,
-    sum(spot_trade_amt) AS spot_trade_amt,
-    sum(derivative_trade_amt) AS derivative_trade_amt,
-    sum(fee) AS fee,
-    sum(net_fee) AS net_fee,
-    sum(settlement_fee) AS settlement_fee,
-    sum(broker_rebate) AS broker_rebate,
-    sum(sub_broker_rebate) AS sub_broker_rebate,
-    sum(user_rebate) AS user_rebate
+    sum(COLUMNS(lambda c: list_contains(amount_columns(), c)))
 FROM rebate_details
 GROUP BY ALL;

@@ -88,7 +88,7 @@ def test_list_sends_broker_type_when_set(make_okx_client: MakeClient, okx_sent: 
 def test_create_signs_the_exact_body_bytes_sent(
     make_okx_client: MakeClient, okx_sent: list[httpx.Request], okx_credentials: dict[str, str]
 ) -> None:
-    make_okx_client([httpx.Response(200, json=DOCS_POST_EXAMPLE)]).create_rebate_link(
+    make_okx_client([httpx.Response(200, json=DOCS_POST_EXAMPLE)]).create_rebate_file(
         date(2021, 6, 23), date(2021, 6, 26), None
     )
     (request,) = okx_sent
@@ -101,7 +101,7 @@ def test_create_signs_the_exact_body_bytes_sent(
 
 def test_create_adds_broker_type_only_when_set(make_okx_client: MakeClient, okx_sent: list[httpx.Request]) -> None:
     client = make_okx_client([httpx.Response(200, json=DOCS_POST_EXAMPLE)])
-    client.create_rebate_link(date(2021, 6, 23), date(2021, 6, 26), BrokerType.API)
+    client.create_rebate_file(date(2021, 6, 23), date(2021, 6, 26), BrokerType.API)
     assert okx_sent[0].content == b'{"begin":"20210623","end":"20210626","brokerType":"api"}'
 
 
@@ -257,7 +257,7 @@ def test_rate_limit_error_carries_retry_after_from_the_client_clock(
     limited = httpx.Response(429, json={"code": "50011", "msg": "Rate limit reached", "data": []})
     limited.headers["Retry-After"] = "60"
     with pytest.raises(OkxRateLimitError) as raised:
-        make_okx_client([limited]).create_rebate_link(date(2024, 1, 1), date(2024, 1, 31), None)
+        make_okx_client([limited]).create_rebate_file(date(2024, 1, 1), date(2024, 1, 31), None)
     assert raised.value.retry_after == okx_clock.now() + timedelta(seconds=60)
 
 
@@ -274,14 +274,14 @@ def test_parses_the_docs_get_example(make_okx_client: MakeClient) -> None:
 
 
 def test_parses_the_docs_post_example(make_okx_client: MakeClient) -> None:
-    result = make_okx_client([httpx.Response(200, json=DOCS_POST_EXAMPLE)]).create_rebate_link(
+    result = make_okx_client([httpx.Response(200, json=DOCS_POST_EXAMPLE)]).create_rebate_file(
         date(2021, 6, 23), date(2021, 6, 26), None
     )
     assert result == CreateResult(existed=True, first_requested_at=from_epoch_ms(1646892328000))
 
 
 def test_create_reads_false_as_being_generated(make_okx_client: MakeClient) -> None:
-    result = make_okx_client([okx(data=[{"result": "false", "ts": "1671638400000"}])]).create_rebate_link(
+    result = make_okx_client([okx(data=[{"result": "false", "ts": "1671638400000"}])]).create_rebate_file(
         date(2022, 12, 22), date(2022, 12, 22), None
     )
     assert result.existed is False
@@ -342,7 +342,7 @@ def test_a_malformed_create_answer_is_a_clear_error(
     make_okx_client: MakeClient, data: list[object], complaint: str
 ) -> None:
     with pytest.raises(OkxMalformedAnswerError, match=complaint):
-        make_okx_client([okx(data=data)]).create_rebate_link(date(2024, 1, 1), date(2024, 1, 2), None)
+        make_okx_client([okx(data=data)]).create_rebate_file(date(2024, 1, 1), date(2024, 1, 2), None)
 
 
 def test_a_non_json_answer_is_a_clear_error(make_okx_client: MakeClient) -> None:
@@ -355,7 +355,7 @@ def test_ranges_okx_would_refuse_are_stopped_before_sending(
 ) -> None:
     client = make_okx_client([okx()])
     with pytest.raises(ValueError, match="after"):
-        client.create_rebate_link(date(2024, 2, 1), date(2024, 1, 31), None)
+        client.create_rebate_file(date(2024, 2, 1), date(2024, 1, 31), None)
     with pytest.raises(ValueError, match="181 days"):
         client.get_rebate_link(date(2024, 1, 1), date(2024, 6, 29), None)
     assert okx_sent == []

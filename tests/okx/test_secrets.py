@@ -122,7 +122,7 @@ def test_no_secret_reaches_logs_exceptions_or_reprs(
                 client.get_rebate_link(date(2025, 1, 1), date(2025, 1, 31), None)
             texts += exception_texts(raised.value)
         okx_server.script = [(200, {"code": "0", "msg": "", "data": [{"result": "false", "ts": "1"}]})]
-        texts.append(repr(client.create_rebate_link(date(2025, 1, 1), date(2025, 1, 31), None)))
+        texts.append(repr(client.create_rebate_file(date(2025, 1, 1), date(2025, 1, 31), None)))
 
     offline = make_okx_settings(okx_base_url=f"http://127.0.0.1:{closed_port}", rebates_http_retries=2)
     with OkxClient(offline, clock=okx_clock) as client, pytest.raises(OkxTransientError) as raised:

@@ -31,10 +31,12 @@ def test_slots_never_exceed_two_in_any_minute(tmp_path: Path) -> None:
 def test_a_free_slot_costs_no_wait_and_a_full_minute_does(tmp_path: Path) -> None:
     clock = FakeClock(datetime(2025, 1, 1, tzinfo=UTC))
     limiter = GetLimiter(tmp_path, clock)
-    assert limiter.wait_seconds() == 0
+    start = clock.now()
     limiter.acquire()
     limiter.acquire()
-    assert 60 < limiter.wait_seconds() <= 61
+    assert clock.now() == start
+    limiter.acquire()
+    assert timedelta(seconds=60) <= clock.now() - start <= timedelta(seconds=61)
 
 
 def test_only_rebate_gets_take_a_slot(tmp_path: Path) -> None:
@@ -50,7 +52,9 @@ def test_a_rate_limit_answer_fills_the_minute(tmp_path: Path) -> None:
     clock = FakeClock(datetime(2025, 1, 1, tzinfo=UTC))
     limiter = GetLimiter(tmp_path, clock)
     limiter.penalize()
-    assert limiter.wait_seconds() > 60
+    start = clock.now()
+    limiter.acquire()
+    assert clock.now() - start >= timedelta(seconds=60)
 
 
 def test_two_processes_share_one_budget(tmp_path: Path) -> None:
