@@ -60,6 +60,9 @@ DONE_STATES = frozenset({WindowState.LOADED, WindowState.QUARANTINED})
 OPEN_TO_OKX = (WindowState.PLANNED, *WAITING_FOR_OKX, WindowState.FAILED)
 """States from which what OKX says of a window's file may move it (a failed one only before it has a file)."""
 
+REFETCH_LIMIT = 6
+"""Downloads in a row that were not a rebate file at all before the window is quarantined for a person to look."""
+
 RETRY_BACKOFF_FIRST = timedelta(minutes=5)
 RETRY_BACKOFF_MAX = timedelta(hours=6)
 
@@ -310,6 +313,51 @@ class Ledger:
             attempts=attempts,
             next_attempt_at=self.clock.now() + retry_delay(attempts),
             last_error=reason,
+        )
+
+    def refetch(self, record: WindowRecord, reason: str) -> WindowRecord:
+        """What was downloaded is not a rebate file at all (an error page, empty, cut short): a transport glitch.
+
+        The window forgets that file (it stays archived) and asks OKX for a fresh link after a backoff, like a failed
+        download; after `REFETCH_LIMIT` such payloads in a row it is quarantined, since a person must look.
+        """
+        attempts = record.attempts + 1
+        if attempts >= REFETCH_LIMIT:
+            return self.quarantine(
+                record.window_id, f"{reason} (still not a rebate file after {attempts} downloads: ask OKX support)"
+            )
+        return self.transition(
+            record.window_id,
+            WindowState.FAILED,
+            detail=f"{reason}; downloading again",
+            file_id=None,
+            attempts=attempts,
+            next_attempt_at=self.clock.now() + retry_delay(attempts),
+            last_error=reason,
+        )
+
+    def retry(self, window_id: str) -> WindowRecord:
+        """`rebates retry`: a failed or quarantined window is downloaded (with a fresh link) and loaded again now.
+
+        Its archived files stay; a window that never had its file requested goes back to planned. Raises
+        `StaleStateError` for a window in any other state.
+        """
+        record = self.get(window_id)
+        retryable = (WindowState.FAILED, WindowState.QUARANTINED)
+        if record.state not in retryable:
+            raise StaleStateError(
+                f"{window_id} is {record.state.value}: only failed or quarantined windows are retried"
+            )
+        target = WindowState.FAILED if record.requested_at is not None else WindowState.PLANNED
+        return self.transition(
+            window_id,
+            target,
+            expected=retryable,
+            detail="retry asked for by hand",
+            file_id=None,
+            attempts=0,
+            next_attempt_at=None,
+            last_error=None,
         )
 
     def quarantine(self, window_id: str, reason: str) -> WindowRecord:
