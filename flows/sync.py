@@ -15,7 +15,7 @@ from flows.runtime import base_settings, run_clock, run_settings, show_pipeline_
 from pipeline.acquire.steps import OkxAnswers, PassScope, SyncReport, syncer_for
 from pipeline.config import SettingsError
 from pipeline.okx.limits import BrokerType
-from pipeline.passes import PassRun, Step, Until, describe_range, drive, pass_scope, run_step
+from pipeline.passes import PassRun, Step, Until, describe_range, drive, pass_scope, prepare, retry_windows, run_step
 from pipeline.summary import summary_markdown
 
 _answers: dict[str, OkxAnswers] = {}
@@ -43,14 +43,20 @@ def run_in_task(step: Step, scope: PassScope) -> SyncReport:
 
 
 @task(name="resolve-days", **STEP_OPTIONS)
-def resolve_days(begin: date | None, end: date | None, broker_type: BrokerType | None) -> PassScope:
+def resolve_days(
+    begin: date | None, end: date | None, broker_type: BrokerType | None, retry: list[str] | None = None
+) -> PassScope:
     """The days (default REBATES_START_DATE .. yesterday in REBATES_TZ) and broker scopes of this pass.
 
-    Also where missing credentials are named, before any step calls OKX.
+    Also where a mistyped day, missing credentials or an unwritable path are named, before any step calls OKX,
+    and where the windows asked for in `retry` are sent back to be downloaded and loaded again.
     """
     settings = run_settings()
-    settings.require_credentials()
-    return pass_scope(settings, run_clock(), begin, end, broker_type)
+    scope = pass_scope(settings, run_clock(), begin, end, broker_type)
+    prepare(settings)
+    if retry:
+        retry_windows(settings, run_clock(), retry)
+    return scope
 
 
 @task(name="discover", **STEP_OPTIONS, **OKX_GET_RETRIES)
@@ -115,9 +121,15 @@ class TaskSteps:
         _answers.pop(self.run_id, None)
 
 
-def run_passes(begin: date | None, end: date | None, broker_type: BrokerType | None, **drive_options: Any) -> PassRun:
+def run_passes(
+    begin: date | None,
+    end: date | None,
+    broker_type: BrokerType | None,
+    retry: list[str] | None = None,
+    **drive_options: Any,
+) -> PassRun:
     """Resolve the pass's days (a task), then drive it through the tasks; the run is published, never raised here."""
-    state = resolve_days(begin, end, broker_type, return_state=True)
+    state = resolve_days(begin, end, broker_type, retry, return_state=True)
     scope = state.result(raise_on_failure=False)
     if not isinstance(scope, PassScope):
         failure = scope if isinstance(scope, Exception) else RuntimeError(str(state.message))
@@ -166,16 +178,20 @@ def _day(value: object) -> date | None:
 
 @flow(name="sync-rebates", flow_run_name=sync_run_name, persist_result=False)
 def sync_rebates(
-    begin: date | None = None, end: date | None = None, broker_type: BrokerType | None = None
+    begin: date | None = None,
+    end: date | None = None,
+    broker_type: BrokerType | None = None,
+    retry: list[str] | None = None,
 ) -> SyncReport:
     """One acquisition pass (what the hourly schedule runs): discover → create → poll → download → load.
 
     begin: first day; default REBATES_START_DATE. end: last day; default yesterday in REBATES_TZ.
     broker_type: only `api` or `oauth`; default every type in REBATES_BROKER_TYPES.
+    retry: failed or quarantined window ids to download and load again in this pass (as `rebates retry`).
     Publishes the `sync-summary` artifact, also when a step fails (the run then fails with that step's error).
     """
     show_pipeline_logs()
-    run = run_passes(begin, end, broker_type, until=Until.SINGLE)
+    run = run_passes(begin, end, broker_type, retry, until=Until.SINGLE)
     publish(run, "sync-summary", "What this sync pass did", unfinished=False)
     run.raise_failure()
     return run.report
@@ -191,8 +207,6 @@ def backfill(
     ledger and the limiter. Between creates it polls the files already requested every REBATES_POLL_INTERVAL.
     Publishes the `backfill-summary` artifact.
     """
-    if end < begin:
-        raise ValueError(f"backfill: end {end} is before begin {begin}")
     if max_hours < 0:
         raise ValueError(f"backfill: max_hours must be 0 or more, got {max_hours}")
     show_pipeline_logs()

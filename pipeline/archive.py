@@ -6,10 +6,12 @@ import hashlib
 import logging
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipeline.config import DataLayout
@@ -22,6 +24,9 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 PARTIAL_SUFFIX = ".part"
+
+ABANDONED_AFTER = timedelta(hours=6)
+"""A partial file untouched this long is abandoned whoever owns it (a download stalls out long before)."""
 
 
 @dataclass(frozen=True)
@@ -56,9 +61,12 @@ def archive_name(window: RebateWindow, sha256: str, file_format: FileFormat) -> 
 
 @contextmanager
 def partial_file(layout: DataLayout) -> Iterator[Path]:
-    """A fresh path under tmp/ to write a file on its way into the archive; deleted if the block fails."""
+    """A fresh path under tmp/ to write a file on its way into the archive; deleted if the block fails.
+
+    Its name says who owns it (`<host>.<pid>.<random>.part`), so `clean_temp` leaves a live process's file alone.
+    """
     layout.tmp.mkdir(parents=True, exist_ok=True)
-    temp = layout.tmp / f"{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
+    temp = layout.tmp / f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
     try:
         yield temp
     except BaseException:
@@ -101,10 +109,37 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def clean_temp(layout: DataLayout) -> int:
-    """Delete partial files left by a killed process; returns how many."""
+def clean_temp(layout: DataLayout, *, now: datetime | None = None) -> int:
+    """Delete partial files their owner left behind (it died, or they are older than ABANDONED_AFTER); how many.
+
+    A partial file of a live process on this host is another pass's download in progress: it is left alone.
+    """
     removed = 0
+    moment = now or datetime.now(UTC)
     for leftover in layout.tmp.glob(f"*{PARTIAL_SUFFIX}") if layout.tmp.exists() else ():
+        try:
+            modified = datetime.fromtimestamp(leftover.stat().st_mtime, UTC)
+        except FileNotFoundError:
+            continue
+        if moment - modified < ABANDONED_AFTER and _owner_alive(leftover.name):
+            continue
         leftover.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+def _owner_alive(name: str) -> bool:
+    """Whether the process that named a partial file still runs (unknown owners, e.g. on another host, count)."""
+    host, _, rest = name.partition(".")
+    pid_text = rest.partition(".")[0]
+    if not pid_text.isdigit():
+        return False  # an old-style name from before owners were recorded: nobody is writing it
+    if host != socket.gethostname():
+        return True  # another machine's: only its age can tell
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -119,11 +119,14 @@ def exit_codes() -> Iterator[None]:
 def exit_code_for(exc: Exception) -> tuple[Exit, str | None]:
     """The documented exit code for a pipeline error, and its message (None: an unexpected error, a bug)."""
     from pipeline.config import SettingsError
-    from pipeline.db import DatabaseLockedError
+    from pipeline.db import DatabaseLockedError, DatabaseUnusableError
+    from pipeline.ledger import OverlapError
     from pipeline.okx.errors import OkxAuthError, OkxBrokerTypeError, OkxError, OkxOAuthError, OkxPermissionError
 
-    if isinstance(exc, SettingsError):
+    if isinstance(exc, SettingsError | DatabaseUnusableError):
         return Exit.CONFIG, str(exc)
+    if isinstance(exc, OverlapError):
+        return Exit.CONFIG, f"{exc}: a window must match one in the ledger exactly or share no day with any"
     if isinstance(exc, OkxAuthError | OkxPermissionError | OkxBrokerTypeError | OkxOAuthError):
         return Exit.OKX_REFUSED, str(exc)
     if isinstance(exc, DatabaseLockedError):
@@ -201,7 +204,6 @@ def sync(
     first, last = parse_day(begin), parse_day(end)
     clock = SystemClock()
     with exit_codes():
-        settings.require_credentials()
         with console.status("starting", spinner="dots") as status:
             run = run_sync(
                 settings,
@@ -251,17 +253,19 @@ def load(
     Example: rebates load ~/Downloads/RebateDetails0101-0131.xlsx --window api:20250101-20250131
     """
     from pipeline.clock import SystemClock
+    from pipeline.config import check_writable_paths
     from pipeline.ledger import Ledger
     from pipeline.store.ingest import load_by_hand
     from pipeline.windows import RebateWindow
 
     settings = settings_or_exit()
     clock = SystemClock()
+    try:
+        target = RebateWindow.parse(window)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--window") from None
     with exit_codes():
-        try:
-            target = RebateWindow.parse(window)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--window") from None
+        check_writable_paths(settings)
         ledger = Ledger(settings.rebates_db, clock, lock_timeout=settings.rebates_db_lock_timeout)
         outcome = load_by_hand(settings, ledger, file, target, clock)
     if outcome.result is not None:
@@ -270,6 +274,34 @@ def load(
             console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     else:
         fail(Exit.REJECTED, f"{outcome.window_id} {outcome.state.value}: {outcome.reason}")
+
+
+@app.command("retry")
+def retry(
+    windows: Annotated[list[str], typer.Argument(help="Window ids, e.g. api:20250101-20250131 (see rebates status).")],
+    wait: Annotated[bool, typer.Option("--wait", help="Keep polling until their files are archived.")] = False,
+) -> None:
+    """Download and load failed or quarantined windows again now, with fresh links from OKX.
+
+    For a file quarantined after a one-off glitch (the file host answered an error page, a cut download), or once
+    OKX has fixed a file it generated wrong. The window's earlier files stay in the archive. Then runs a pass.
+
+    Example: rebates retry api:20250101-20250131
+    """
+    from pipeline.clock import SystemClock
+    from pipeline.passes import prepare, retry_windows
+    from pipeline.passes import sync as run_sync
+
+    settings = settings_or_exit()
+    clock = SystemClock()
+    with exit_codes():
+        prepare(settings)
+        retried = retry_windows(settings, clock, windows)
+        console.print(f"retrying {', '.join(retried)}", highlight=False)
+        with console.status("starting", spinner="dots") as status:
+            run = run_sync(settings, clock, wait=wait, progress=status.update)
+        print_report(run.report, clock.now())
+        run.raise_failure()
 
 
 @app.command("report")
@@ -293,6 +325,7 @@ def report(
       rebates report --from 2025-01-01 --to 2025-01-15 --broker-code 656204a3b0e9BCDE --format html
     """
     from pipeline.clock import SystemClock
+    from pipeline.config import check_writable_dir
     from pipeline.report.model import Period
     from pipeline.report.run import parse_formats, write_reports
 
@@ -317,6 +350,7 @@ def report(
     with exit_codes():
         if not Path(settings.rebates_db).exists():
             fail(Exit.CONFIG, f"no database at {settings.rebates_db} (REBATES_DB): run `rebates sync` first")
+        check_writable_dir("--out", out or settings.layout.reports)
         written = write_reports(settings, period, broker_code=broker_code, out_dir=out, formats=chosen, clock=clock)
     for path in written:
         console.print(str(path), highlight=False)

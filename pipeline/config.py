@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -18,6 +19,10 @@ from pipeline.okx.limits import BrokerType
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message is one line naming the variable and what it expects."""
+
+
+class UsageError(SettingsError):
+    """An option, argument or path given to a command is wrong; found before any OKX call or database write."""
 
 
 _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
@@ -155,6 +160,19 @@ class Settings(BaseSettings):
         """Where everything under REBATES_DATA_DIR lives."""
         return DataLayout(self.rebates_data_dir)
 
+    @field_validator("okx_api_key", "okx_secret_key", "okx_passphrase")
+    @classmethod
+    def _credential_is_clean(cls, value: SecretStr | None) -> SecretStr | None:
+        """A credential goes into a request header verbatim: a pasted newline or space would break (and leak) it."""
+        if value is None:
+            return None
+        text = value.get_secret_value()
+        if text != text.strip():
+            raise ValueError("it starts or ends with whitespace (a copy-paste newline?)")
+        if not all(" " < char < "\x7f" for char in text):
+            raise ValueError("it holds a control character, a space or a non-ASCII character")
+        return value
+
     @field_validator("okx_base_url")
     @classmethod
     def _base_url_is_safe(cls, value: str) -> str:
@@ -188,7 +206,8 @@ def describe_error(error: ValidationError) -> str:
     expected = EXPECTATIONS.get(field, first["msg"])
     detail = first.get("ctx", {}).get("error") or first["msg"]
     if field in SECRET_FIELDS:
-        return f"{field.upper()}: expected {expected}"
+        reason = str(first.get("ctx", {}).get("error") or "")
+        return f"{field.upper()}: expected {expected}" + (f" ({reason}; the value is not shown)" if reason else "")
     return f"{field.upper()}: expected {expected}; got {first.get('input')!r} ({detail})"
 
 
@@ -198,3 +217,29 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise SettingsError(describe_error(exc)) from None
+
+
+def check_writable_paths(settings: Settings) -> None:
+    """Stop with a UsageError unless REBATES_DB and REBATES_DATA_DIR can be written (before any OKX call).
+
+    Creates the directories (a pass would) and a throwaway file in each: only a real write proves it, also for
+    root on a read-only mount.
+    """
+    db = Path(settings.rebates_db)
+    if db.is_dir():
+        raise UsageError(f"REBATES_DB={db} is a directory: give the path of the DuckDB file, e.g. {db}/rebates.duckdb")
+    for name, path in (("REBATES_DB", db.parent), ("REBATES_DATA_DIR", Path(settings.rebates_data_dir))):
+        check_writable_dir(name, path)
+
+
+def check_writable_dir(name: str, path: Path) -> None:
+    """`path` is (or can be made) a directory this process can write in; else a UsageError naming `name`."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(
+            f"{name}: cannot write in {path} ({reason}); choose another place or fix its permissions"
+        ) from None

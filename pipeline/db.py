@@ -24,6 +24,10 @@ class DatabaseLockedError(Exception):
     """Another process kept the database file past the wait; the message says which and what to do."""
 
 
+class DatabaseUnusableError(Exception):
+    """REBATES_DB is not a DuckDB database this version can open (another file, a directory, a newer format)."""
+
+
 def sql_text(relative: str) -> str:
     """A SQL file shipped in the package, e.g. `schema/010_rebate_windows.sql`."""
     return files("sql").joinpath(relative).read_text(encoding="utf-8")
@@ -72,6 +76,10 @@ def transaction(db: duckdb.DuckDBPyConnection) -> Iterator[None]:
     db.execute("COMMIT")
 
 
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def _holder(message: str) -> str:
     match = re.search(r"PID (\d+)", message)
     return f"process {match.group(1)}" if match else "another process"
@@ -95,9 +103,12 @@ def connect(
         try:
             connection = duckdb.connect(str(path), read_only=read_only)
             break
-        except duckdb.IOException as exc:
+        except (duckdb.IOException, duckdb.SerializationException, duckdb.InvalidInputException) as exc:
             if not _LOCK_MESSAGE.search(str(exc)):
-                raise
+                raise DatabaseUnusableError(
+                    f"REBATES_DB={path} cannot be opened as a DuckDB database ({_first_line(exc)}): point "
+                    "REBATES_DB at the pipeline's database file, or at a new path to start one"
+                ) from None
             holder = _holder(str(exc))
             if time.monotonic() >= deadline:
                 raise DatabaseLockedError(

@@ -57,6 +57,9 @@ WAITING_FOR_OKX = (WindowState.REQUESTING, WindowState.REQUESTED, WindowState.ON
 DONE_STATES = frozenset({WindowState.LOADED, WindowState.QUARANTINED})
 """Nothing more happens to a window in these states by itself (a quarantined file needs a person)."""
 
+RETRYABLE = (WindowState.FAILED, WindowState.QUARANTINED)
+"""States `rebates retry` sends back to be downloaded and loaded again."""
+
 OPEN_TO_OKX = (WindowState.PLANNED, *WAITING_FOR_OKX, WindowState.FAILED)
 """States from which what OKX says of a window's file may move it (a failed one only before it has a file)."""
 
@@ -106,6 +109,10 @@ class WindowRecord:
     def is_done(self) -> bool:
         """Loaded, or quarantined: nothing more happens to it by itself."""
         return self.state in DONE_STATES
+
+    def create_due(self, now: datetime) -> bool:
+        """Planned, and not backing off after OKX refused its create."""
+        return self.state is WindowState.PLANNED and (self.next_attempt_at is None or self.next_attempt_at <= now)
 
     def backing_off(self, now: datetime) -> bool:
         """A failed step whose retry time has not come yet."""
@@ -331,6 +338,7 @@ class Ledger:
             WindowState.FAILED,
             detail=f"{reason}; downloading again",
             file_id=None,
+            polled_at=None,
             attempts=attempts,
             next_attempt_at=self.clock.now() + retry_delay(attempts),
             last_error=reason,
@@ -343,8 +351,7 @@ class Ledger:
         `StaleStateError` for a window in any other state.
         """
         record = self.get(window_id)
-        retryable = (WindowState.FAILED, WindowState.QUARANTINED)
-        if record.state not in retryable:
+        if record.state not in RETRYABLE:
             raise StaleStateError(
                 f"{window_id} is {record.state.value}: only failed or quarantined windows are retried"
             )
@@ -352,9 +359,10 @@ class Ledger:
         return self.transition(
             window_id,
             target,
-            expected=retryable,
+            expected=RETRYABLE,
             detail="retry asked for by hand",
             file_id=None,
+            polled_at=None,
             attempts=0,
             next_attempt_at=None,
             last_error=None,
@@ -392,7 +400,22 @@ class Ledger:
             requested_at=self.clock.now(),
             server_requested_at=server_requested_at,
             attempts=0,
+            next_attempt_at=None,
             last_error=None,
+        )
+
+    def refuse_create(self, window_id: str, reason: str) -> WindowRecord:
+        """OKX refused this window's create for a reason of its own: plan it again after a capped backoff."""
+        record = self.get(window_id)
+        attempts = record.attempts + 1
+        return self.transition(
+            window_id,
+            WindowState.PLANNED,
+            expected=[WindowState.REQUESTING],
+            detail=f"create refused: {reason}",
+            attempts=attempts,
+            next_attempt_at=self.clock.now() + retry_delay(attempts),
+            last_error=reason,
         )
 
     def replan(self, window_id: str, reason: str) -> None:

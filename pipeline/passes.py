@@ -7,7 +7,7 @@ they differ only in how a step is run (a direct call, or a Prefect task) and in 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -15,11 +15,11 @@ from typing import Protocol
 
 from pipeline.acquire.steps import PassScope, Syncer, SyncReport, broker_scope, syncer_for
 from pipeline.clock import Clock
-from pipeline.config import Settings, SettingsError
-from pipeline.ledger import WindowState
+from pipeline.config import Settings, SettingsError, UsageError, check_writable_paths
+from pipeline.ledger import RETRYABLE, Ledger, WindowState
 from pipeline.okx.limits import OVERDUE_AFTER, BrokerType
 from pipeline.store.ingest import ingest_due
-from pipeline.windows import DEFAULT_SCOPE, yesterday
+from pipeline.windows import DEFAULT_SCOPE, RebateWindow, yesterday
 
 log = logging.getLogger(__name__)
 
@@ -171,15 +171,29 @@ def next_pause(now: datetime, report: SyncReport, until: Until, give_up_at: date
 
 
 def pass_days(settings: Settings | None, clock: Clock, begin: date | None, end: date | None) -> tuple[date, date]:
-    """The days a pass covers: `begin` (default REBATES_START_DATE) .. `end` (default yesterday in REBATES_TZ)."""
+    """The days a pass covers: `begin` (default REBATES_START_DATE) .. `end` (default yesterday in REBATES_TZ).
+
+    A day given by hand must be a whole day that is over in REBATES_TZ, and `begin` not after `end`: a day still
+    running would be collected incomplete and then counted as covered forever (UsageError).
+    """
     first_day = begin or (settings.rebates_start_date if settings else None)
     if first_day is None:
         raise SettingsError("REBATES_START_DATE is not set: the first day of history to collect (or pass --begin)")
-    if end is not None:
-        return first_day, end
     if settings is None:
-        raise SettingsError("the settings did not load: no REBATES_TZ to tell yesterday by")
-    return first_day, yesterday(clock.now(), settings.rebates_tz)
+        if end is None:
+            raise SettingsError("the settings did not load: no REBATES_TZ to tell yesterday by")
+        return first_day, end
+    last_whole_day = yesterday(clock.now(), settings.rebates_tz)
+    for flag, day in (("--begin", begin), ("--end", end)):
+        if day is not None and day > last_whole_day:
+            raise UsageError(
+                f"{flag} {day} is not over yet in REBATES_TZ={settings.rebates_tz}: OKX's file for it would be "
+                f"incomplete; the last whole day is {last_whole_day}"
+            )
+    last_day = end or last_whole_day
+    if begin is not None and first_day > last_day:
+        raise UsageError(f"--begin {first_day} is after --end {last_day}: nothing to collect")
+    return first_day, last_day
 
 
 def pass_scope(
@@ -190,7 +204,7 @@ def pass_scope(
     configured = settings.rebates_broker_types
     if broker_type is not None:
         if configured and broker_type not in configured:
-            raise SettingsError(
+            raise UsageError(
                 f"REBATES_BROKER_TYPES is {','.join(configured)}: --broker-type {broker_type} is not one of them"
             )
         scopes = [broker_scope(broker_type)]
@@ -262,6 +276,37 @@ class DirectSteps:
         self.syncer.forget_answers()
 
 
+def prepare(settings: Settings) -> None:
+    """What every pass checks before its first OKX call: the credentials are set and the paths writable."""
+    settings.require_credentials()
+    check_writable_paths(settings)
+
+
+def retry_windows(settings: Settings, clock: Clock, window_ids: Iterable[str]) -> list[str]:
+    """Send failed or quarantined windows back to be downloaded and loaded again (`rebates retry`).
+
+    Every id is checked before any window moves: a malformed id, an unknown window, or one that is neither failed
+    nor quarantined is a UsageError naming it.
+    """
+    ledger = Ledger(settings.rebates_db, clock, lock_timeout=settings.rebates_db_lock_timeout)
+    known = {record.window_id: record for record in ledger.windows()} if settings.rebates_db.exists() else {}
+    wanted = list(dict.fromkeys(window_ids))
+    for window_id in wanted:
+        try:
+            RebateWindow.parse(window_id)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        record = known.get(window_id)
+        if record is None:
+            raise UsageError(f"{window_id} is not in the ledger (`rebates status` lists the windows)")
+        if record.state not in RETRYABLE:
+            raise UsageError(f"{window_id} is {record.state.value}: only failed or quarantined windows are retried")
+    for window_id in wanted:
+        ledger.retry(window_id)
+        log.info("%s will be downloaded and loaded again", window_id)
+    return wanted
+
+
 def sync(
     settings: Settings,
     clock: Clock,
@@ -273,8 +318,12 @@ def sync(
     deadline: timedelta = DEFAULT_WAIT_DEADLINE,
     progress: Callable[[str], None] | None = None,
 ) -> PassRun:
-    """`rebates sync`: one pass in this process (with `wait`, rounds until the requested files are archived)."""
+    """`rebates sync`: one pass in this process (with `wait`, rounds until the requested files are archived).
+
+    Everything a person could have mistyped (days, broker type, paths) is checked before the first OKX call.
+    """
     scope = pass_scope(settings, clock, begin, end, broker_type)
+    prepare(settings)
     syncer = syncer_for(settings, clock, progress=progress)
     try:
         return drive(

@@ -86,8 +86,9 @@ def plan_windows(
     """New windows that cover every day of [begin, end] not yet in `existing`, never overlapping it or each other.
 
     Days after the last window this pipeline planned itself (history or daily; adopted files don't count) are new
-    days: each becomes its own one-day window, so the daily file is small and comes first. Any other gap (all of
-    it on the first run) is history, cut into windows of at most 180 days from its oldest day.
+    days: one daily window (one day, normally; after an outage every missing day, up to 180 in a window, so
+    catching up costs one create, not one a day); daily windows are created newest first. Any other gap (all of it
+    on the first run) is history, cut into windows of at most 180 days from its oldest day.
     """
     existing_for_type = [(w, kind) for w, kind in existing if w.broker_type == broker_type]
     last_planned = max((w.end for w, kind in existing_for_type if kind is not WindowKind.ADOPTED), default=None)
@@ -95,10 +96,9 @@ def plan_windows(
     for run_begin, run_end in uncovered_runs(begin, end, [w for w, _ in existing_for_type]):
         is_new_days = last_planned is not None and run_begin > last_planned
         kind = WindowKind.DAILY if is_new_days else WindowKind.HISTORY
-        step = 1 if is_new_days else MAX_WINDOW_DAYS
         cursor = run_begin
         while cursor <= run_end:
-            chunk_end = min(cursor + timedelta(days=step - 1), run_end)
+            chunk_end = min(cursor + timedelta(days=MAX_WINDOW_DAYS - 1), run_end)
             planned.append((RebateWindow(broker_type, cursor, chunk_end), kind))
             cursor = chunk_end + timedelta(days=1)
     return planned

@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"pipeline.ledger"},
     {"pipeline.okx"},
     {"pipeline.db", "pipeline.windows", "pipeline.fileformat", "pipeline.columns"},
-    {"pipeline.config", "pipeline.clock"},
+    {"pipeline.config", "pipeline.clock", "pipeline.logs"},
     {"pipeline.okx.limits", "pipeline.okx.signing"},
 ]
 """Top to bottom. A module may import its own room (package) and any room below its own, nothing above or beside."""

@@ -27,12 +27,21 @@ def test_a_400_day_backfill_is_three_disjoint_windows_of_at_most_180_days() -> N
 
 def test_after_history_each_new_day_is_its_own_window() -> None:
     history = [(RebateWindow("api", date(2024, 1, 1), date(2024, 6, 28)), WindowKind.HISTORY)]
-    planned = plan_windows("api", date(2024, 1, 1), date(2024, 7, 1), history)
-    assert planned == [
-        (RebateWindow("api", date(2024, 6, 29), date(2024, 6, 29)), WindowKind.DAILY),
-        (RebateWindow("api", date(2024, 6, 30), date(2024, 6, 30)), WindowKind.DAILY),
-        (RebateWindow("api", date(2024, 7, 1), date(2024, 7, 1)), WindowKind.DAILY),
+    planned = plan_windows("api", date(2024, 1, 1), date(2024, 6, 29), history)
+    assert planned == [(RebateWindow("api", date(2024, 6, 29), date(2024, 6, 29)), WindowKind.DAILY)]
+    daily = [*history, *planned]
+    assert plan_windows("api", date(2024, 1, 1), date(2024, 6, 30), daily) == [
+        (RebateWindow("api", date(2024, 6, 30), date(2024, 6, 30)), WindowKind.DAILY)
     ]
+
+
+def test_days_missed_in_an_outage_are_caught_up_in_one_window_of_at_most_180_days() -> None:
+    history = [(RebateWindow("api", date(2024, 1, 1), date(2024, 6, 28)), WindowKind.HISTORY)]
+    ten_days = plan_windows("api", date(2024, 1, 1), date(2024, 7, 8), history)
+    assert ten_days == [(RebateWindow("api", date(2024, 6, 29), date(2024, 7, 8)), WindowKind.DAILY)]
+    a_year = plan_windows("api", date(2024, 1, 1), date(2025, 6, 28), history)
+    assert [window.days for window, _ in a_year] == [180, 180, 5]
+    assert all(kind is WindowKind.DAILY for _, kind in a_year)
 
 
 def test_a_gap_inside_history_is_planned_as_history_and_never_overlaps() -> None:

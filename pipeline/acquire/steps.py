@@ -23,8 +23,17 @@ from pipeline.ledger import (
     WindowState,
 )
 from pipeline.okx.client import OkxClient, RebateLink
-from pipeline.okx.errors import OkxError, OkxRateLimitError, OkxTransientError
-from pipeline.okx.limits import CREATE_INTERVAL, OVERDUE_AFTER, BrokerType
+from pipeline.okx.errors import (
+    OkxAuthError,
+    OkxBrokerTypeError,
+    OkxError,
+    OkxNotSentError,
+    OkxOAuthError,
+    OkxPermissionError,
+    OkxRateLimitError,
+    OkxTransientError,
+)
+from pipeline.okx.limits import CREATE_INTERVAL, MAX_RETRY_AFTER, OVERDUE_AFTER, BrokerType
 from pipeline.okx.throttle import GetLimiter
 from pipeline.windows import DEFAULT_SCOPE, RebateWindow, WindowKind
 
@@ -32,6 +41,9 @@ log = logging.getLogger(__name__)
 
 DOWNLOAD_TRIES_PER_PASS = 3
 """Fresh links asked for one window in one pass before the window is marked failed until later."""
+
+ACCOUNT_REFUSALS = (OkxAuthError, OkxPermissionError, OkxBrokerTypeError, OkxOAuthError)
+"""Refusals of the account or its settings, not of one window: the pass stops with the setting to fix."""
 
 REQUESTING_GRACE = timedelta(minutes=10)
 """A create reserved longer ago than this with no outcome was cut off by a crash (a live one takes seconds)."""
@@ -177,6 +189,7 @@ class Syncer:
 
     def poll(self, scope: PassScope, report: SyncReport) -> None:
         """Ask OKX (a GET each, within its limits) about every requested window due a poll; note what it says."""
+        self._recover_requesting(scope.scopes, report)
         now = self.clock.now()
         for record in self.waiting(scope):
             if record.window_id in self.answers.asked or not record.poll_due(now, self.poll_interval):
@@ -300,12 +313,17 @@ class Syncer:
     # ------------------------------------------------------------------ create
 
     def create(self, scope: PassScope, report: SyncReport) -> None:
-        """Spend the account's hourly create on the most useful planned window, if the hour allows."""
+        """Spend the account's hourly create on the most useful planned window, if the hour allows.
+
+        The hour is sacred: a create that may have reached OKX is never sent again (the window stays `requesting`
+        and a later pass asks OKX with a GET whether it went through); a window OKX refuses for its own reasons
+        backs off, so the next hours go to other windows; a Retry-After is believed for at most MAX_RETRY_AFTER.
+        """
+        now = self.clock.now()
         candidates = [
             record
-            for name in scope.scopes
-            for record in self.ledger.windows(broker_type=name)
-            if record.state is WindowState.PLANNED and record.end_date >= scope.begin and record.begin_date <= scope.end
+            for record in self.ledger.in_scopes(scope.scopes)
+            if record.create_due(now) and record.end_date >= scope.begin and record.begin_date <= scope.end
         ]
         if not candidates:
             return
@@ -318,30 +336,58 @@ class Syncer:
         report.created = chosen.window_id
         self.progress(f"asking OKX to generate {chosen.window_id}")
         broker_type = scope_broker_type(chosen.broker_type)
-        now = self.clock.now()
         try:
             result = self.client.create_rebate_file(chosen.begin_date, chosen.end_date, broker_type)
         except OkxRateLimitError as exc:
-            until = max(now + CREATE_INTERVAL, exc.retry_after or now)
+            until = self._rate_limited_until(now, exc, report)
             self.ledger.record_create(attempt, CreateOutcome.RATE_LIMITED, budget_until=until, detail=str(exc))
             self.ledger.replan(chosen.window_id, f"rate limited: {exc}")
             report.create_outcome = CreateOutcome.RATE_LIMITED
             report.warn(f"OKX refused the create for {chosen.window_id} (50011): budget spent until {until:%H:%M} UTC")
             return
-        except OkxTransientError as exc:
+        except OkxNotSentError as exc:
             self.ledger.record_create(attempt, CreateOutcome.FAILED, detail=str(exc))
             self.ledger.replan(chosen.window_id, str(exc))
             report.create_outcome = CreateOutcome.FAILED
-            report.warn(f"the create for {chosen.window_id} failed ({exc}); the hour counts as spent")
+            report.warn(f"the create for {chosen.window_id} never reached OKX ({exc}); the hour counts as spent")
             return
-        except OkxError as exc:
+        except OkxTransientError as exc:
+            self.ledger.record_create(attempt, CreateOutcome.RESERVED, detail=f"outcome unknown: {exc}")
+            report.create_outcome = CreateOutcome.RESERVED
+            report.warn(
+                f"the create for {chosen.window_id} may have reached OKX ({exc}); it is not sent again: a pass "
+                f"after {REQUESTING_GRACE} asks OKX whether the file is being generated"
+            )
+            return
+        except ACCOUNT_REFUSALS as exc:
             self.ledger.record_create(attempt, CreateOutcome.FAILED, detail=str(exc))
             self.ledger.replan(chosen.window_id, str(exc))
             raise
+        except OkxError as exc:
+            self.ledger.record_create(attempt, CreateOutcome.FAILED, detail=str(exc))
+            refused = self.ledger.refuse_create(chosen.window_id, str(exc))
+            report.create_outcome = CreateOutcome.FAILED
+            report.failed[chosen.window_id] = str(exc)
+            report.warn(
+                f"OKX refused the create for {chosen.window_id} ({exc}); other windows get the next hours, and "
+                f"this one is asked again after {refused.next_attempt_at:%Y-%m-%d %H:%M} UTC"
+            )
+            return
         outcome = CreateOutcome.EXISTED if result.existed else CreateOutcome.CREATED
         self.ledger.record_create(attempt, outcome, server_ts=result.first_requested_at)
         self.ledger.requested(chosen.window_id, outcome, result.first_requested_at)
         report.create_outcome = outcome
+
+    def _rate_limited_until(self, now: datetime, exc: OkxRateLimitError, report: SyncReport) -> datetime:
+        """When the next create may go after a 50011: an hour on, or OKX's Retry-After, believed up to a bound."""
+        until = max(now + CREATE_INTERVAL, exc.retry_after or now)
+        if until - now > MAX_RETRY_AFTER:
+            report.warn(
+                f"OKX asked to wait until {until:%Y-%m-%d %H:%M} UTC before the next create; waiting "
+                f"{MAX_RETRY_AFTER} at most instead"
+            )
+            until = now + MAX_RETRY_AFTER
+        return until
 
     # ------------------------------------------------------------------ poll and download
 

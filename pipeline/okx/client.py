@@ -16,9 +16,11 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 from pipeline.clock import Clock, SystemClock, from_epoch_ms
 from pipeline.config import Settings
+from pipeline.logs import install_link_redaction
 from pipeline.okx.errors import (
     OkxError,
     OkxMalformedAnswerError,
+    OkxNotSentError,
     OkxTransientError,
     data_or_raise,
     network_error,
@@ -27,6 +29,7 @@ from pipeline.okx.limits import DATE_FORMAT, MAX_WINDOW_DAYS, REBATE_PATH, Broke
 from pipeline.okx.signing import okx_timestamp, sign
 
 logger = logging.getLogger(__name__)
+install_link_redaction()
 
 BACKOFF_FIRST_SECONDS = 0.5
 """The first wait before retrying a transient error; it doubles each time, plus up to as much again of jitter."""
@@ -122,7 +125,9 @@ class OkxClient:
         body = _range(begin, end)
         if broker_type is not None:
             body["brokerType"] = broker_type.value
-        data = self._request("POST", REBATE_PATH, body=body)
+        # Retried only when the request never left: once it may have reached OKX, a second POST could spend the
+        # next hour (the ledger's `requesting` recovery asks OKX with a GET instead).
+        data = self._request("POST", REBATE_PATH, body=body, retry_on=OkxNotSentError)
         return _create_result(data, f"POST {REBATE_PATH}")
 
     def list_rebate_links(self, broker_type: BrokerType | None) -> list[RebateLink]:
@@ -142,9 +147,15 @@ class OkxClient:
         return [_rebate_link(item, f"GET {REBATE_PATH}") for item in data]
 
     def _request(
-        self, method: str, path: str, *, query: dict[str, str] | None = None, body: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: dict[str, str] | None = None,
+        retry_on: type[OkxError] = OkxTransientError,
     ) -> list[Any]:
-        """Send one call, retrying transient errors; the query and body are encoded once and signed as sent."""
+        """Send one call, retrying errors of type `retry_on`; the query and body are encoded once and signed as sent."""
         target = f"{path}?{urlencode(query)}" if query else path
         content = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
 
@@ -166,7 +177,7 @@ class OkxClient:
             wait=wait_exponential_jitter(
                 multiplier=BACKOFF_FIRST_SECONDS, max=BACKOFF_MAX_SECONDS, jitter=BACKOFF_FIRST_SECONDS
             ),
-            retry=retry_if_exception_type(OkxTransientError),
+            retry=retry_if_exception_type(retry_on),
             before_sleep=log_retry,
             reraise=True,
         )

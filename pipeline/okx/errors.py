@@ -31,6 +31,10 @@ class OkxTransientError(OkxError):
     """OKX is busy or unreachable for a moment (5xx, 50001, 50013, 50026, network errors, timeouts): retried."""
 
 
+class OkxNotSentError(OkxTransientError):
+    """The connection failed before the request went out: OKX never saw it, so even a create may be sent again."""
+
+
 class OkxRateLimitError(OkxError):
     """A rate limit was hit (50011, or HTTP 429 without a transient code): wait, never retry at once."""
 
@@ -218,8 +222,18 @@ def data_or_raise(
 
 
 def network_error(method: str, path: str, error: httpx.TransportError) -> OkxError:
-    """The error for a request that got no answer: timeouts and dropped connections are transient, the rest not."""
-    what = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    """The error for a request that got no answer: timeouts and dropped connections are transient, the rest not.
+
+    Only the error's type is named for a protocol error: httpx quotes the offending header there, and the headers
+    carry the credentials.
+    """
+    detail = "" if isinstance(error, httpx.ProtocolError) else str(error)
+    what = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+        return OkxNotSentError(
+            f"could not connect to OKX for {method} {path} ({what}): {_TRANSIENT}; "
+            "if it persists, check the network, OKX_BASE_URL and any proxy"
+        )
     if isinstance(error, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError):
         return OkxTransientError(
             f"no answer from OKX for {method} {path} ({what}): {_TRANSIENT}; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta, timezone
 from enum import StrEnum
 
@@ -22,12 +23,19 @@ PUBLIC_TIME_PATH = "/api/v5/public/time"
 CREATE_INTERVAL = timedelta(minutes=60)
 """POST (create): 1 request per 60 minutes per OKX user (shared by both broker types)."""
 
+MAX_RETRY_AFTER = timedelta(hours=2)
+"""The longest Retry-After believed from a 50011 (a longer one is taken as this, with a warning)."""
+
 GET_LIMIT = 2
 GET_WINDOW = timedelta(minutes=1)
 """GET (download link): 2 requests per minute per OKX user."""
 
 MAX_WINDOW_DAYS = 180
 """One create request covers at most 180 days, both ends included."""
+
+OKX_FILE_HOSTS = re.compile(r"^(okg-[a-z0-9-]+\.oss-[a-z0-9-]+\.aliyuncs\.com|([a-z0-9-]+\.)*okx\.com)$")
+"""Hosts OKX serves rebate files from: its OSS buckets (the docs' example link is `http://okg-pri-hk.oss-cn-hongkong.
+aliyuncs.com/...`) and its own domain. A plain-http link to one of them is fetched over https instead."""
 
 LINK_VALIDITY = timedelta(hours=2)
 """A `fileHref` is valid for 2 hours after the GET that returned it."""

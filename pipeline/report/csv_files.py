@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -13,17 +14,18 @@ from pipeline.report.model import Cell, Report
 def write_csvs(report: Report, directory: Path) -> list[Path]:
     """Write `<table name>.csv` for the summary and every table into `directory`; return the paths in order.
 
-    UTF-8, comma-separated, a header of column names. Amounts and rates are written as the exact decimal text of
-    their Decimal, without exponent or trailing zeros (never through a float); days as YYYY-MM-DD; booleans as
-    `true`/`false`; a missing value (e.g. a rate over a zero) as an empty field. The summary's `kind` column says
-    whether each row's values are an amount, a rate or a count.
+    UTF-8, comma-separated, CRLF line ends (RFC 4180), a header of column names. Amounts and rates are written
+    as the exact decimal text of their Decimal, without exponent or trailing zeros (never through a float); days
+    as YYYY-MM-DD; booleans as `true`/`false`; a missing value (e.g. a rate over a zero) as an empty field; text a
+    spreadsheet would run as a formula starts with `'`. The summary's `kind` column says whether each row's values
+    are an amount, a rate or a count.
     """
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for table in (report.summary, *report.tables):
         path = directory / f"{table.name}.csv"
         with path.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
+            writer = csv.writer(handle, lineterminator="\r\n")  # RFC 4180; a field holding \r or \n is quoted
             writer.writerow(column.name for column in table.columns)
             writer.writerows([cell_text(cell) for cell in row] for row in table.rows)
         written.append(path)
@@ -43,4 +45,21 @@ def cell_text(cell: Cell) -> str:
         return text.rstrip("0").rstrip(".") if "." in text else text
     if isinstance(cell, date):
         return cell.isoformat()
-    return str(cell)
+    return neutralised(str(cell))
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet run a cell as a formula (OWASP's CSV injection list)."""
+
+_NUMBER = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+
+
+def neutralised(text: str) -> str:
+    """Text a spreadsheet would run as a formula, with a leading `'` so it shows as text; real numbers untouched.
+
+    An instrument id like `=HYPERLINK("http://…")` comes from a rebate file, that is from outside: opening the
+    CSV must not run it.
+    """
+    if text.startswith(FORMULA_STARTS) and not _NUMBER.match(text):
+        return "'" + text
+    return text

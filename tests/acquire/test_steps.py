@@ -86,16 +86,20 @@ def test_two_broker_types_share_the_accounts_hour(
     assert_okx_limits_held(simulator)
 
 
-def test_after_history_the_newest_day_is_created_first(
+def test_after_an_outage_the_missed_days_cost_one_create_and_then_each_new_day_its_own(
     sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
 ) -> None:
     settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
     sync(settings, fake_clock)
-    fake_clock.advance(timedelta(days=3))  # three new days; history (yesterday) was requested
+    fake_clock.advance(timedelta(days=3))  # three days down; history (yesterday) was requested
     report = sync(settings, fake_clock).report
     daily = [record for record in ledger.windows() if record.kind is WindowKind.DAILY]
-    assert [record.window.days for record in daily] == [1, 1, 1]
-    assert report.created == "api:20250303-20250303"
+    assert [record.window_id for record in daily] == ["api:20250301-20250303"]
+    assert report.created == "api:20250301-20250303"
+    fake_clock.advance(timedelta(days=1))
+    sync(settings, fake_clock)
+    daily = [record for record in ledger.windows() if record.kind is WindowKind.DAILY]
+    assert [record.window.days for record in daily] == [3, 1]
 
 
 def test_existing_files_are_adopted_without_a_create(

@@ -292,7 +292,7 @@ def test_backfill_stops_at_max_hours_and_lists_what_is_unfinished(
 def test_backfill_refuses_a_reversed_range(flow_env: Path) -> None:
     state = backfill(begin=SEEDED_END, end=START, return_state=True)
     assert state.is_failed()
-    assert "before begin" in str(state.message)
+    assert f"--begin {SEEDED_END} is after --end {START}" in str(state.message)
 
 
 # ------------------------------------------------------------------------------------------- reports

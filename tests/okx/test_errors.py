@@ -14,6 +14,7 @@ from pipeline.okx.errors import (
     OkxBrokerTypeError,
     OkxError,
     OkxMalformedAnswerError,
+    OkxNotSentError,
     OkxOAuthError,
     OkxParameterError,
     OkxPermissionError,
@@ -167,9 +168,7 @@ def test_rate_limit_without_or_with_unreadable_retry_after_has_none() -> None:
 @pytest.mark.parametrize(
     "error",
     [
-        httpx.ConnectTimeout("timed out"),
         httpx.ReadTimeout("timed out"),
-        httpx.ConnectError("[Errno 111] Connection refused"),
         httpx.ReadError("connection reset"),
         httpx.RemoteProtocolError("peer closed connection"),
     ],
@@ -178,6 +177,22 @@ def test_timeouts_and_dropped_connections_are_transient(error: httpx.TransportEr
     classified = network_error("GET", PATH, error)
     assert type(classified) is OkxTransientError
     assert type(error).__name__ in str(classified) and "REBATES_HTTP_TIMEOUT" in str(classified)
+
+
+@pytest.mark.parametrize(
+    "error", [httpx.ConnectTimeout("timed out"), httpx.ConnectError("[Errno 111] Connection refused")]
+)
+def test_a_connection_that_never_opened_is_transient_and_known_not_sent(error: httpx.TransportError) -> None:
+    classified = network_error("POST", PATH, error)
+    assert isinstance(classified, OkxTransientError) and type(classified) is OkxNotSentError
+    assert type(error).__name__ in str(classified) and "OKX_BASE_URL" in str(classified)
+
+
+def test_a_protocol_error_never_quotes_the_header_it_complains_about() -> None:
+    leaked = httpx.LocalProtocolError("Illegal header value b'secret-passphrase\\n'")
+    classified = network_error("GET", PATH, leaked)
+    assert "secret-passphrase" not in str(classified)
+    assert "LocalProtocolError" in str(classified)
 
 
 def test_a_request_that_cannot_be_sent_is_not_transient() -> None:

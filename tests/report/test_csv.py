@@ -79,11 +79,34 @@ def test_decimal_text_is_exact_without_exponent_or_trailing_zeros() -> None:
 
 
 def test_the_files_are_utf8_and_keep_text_as_it_is(january_report: Report, tmp_path: Path) -> None:
-    table = Table("odd", "Odd", (Column("broker_code", "Broker code", Kind.TEXT),), (('代理-é,"x"',), ("=1+1",)))
+    table = Table("odd", "Odd", (Column("broker_code", "Broker code", Kind.TEXT),), (('代理-é,"x"',), ("BTC-USDT",)))
     report = dataclasses.replace(january_report, tables=(table,), charts=())
     (_, path) = write_csvs(report, tmp_path)
-    assert read(path) == [["broker_code"], ['代理-é,"x"'], ["=1+1"]]
+    assert read(path) == [["broker_code"], ['代理-é,"x"'], ["BTC-USDT"]]
     assert "代理".encode() in path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ('=HYPERLINK("http://evil.example","x")', '\'=HYPERLINK("http://evil.example","x")'),
+        ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("-12.5", "-12.5"),
+        ("+3E-7", "+3E-7"),
+        ("BTC-USDT-SWAP", "BTC-USDT-SWAP"),
+    ],
+)
+def test_text_a_spreadsheet_would_run_as_a_formula_is_neutralised(
+    january_report: Report, tmp_path: Path, text: str, written: str
+) -> None:
+    table = Table("odd", "Odd", (Column("inst_id", "Instrument", Kind.TEXT),), ((text,),))
+    report = dataclasses.replace(january_report, tables=(table,), charts=())
+    (_, path) = write_csvs(report, tmp_path)
+    assert read(path) == [["inst_id"], [written]]
 
 
 def test_csv_and_xlsx_agree_on_the_summary(csv_paths: list[Path], january_report: Report, tmp_path: Path) -> None:
