@@ -66,6 +66,9 @@ OPEN_TO_OKX = (WindowState.PLANNED, *WAITING_FOR_OKX, WindowState.FAILED)
 REFETCH_LIMIT = 6
 """Downloads in a row that were not a rebate file at all before the window is quarantined for a person to look."""
 
+CREATE_BACKOFF_MAX = timedelta(hours=24)
+"""The longest a window OKX keeps refusing waits before its create is tried again."""
+
 RETRY_BACKOFF_FIRST = timedelta(minutes=5)
 RETRY_BACKOFF_MAX = timedelta(hours=6)
 
@@ -405,16 +408,20 @@ class Ledger:
         )
 
     def refuse_create(self, window_id: str, reason: str) -> WindowRecord:
-        """OKX refused this window's create for a reason of its own: plan it again after a capped backoff."""
+        """OKX refused this window's create for a reason of its own: plan it again after a capped backoff.
+
+        The backoff counts in create hours (2, 4, 8 … at most 24), so every refusal leaves other windows hours.
+        """
         record = self.get(window_id)
         attempts = record.attempts + 1
+        backoff = min(CREATE_INTERVAL * 2**attempts, CREATE_BACKOFF_MAX)
         return self.transition(
             window_id,
             WindowState.PLANNED,
             expected=[WindowState.REQUESTING],
             detail=f"create refused: {reason}",
             attempts=attempts,
-            next_attempt_at=self.clock.now() + retry_delay(attempts),
+            next_attempt_at=self.clock.now() + backoff,
             last_error=reason,
         )
 

@@ -16,6 +16,7 @@ from typing import Protocol
 from pipeline.acquire.steps import PassScope, Syncer, SyncReport, broker_scope, syncer_for
 from pipeline.clock import Clock
 from pipeline.config import Settings, SettingsError, UsageError, check_writable_paths
+from pipeline.db import connect
 from pipeline.ledger import RETRYABLE, Ledger, WindowState
 from pipeline.okx.limits import OVERDUE_AFTER, BrokerType
 from pipeline.store.ingest import ingest_due
@@ -277,9 +278,11 @@ class DirectSteps:
 
 
 def prepare(settings: Settings) -> None:
-    """What every pass checks before its first OKX call: the credentials are set and the paths writable."""
+    """What every pass checks before its first OKX call: credentials set, paths writable, the database opens."""
     settings.require_credentials()
     check_writable_paths(settings)
+    with connect(settings.rebates_db, lock_timeout=settings.rebates_db_lock_timeout):
+        pass  # a file that is not a DuckDB database (or is locked past the wait) stops the pass here
 
 
 def retry_windows(settings: Settings, clock: Clock, window_ids: Iterable[str]) -> list[str]:

@@ -11,10 +11,13 @@ import pytest
 
 from pipeline.acquire.steps import SyncReport
 from pipeline.clock import FakeClock
-from pipeline.config import Settings
+from pipeline.config import Settings, UsageError
 from pipeline.ledger import CreateOutcome, Ledger, WindowState
-from pipeline.okx.limits import CREATE_INTERVAL, GET_LIMIT, GET_WINDOW, REBATE_PATH
-from pipeline.passes import sync
+from pipeline.okx.client import OkxClient
+from pipeline.okx.errors import OkxParameterError, OkxRateLimitError, OkxTransientError
+from pipeline.okx.limits import CREATE_INTERVAL, GET_LIMIT, GET_WINDOW, MAX_RETRY_AFTER, REBATE_PATH
+from pipeline.passes import retry_windows, sync
+from pipeline.simulator.files import Corruption
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, Fault
 from pipeline.windows import WindowKind
@@ -276,3 +279,86 @@ def test_a_run_killed_at_any_transition_resumes_without_duplicate_create_or_lost
     (record,) = ledger.windows()
     assert len(ledger.files(record.window_id)) == 1
     assert not list((settings.layout.tmp).glob("*.part"))
+
+
+def refuse_creates_for(window_id: str, error: Exception) -> Callable[..., Any]:
+    """OkxClient.create_rebate_file that raises `error` for one window's range and asks OKX for the others."""
+    original = OkxClient.create_rebate_file
+
+    def create(self: OkxClient, begin: date, end: date, broker_type: Any) -> Any:
+        if f"{begin:%Y%m%d}-{end:%Y%m%d}" in window_id:
+            raise error
+        return original(self, begin, end, broker_type)
+
+    return create
+
+
+def test_a_window_okx_always_refuses_backs_off_and_other_windows_get_the_hours(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger, monkeypatch: Any
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY - timedelta(days=399))
+    first = "api:20240126-20240723"  # the oldest history window goes first
+    refusal = OkxParameterError("OKX refused GET (code 51000): parameter error", code="51000")
+    monkeypatch.setattr(OkxClient, "create_rebate_file", refuse_creates_for(first, refusal))
+    started = fake_clock.now()
+    reports = run_hourly(settings, fake_clock, until=lambda: False, hours=5)
+    second, third = (record.window_id for record in ledger.windows()[1:])
+    assert [report.created for report in reports] == [first, second, first, third, None]
+    assert first in reports[0].failed and first in reports[2].failed
+    refused = ledger.get(first)
+    assert (refused.state, refused.attempts) == (WindowState.PLANNED, 2)
+    assert refused.next_attempt_at == started + 2 * CREATE_INTERVAL + 4 * CREATE_INTERVAL  # 2 h, then 4 h
+    assert_okx_limits_held(simulator)
+
+
+def test_an_absurd_retry_after_is_believed_for_two_hours_at_most(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger, monkeypatch: Any
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
+    far = fake_clock.now() + timedelta(days=365 * 30)
+    limited = OkxRateLimitError("rate limit (50011)", code="50011", retry_after=far)
+    monkeypatch.setattr(OkxClient, "create_rebate_file", refuse_creates_for("api:20250228-20250228", limited))
+    report = sync(settings, fake_clock).report
+    assert ledger.create_budget_next_at() == fake_clock.now() + MAX_RETRY_AFTER
+    assert any("at most instead" in warning for warning in report.warnings)
+
+
+def test_a_create_that_may_have_reached_okx_is_settled_with_a_get_not_a_second_post(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger, monkeypatch: Any
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=YESTERDAY)
+    original = OkxClient.create_rebate_file
+
+    def reaches_okx_then_times_out(self: OkxClient, begin: date, end: date, broker_type: Any) -> Any:
+        original(self, begin, end, broker_type)
+        raise OkxTransientError("no answer from OKX (ReadTimeout)")
+
+    monkeypatch.setattr(OkxClient, "create_rebate_file", reaches_okx_then_times_out)
+    report = sync(settings, fake_clock).report
+    assert ledger.get("api:20250228-20250228").state is WindowState.REQUESTING
+    assert any("not sent again" in warning for warning in report.warnings)
+    monkeypatch.setattr(OkxClient, "create_rebate_file", original)
+    run_hourly(settings, fake_clock, until=lambda: all_loaded(ledger), hours=4)
+    assert all_loaded(ledger)
+    assert simulator.state.count("POST", REBATE_PATH) == 1, "the create was sent twice"
+    assert_okx_limits_held(simulator)
+
+
+def test_a_quarantined_window_is_downloaded_and_loaded_again_when_retried(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
+    window_id = "api:20250101-20250131"
+    simulator.state.seed_file(DEFAULT_API_KEY, "api", date(2025, 1, 1), date(2025, 1, 31))
+    simulator.state.faults.inject(Fault.MALFORMED_FILE, times=1, how=Corruption.BAD_AMOUNT)
+    sync(settings, fake_clock)
+    assert ledger.get(window_id).state is WindowState.QUARANTINED
+    with pytest.raises(UsageError, match="only failed or quarantined"):
+        retry_windows(settings, fake_clock, [window_id, "api:20250201-20250228"])  # planned, not failed
+    assert retry_windows(settings, fake_clock, [window_id]) == [window_id]
+    report = sync(settings, fake_clock).report
+    assert report.loaded.get(window_id, 0) > 0
+    assert ledger.get(window_id).state is WindowState.LOADED
+    assert len(ledger.files(window_id)) == 2, "the quarantined file stays archived beside the good one"
+    with pytest.raises(UsageError, match="is loaded"):
+        retry_windows(settings, fake_clock, [window_id])

@@ -380,3 +380,32 @@ def test_context_manager_closes_the_connections(make_okx_client: MakeClient) -> 
         client.list_rebate_links(None)
     with pytest.raises(RuntimeError, match="closed"):
         client.list_rebate_links(None)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.ReadTimeout("timed out"), httpx.RemoteProtocolError("peer closed"), okx("50001", status=503)],
+    ids=["read timeout", "dropped mid-answer", "503"],
+)
+def test_a_create_that_may_have_reached_okx_is_never_sent_twice(
+    make_okx_client: MakeClient, okx_sent: list[httpx.Request], failure: httpx.Response | httpx.TransportError
+) -> None:
+    with pytest.raises(OkxTransientError):
+        make_okx_client(
+            [failure, okx(data=[{"result": "false", "ts": "1"}])], rebates_http_retries=4
+        ).create_rebate_file(date(2024, 1, 1), date(2024, 1, 31), None)
+    assert [request.method for request in okx_sent] == ["POST"]
+
+
+def test_a_create_whose_connection_never_opened_is_sent_again(
+    make_okx_client: MakeClient, okx_sent: list[httpx.Request]
+) -> None:
+    answers: list[httpx.Response | httpx.TransportError] = [
+        httpx.ConnectError("[Errno 111] Connection refused"),
+        okx(data=[{"result": "false", "ts": "1671638400000"}]),
+    ]
+    result = make_okx_client(answers, rebates_http_retries=2).create_rebate_file(
+        date(2024, 1, 1), date(2024, 1, 2), None
+    )
+    assert result.existed is False
+    assert len(okx_sent) == 2
