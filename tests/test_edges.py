@@ -7,18 +7,24 @@ called, nothing was written to the database, and no secret appears in the output
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import Exit, app
-from pipeline.config import parse_timezone
+from pipeline.clock import FakeClock
+from pipeline.config import Settings, parse_timezone
+from pipeline.okx.limits import CREATE_INTERVAL
+from pipeline.passes import sync
+from pipeline.simulator.files import Corruption
 from pipeline.simulator.server import RunningSimulator
-from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY
+from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, Fault
 from pipeline.windows import yesterday
 
 TODAY = yesterday(datetime.now(UTC), parse_timezone("UTC+8")) + timedelta(days=1)
@@ -138,3 +144,35 @@ def test_an_overlapping_window_loaded_by_hand_is_a_usage_error(
     assert result.exit_code == Exit.CONFIG, result.output
     assert "overlaps api:20250101-20250131" in result.output
     assert "unexpected" not in result.output
+
+
+def test_through_every_okx_and_file_host_fault_no_secret_or_signed_link_is_kept_anywhere(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
+    simulator.state.seed_file(DEFAULT_API_KEY, "api", date(2025, 1, 1), date(2025, 1, 31))
+    simulator.state.faults.inject(Fault.SERVER_ERROR, times=1)
+    simulator.state.faults.inject(Fault.EXPIRED_LINK, times=1)
+    simulator.state.faults.inject(Fault.TRUNCATED_DOWNLOAD, times=1)
+    simulator.state.faults.inject(Fault.MALFORMED_FILE, times=1, how=Corruption.BAD_AMOUNT)
+    outputs = []
+    for _ in range(4):
+        run = sync(settings, fake_clock)
+        outputs.append(repr(run.report) + "".join(map(str, run.failures)))
+        fake_clock.advance(CREATE_INTERVAL)
+    states = ledger_states(settings)
+    assert set(states) == {"api:20250101-20250131", "api:20250201-20250228"}
+    assert "loaded" in states.values() and set(states.values()) <= {"loaded", "quarantined"}, states
+    assert simulator.state.count(status=403) and simulator.state.count(status=503), "a fault was never hit"
+    with duckdb.connect(str(settings.rebates_db), read_only=True) as db:
+        tables = [row[0] for row in db.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+        stored = [str(db.execute(f"SELECT * FROM {table}").fetchall()) for table in tables]
+    for text in [*stored, caplog.text, *outputs]:
+        for leak in (DEFAULT_SECRET_KEY, DEFAULT_PASSPHRASE, "Signature=", "OSSAccessKeyId="):
+            assert leak not in text
+
+
+def ledger_states(settings: Settings) -> dict[str, str]:
+    with duckdb.connect(str(settings.rebates_db), read_only=True) as db:
+        return dict(db.execute("SELECT window_id, state FROM rebate_windows").fetchall())
