@@ -42,7 +42,7 @@ def run_in_task(step: Step, scope: PassScope) -> SyncReport:
 # ---------------------------------------------------------------------------------------------------------- tasks
 
 
-@task(name="resolve-days", **STEP_OPTIONS)
+@task(name="resolve-days", **STEP_OPTIONS, **DATABASE_RETRIES)
 def resolve_days(
     begin: date | None, end: date | None, broker_type: BrokerType | None, retry: list[str] | None = None
 ) -> PassScope:
