@@ -15,7 +15,7 @@ import httpx
 
 from pipeline.clock import Clock, from_epoch_ms
 from pipeline.config import LOOPBACK_HOSTS, Settings, SettingsError, load_settings
-from pipeline.db import DatabaseLockedError, connect
+from pipeline.db import DatabaseLockedError, DatabaseUnusableError, connect
 from pipeline.okx.client import OkxClient
 from pipeline.okx.errors import OkxError, OkxParameterError, OkxRateLimitError
 from pipeline.okx.limits import GET_LIMIT, PUBLIC_TIME_PATH, TIMESTAMP_TOLERANCE
@@ -125,7 +125,7 @@ def check_database(settings: Settings) -> Check:
     try:
         with connect(path, lock_timeout=DATABASE_WAIT_SECONDS) as db:
             row = db.execute("SELECT count(*) FROM rebate_windows").fetchone()
-    except DatabaseLockedError as exc:
+    except (DatabaseLockedError, DatabaseUnusableError) as exc:
         return Check("database", False, str(exc))
     except duckdb.Error as exc:
         return Check(

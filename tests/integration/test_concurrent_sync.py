@@ -45,5 +45,6 @@ def test_two_processes_at_once_make_one_create(
         assert len(creates) == 1, creates
         assert creates[0].code == "0"
         windows = Ledger(data / "rebates.duckdb", clock).windows()
-        assert [record.state for record in windows].count(WindowState.REQUESTED) == 1
+        requested = [record for record in windows if record.state in (WindowState.REQUESTED, WindowState.ONGOING)]
+        assert len(requested) == 1, windows  # ongoing when the other pass's discovery saw the file at OKX
         assert windows[-1].end_date == yesterday(clock.now(), config.day_tz)
