@@ -1,6 +1,7 @@
 -- affiliated: the period's totals split by whether the row had an affiliated rebate (true first).
 -- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all.
 -- Grain: affiliated, per row of rebate_details. The share of the broker rebate is computed by the report.
+-- Reads rebate_details, not the daily views: distinct orders over a period cannot be added up from days.
 SELECT
     affiliated,
     count(DISTINCT ord_id) AS orders,

@@ -1,6 +1,7 @@
 -- by_broker_code: the period's totals per broker code (the code the user's orders were tagged with), top earner first.
 -- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all.
 -- Grain: (broker_type, broker_code). The effective rate and the share are computed by the report, in Decimal.
+-- Reads rebate_details, not the daily views: distinct orders over a period cannot be added up from days.
 SELECT
     broker_type,
     broker_code,

@@ -8,16 +8,18 @@ WITH days AS (
     FROM generate_series(CAST($start AS DATE), CAST($end AS DATE), INTERVAL 1 DAY) AS series(day)
 ),
 
+-- Built on the daily view: an order has one broker type and one broker code, so its distinct orders per
+-- (day, type, code) add up to the day's distinct orders.
 totals AS (
     SELECT
         trade_date,
-        count(DISTINCT ord_id) AS orders,
+        sum(orders) AS orders,
         sum(fee) AS fee,
         sum(net_fee) AS net_fee,
         sum(broker_rebate) AS broker_rebate,
         sum(sub_broker_rebate) AS sub_broker_rebate,
         sum(user_rebate) AS user_rebate
-    FROM rebate_details
+    FROM daily_commission_by_broker_code
     WHERE trade_date BETWEEN $start AND $end
       AND ($broker_code IS NULL OR broker_code = $broker_code)
     GROUP BY trade_date

@@ -1,6 +1,7 @@
 -- by_instrument_type: the period's totals per instrument type (SPOT, SWAP, FUTURES, OPTION, OTHER), top earner first.
 -- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all.
 -- Grain: inst_type. The share of the broker rebate is computed by the report, in Decimal.
+-- Reads rebate_details, not the daily views: distinct orders over a period cannot be added up from days.
 SELECT
     inst_type,
     count(DISTINCT ord_id) AS orders,

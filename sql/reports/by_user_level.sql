@@ -1,6 +1,7 @@
 -- by_user_level: the period's totals per user fee level ('(none)' where OKX left it empty), top earner first.
 -- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all.
 -- Grain: level, per row of rebate_details: an order or user whose level changed during the period counts under each.
+-- Reads rebate_details, not the daily views: distinct orders over a period cannot be added up from days.
 SELECT
     coalesce(level, '(none)') AS level,
     count(DISTINCT ord_id) AS orders,

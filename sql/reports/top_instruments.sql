@@ -1,6 +1,7 @@
 -- top_instruments: the $top instruments (instId) that earned the most broker rebate in the period.
 -- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all.
 -- Grain: inst_id; ties broken by inst_id so the cut is stable. The share is computed by the report, in Decimal.
+-- Reads rebate_details, not the daily views: distinct orders over a period cannot be added up from days.
 SELECT
     inst_id,
     any_value(inst_type) AS inst_type,
