@@ -17,10 +17,10 @@ from typing import Any
 
 import duckdb
 
-from pipeline import load, parse
 from pipeline.clock import SystemClock
 from pipeline.config import Settings
 from pipeline.ledger import FileRecord, Ledger, WindowState
+from pipeline.store import load, parse
 from pipeline.windows import RebateWindow, WindowKind
 
 ORDERS_PER_DAY = 47_619
