@@ -482,7 +482,8 @@ def _check_unpacked_size(path: Path, max_unzipped_bytes: int) -> None:
                             )
             except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
                 raise NotARebateFile(
-                    f"cannot unpack the xlsx member {info.filename!r} (cut short?): {exc}: download it again from OKX"
+                    f"cannot unpack the xlsx member {info.filename!r}: {exc}: it is cut short, damaged, or expands "
+                    "past the sizes it declares (a zip bomb); download it again from OKX"
                 ) from None
 
 
