@@ -17,10 +17,10 @@ from typing import Any
 
 import duckdb
 
-from pipeline import load, parse
 from pipeline.clock import SystemClock
 from pipeline.config import Settings
 from pipeline.ledger import FileRecord, Ledger, WindowState
+from pipeline.store import load, parse
 from pipeline.windows import RebateWindow, WindowKind
 
 ORDERS_PER_DAY = 47_619
@@ -232,12 +232,12 @@ def register_file(db_path: Path, begin: date, end: date, csv_path: Path, tag: st
 def ingest(
     db_path: Path, window: str, csv_path: Path, *, profile: bool = False, refresh: bool = True
 ) -> dict[str, Any]:
-    """Parse `csv_path` and load it as `window`'s rows (what `ingest_window` does), timing each phase.
+    """Load `csv_path` as `window`'s rows (what `ingest_window` does), timing each phase.
 
-    `total` is file → rebate_details (parse + load_window). With `refresh`, the end of the pass's rebate_orders
-    refresh then runs and is timed apart, as `refresh`. The ledger reads before the clock starts are setup. With
-    `profile`, DuckDB's profiler also records what every table scan of the load read (rows and row groups), which
-    costs a little time.
+    `total` is file → rebate_details (load_window, which reads the file as it loads it). With `refresh`, the end
+    of the pass's rebate_orders refresh then runs and is timed apart, as `refresh`. The ledger reads before the
+    clock starts are setup. With `profile`, DuckDB's profiler also records what every table scan of the load read
+    (rows and row groups), which costs a little time.
     """
     clock = SystemClock()
     ledger = Ledger(db_path, clock)
@@ -246,13 +246,16 @@ def ingest(
     settings = Settings()
     phases = Phases({})
     scans: list[dict[str, Any]] = []
+    source = parse.RebateFile(
+        csv_path,
+        tz=settings.rebates_tz,
+        max_unzipped_bytes=settings.rebates_max_unzipped_bytes,
+        window=(record.begin_date, record.end_date),
+    )
     with instrumented(phases, scans if profile else None):
         started = time.perf_counter()
-        parsed = parse.parse_rebate_file(
-            csv_path, tz=settings.rebates_tz, max_unzipped_bytes=settings.rebates_max_unzipped_bytes
-        )
-        parsed_at = time.perf_counter()
-        result = load.load_window(db_path, record, archived, parsed, clock)
+        parsed_at = started  # the file is read inside load_window, batch by batch (or by DuckDB itself)
+        result = load.load_window(db_path, record, archived, source, clock)
         finished = time.perf_counter()
     refreshed = load.refresh_orders(db_path) if refresh else 0
     return {
@@ -270,7 +273,6 @@ def ingest(
 
 
 _PARSE_STEPS = {
-    "_read_tables": "parse: read the CSV as text (pl.read_csv)",
     "_validate": "parse: validate (regexes, blanks)",
     "_confirm_amounts": "parse: confirm a sample with Decimal",
     "_totals": "parse: totals",
@@ -354,7 +356,7 @@ def instrumented(phases: Phases, scans: list[dict[str, Any]] | None) -> Iterator
 class TimedConnection:
     """A DuckDB connection that times each statement it runs, labelled by its first SQL line.
 
-    A script of several statements (sql/load/refresh_orders.sql) is run statement by statement, as DuckDB would,
+    A script of several statements is run statement by statement, as DuckDB would,
     so each gets its own time. With `scans`, the profiler's record of every table scan is kept too.
     """
 

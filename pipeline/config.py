@@ -92,6 +92,8 @@ EXPECTATIONS: dict[str, str] = {
     "rebates_max_unzipped_bytes": "the most a zipped rebate file may hold once uncompressed, in bytes",
     "rebates_db_lock_timeout": "seconds to wait while another process holds the database",
     "rebates_poll_interval": "seconds between two polls of the same window while waiting",
+    "rebates_db_memory_limit": "DuckDB's memory limit while loading, e.g. 2GiB (past it, DuckDB spills to disk)",
+    "rebates_db_threads": "how many threads DuckDB may use while loading, 1 to 64",
 }
 SECRET_FIELDS = frozenset({"okx_api_key", "okx_secret_key", "okx_passphrase"})
 
@@ -154,6 +156,8 @@ class Settings(BaseSettings):
     rebates_max_unzipped_bytes: int = Field(default=8 * 1024**3, gt=0)
     rebates_db_lock_timeout: float = Field(default=DEFAULT_LOCK_TIMEOUT, ge=0)
     rebates_poll_interval: float = Field(default=300.0, ge=30)
+    rebates_db_memory_limit: str = Field(default="2GiB", pattern=r"^\s*[0-9]+(\.[0-9]+)?\s*([KMGT]i?B)\s*$")
+    rebates_db_threads: int = Field(default=2, ge=1, le=64)
 
     @property
     def layout(self) -> DataLayout:

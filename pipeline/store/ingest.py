@@ -10,8 +10,8 @@ from pipeline.archive import archive_local_file
 from pipeline.clock import Clock
 from pipeline.config import Settings
 from pipeline.ledger import Ledger, WindowRecord, WindowState
-from pipeline.store.load import LoadMismatchError, LoadResult, load_window, refresh_orders
-from pipeline.store.parse import RejectedFile, parse_rebate_file
+from pipeline.store.load import DatabaseLimits, LoadResult, load_window, refresh_orders
+from pipeline.store.parse import NotARebateFile, RebateFile, RejectedFile
 from pipeline.store.publish import publish_snapshot
 from pipeline.windows import RebateWindow, WindowKind
 
@@ -29,23 +29,62 @@ class IngestOutcome:
 
 
 def ingest_window(settings: Settings, ledger: Ledger, record: WindowRecord, clock: Clock) -> IngestOutcome:
-    """Parse the window's latest archived file and load it; a broken file is quarantined, never partly loaded."""
+    """Load the window's latest archived file, or settle why not; whatever goes wrong stays with this window.
+
+    A file that is no rebate file at all (an error page, empty, cut short) is downloaded again (`Ledger.refetch`);
+    a rebate file with bad data is quarantined with the reason; any other error (a bug, a panic in native code, a
+    full disk) fails the window with backoff (`Ledger.fail`), so every other window still loads in the same pass.
+    Only KeyboardInterrupt and SystemExit go on up.
+    """
     archived = ledger.current_file(record)
     path = settings.rebates_data_dir / archived.path
     try:
-        parsed = parse_rebate_file(path, tz=settings.rebates_tz, max_unzipped_bytes=settings.rebates_max_unzipped_bytes)
-        result = load_window(
-            settings.rebates_db, record, archived, parsed, clock, lock_timeout=settings.rebates_db_lock_timeout
+        source = RebateFile(
+            path,
+            tz=settings.rebates_tz,
+            max_unzipped_bytes=settings.rebates_max_unzipped_bytes,
+            window=(record.begin_date, record.end_date),
         )
+        result = load_window(
+            settings.rebates_db,
+            record,
+            archived,
+            source,
+            clock,
+            lock_timeout=settings.rebates_db_lock_timeout,
+            limits=database_limits(settings),
+        )
+    except NotARebateFile as exc:
+        reason = f"{archived.path}: {exc}"
+        log.warning("%s: %s", record.window_id, reason)
+        settled = ledger.refetch(record, reason)
+        return IngestOutcome(record.window_id, settled.state, reason=reason)
     except RejectedFile as exc:
         reason = f"{archived.path}: {exc}"
         log.error("%s quarantined: %s", record.window_id, reason)
         ledger.quarantine(record.window_id, reason)
         return IngestOutcome(record.window_id, WindowState.QUARANTINED, reason=reason)
-    except LoadMismatchError as exc:
-        ledger.fail(record, str(exc))
-        return IngestOutcome(record.window_id, WindowState.FAILED, reason=str(exc))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a panic in native code (polars' PanicException) is a BaseException
+        reason = f"{archived.path}: could not load ({type(exc).__name__}: {_first_line(exc)}); retried after a backoff"
+        log.exception("%s failed: %s", record.window_id, reason)
+        ledger.fail(record, reason)
+        return IngestOutcome(record.window_id, WindowState.FAILED, reason=reason)
     return IngestOutcome(record.window_id, WindowState.LOADED, result=result)
+
+
+def database_limits(settings: Settings) -> DatabaseLimits:
+    """DuckDB's memory, threads and spill directory for loads (REBATES_DB_MEMORY_LIMIT, REBATES_DB_THREADS)."""
+    return DatabaseLimits(
+        memory_limit=settings.rebates_db_memory_limit,
+        threads=settings.rebates_db_threads,
+        temp_directory=settings.layout.tmp / "duckdb",
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0]
 
 
 def ingest_due(

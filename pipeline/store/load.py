@@ -1,11 +1,11 @@
-"""Load a parsed rebate file as one window's rows in DuckDB: replace, verify to the last digit, commit, or roll back."""
+"""Load a rebate file as one window's rows in DuckDB, batch by batch: replace, verify to the last digit, commit."""
 
 from __future__ import annotations
 
 import json
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,10 +14,10 @@ import polars as pl
 
 from pipeline.clock import Clock
 from pipeline.columns import AMOUNT_COLUMNS
-from pipeline.config import DEFAULT_LOCK_TIMEOUT
+from pipeline.config import DEFAULT_LOCK_TIMEOUT, Settings
 from pipeline.db import connect, sql_text, transaction
 from pipeline.ledger import FileRecord, WindowRecord, loaded_in
-from pipeline.store.parse import ParsedFile, RejectedFile
+from pipeline.store.parse import FilePart, RebateFile, RejectedFile
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,30 @@ class LoadResult:
     warnings: tuple[str, ...] = ()
 
 
-def _bounds(frame: pl.DataFrame) -> tuple[date, date]:
-    if frame.height == 0:
-        return NO_ROWS
-    low, high = frame.select(pl.col("trade_date").min().alias("low"), pl.col("trade_date").max().alias("high")).row(0)
-    return low, high
+@dataclass(frozen=True)
+class DatabaseLimits:
+    """What a load may take of the machine: DuckDB spills to `temp_directory` past `memory_limit`."""
+
+    memory_limit: str
+    threads: int
+    temp_directory: Path
+
+
+class _FastPathRefused(Exception):
+    """DuckDB cannot take the file's text as it is (an unusual value or shape); read it exactly with parse.py."""
+
+
+def _apply_limits(db: duckdb.DuckDBPyConnection, limits: DatabaseLimits | None) -> None:
+    """Bound DuckDB's memory and threads; without `limits`, the settings' defaults and DuckDB's own spill directory."""
+    if limits is None:
+        fields = Settings.model_fields
+        db.execute("SET memory_limit = ?", [fields["rebates_db_memory_limit"].default])
+        db.execute("SET threads = ?", [fields["rebates_db_threads"].default])
+        return
+    limits.temp_directory.mkdir(parents=True, exist_ok=True)
+    db.execute("SET memory_limit = ?", [limits.memory_limit])
+    db.execute("SET threads = ?", [limits.threads])
+    db.execute("SET temp_directory = ?", [str(limits.temp_directory)])
 
 
 def _current_load(db: duckdb.DuckDBPyConnection, window_id: str) -> tuple[str, date, date] | None:
@@ -77,86 +96,164 @@ def _current_load(db: duckdb.DuckDBPyConnection, window_id: str) -> tuple[str, d
     return str(row[0]), low, high
 
 
-def _read_totals(
-    db: duckdb.DuckDBPyConnection, window_id: str, bounds: tuple[date, date]
-) -> tuple[int, dict[str, Decimal]]:
+@dataclass(frozen=True)
+class _Held:
+    """What a window holds in rebate_details: rows, their days and every amount's total."""
+
+    rows: int
+    bounds: tuple[date, date]
+    totals: dict[str, Decimal]
+
+
+def _read_totals(db: duckdb.DuckDBPyConnection, window_id: str, bounds: tuple[date, date]) -> _Held:
     row = db.execute(
         sql_text("load/window_totals.sql"), {"window_id": window_id, "min_date": bounds[0], "max_date": bounds[1]}
     ).fetchone()
     assert row is not None
-    return int(row[0]), {column: Decimal(value) for column, value in zip(AMOUNT_COLUMNS, row[1:], strict=True)}
+    rows, low, high = int(row[0]), row[1], row[2]
+    totals = {column: Decimal(value) for column, value in zip(AMOUNT_COLUMNS, row[3:], strict=True)}
+    return _Held(rows, (low, high) if rows else NO_ROWS, totals)
 
 
 def load_window(
     db_path: Path,
     record: WindowRecord,
     archived: FileRecord,
-    parsed: ParsedFile,
+    source: RebateFile,
     clock: Clock,
     *,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    limits: DatabaseLimits | None = None,
 ) -> LoadResult:
-    """Make `parsed` the window's rows, in one transaction that also marks the window loaded.
+    """Make the rows of `source` the window's rows, in one transaction that also marks the window loaded.
 
-    The window's previous rows (an earlier file, or the same file loaded before) are replaced, so loading again
-    changes nothing. The key (ord_id, broker_code, trade_date) must then hold once on the file's days, or the
-    file is rejected (`RejectedFile`: twice in the file, or a window overlapping another). The rows and every
-    amount total are read back and must equal the parsed file's exactly, or everything rolls back and
-    `LoadMismatchError` is raised. The orders the old and new rows belong to are listed in
-    pending_order_refresh in the same transaction; `refresh_orders` recomputes them.
+    The file is read in batches inside that transaction, so memory does not grow with its size, and it still loads
+    whole or not at all. A CSV part in OKX's usual shape is read by DuckDB itself (sql/load/insert_csv.sql); if any
+    of its values is unusual, that attempt rolls back and the file is read exactly by parse.py instead, which loads
+    it or names the bad row. The window's previous rows (an earlier file, or the same file loaded before) are
+    replaced, so loading again changes nothing. The key (ord_id, broker_code, trade_date) must then hold once on the
+    file's days, or the file is rejected (`RejectedFile`: twice in the file, or a window overlapping another). The
+    rows and every amount total are read back and must equal the file's exactly, or everything rolls back and
+    `LoadMismatchError` is raised. The ordIds of the old and new rows are listed in pending_order_ranges in the same
+    transaction; `refresh_orders` recomputes them.
     """
     window_id = record.window_id
-    new_bounds = _bounds(parsed.frame)
     now = clock.now()
     with connect(db_path, lock_timeout=lock_timeout) as db:
+        _apply_limits(db, limits)
         current = _current_load(db, window_id)
         if current is not None and current[0] == archived.file_id:
             # The rows of this very file are what the window holds (its load committed with them): keep them.
             log.info("%s: %s is already loaded; nothing to do", window_id, archived.file_id)
-            rows, totals = _read_totals(db, window_id, current[1:])
+            held = _read_totals(db, window_id, current[1:])
             with transaction(db):
                 loaded_in(db, window_id, now, rows=None, detail="already loaded")
-            return LoadResult(window_id, archived.file_id, rows, 0, totals, skipped=True)
+            return LoadResult(window_id, archived.file_id, held.rows, 0, held.totals, skipped=True)
+        old_bounds = current[1:] if current is not None else NO_ROWS
+        load = _Load(db, record, archived, old_bounds, now)
+        if source.fast_path_possible:
+            try:
+                return load.run(source, fast=True)
+            except _FastPathRefused as refused:
+                log.info("%s: reading %s exactly (%s)", window_id, archived.path, refused)
+        return load.run(source.again(), fast=False)
+
+
+@dataclass(frozen=True)
+class _Load:
+    """One attempt at replacing a window's rows with a file's, in one transaction."""
+
+    db: duckdb.DuckDBPyConnection
+    record: WindowRecord
+    archived: FileRecord
+    old_bounds: tuple[date, date]
+    now: datetime
+
+    def run(self, source: RebateFile, *, fast: bool) -> LoadResult:
+        db, window_id = self.db, self.record.window_id
+        window = (self.record.begin_date, self.record.end_date)
         with transaction(db):
-            old_bounds = current[1:] if current is not None else NO_ROWS
-            params = {"window_id": window_id, "min_date": old_bounds[0], "max_date": old_bounds[1]}
-            db.execute(sql_text("load/collect_window_keys.sql"), params)
+            params = {"window_id": window_id, "min_date": self.old_bounds[0], "max_date": self.old_bounds[1]}
+            db.execute(sql_text("load/collect_window_range.sql"), params)
             replaced_row = db.execute(sql_text("load/delete_window.sql"), params).fetchone()
             replaced = int(replaced_row[0]) if replaced_row else 0
-            db.register("incoming", ArrowStream(parsed.frame))
-            try:
-                db.execute(
-                    sql_text("load/insert_details.sql"),
-                    {"broker_type": record.broker_type, "window_id": window_id, "file_id": archived.file_id,
-                     "loaded_at": now},
-                )  # fmt: skip
-                db.execute(sql_text("load/collect_incoming_keys.sql"))
-            finally:
-                db.unregister("incoming")
-            _check_key(db, window_id, new_bounds)
-            rows, landed = _read_totals(db, window_id, new_bounds)
-            if rows != parsed.rows or landed != parsed.totals:
+            for part in source.parts():
+                if fast:
+                    self._insert_text(source, part)
+                else:
+                    for batch in source.batches(part):
+                        self._insert_batch(batch)
+            held = _read_totals(db, window_id, window)
+            params = {"window_id": window_id, "min_date": held.bounds[0], "max_date": held.bounds[1]}
+            db.execute(sql_text("load/collect_window_range.sql"), params)
+            _check_key(db, window_id, held.bounds)
+            summary = source.summary
+            # DuckDB read the text itself on the fast path: what it holds is the file, checked value by value.
+            file_rows, file_totals = (held.rows, held.totals) if fast else (summary.rows, summary.totals)
+            if held.rows != file_rows or held.totals != file_totals:
                 differences = [
-                    f"{column}: file {parsed.totals[column]} vs loaded {landed[column]}"
+                    f"{column}: file {file_totals[column]} vs loaded {held.totals[column]}"
                     for column in AMOUNT_COLUMNS
-                    if landed[column] != parsed.totals[column]
+                    if held.totals[column] != file_totals[column]
                 ]
                 raise LoadMismatchError(
-                    f"{window_id}: loaded {rows} rows of {parsed.rows}"
+                    f"{window_id}: loaded {held.rows} rows of {file_rows}"
                     + (f"; {'; '.join(differences)}" if differences else "")
                 )
+            rows, warnings = held.rows, summary.all_warnings()
+            low, high = (None, None) if rows == 0 else held.bounds
             db.execute(
                 "INSERT INTO rebate_loads (window_id, file_id, loaded_at, rows_in_file, rows_loaded, rows_replaced, "
                 "min_trade_date, max_trade_date, file_totals, loaded_totals, extra_columns, warnings) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [window_id, archived.file_id, now, parsed.rows, rows, replaced,
-                 None if parsed.rows == 0 else new_bounds[0], None if parsed.rows == 0 else new_bounds[1],
-                 _json_totals(parsed.totals), _json_totals(landed), list(parsed.extra_columns),
-                 list(parsed.warnings)],
+                [window_id, self.archived.file_id, self.now, file_rows, rows, replaced, low, high,
+                 _json_totals(file_totals), _json_totals(held.totals), list(summary.extra_columns), list(warnings)],
             )  # fmt: skip
-            loaded_in(db, window_id, now, rows=rows, detail=f"{rows} rows from {archived.file_id}")
-    log.info("%s: loaded %s rows from %s (replaced %s)", window_id, f"{rows:,}", archived.path, f"{replaced:,}")
-    return LoadResult(window_id, archived.file_id, rows, replaced, landed, skipped=False, warnings=parsed.warnings)
+            loaded_in(db, window_id, self.now, rows=rows, detail=f"{rows} rows from {self.archived.file_id}")
+        log.info(
+            "%s: loaded %s rows from %s (replaced %s)", window_id, f"{rows:,}", self.archived.path, f"{replaced:,}"
+        )
+        return LoadResult(
+            window_id, self.archived.file_id, rows, replaced, held.totals, skipped=False, warnings=warnings
+        )
+
+    def _insert_text(self, source: RebateFile, part: FilePart) -> None:
+        """DuckDB reads a CSV part itself; raises `_FastPathRefused` when the part or one of its values is unusual."""
+        if part.csv_path is None or not part.plain_csv:
+            raise _FastPathRefused(f"{part.label or 'the file'} is not plain CSV text with OKX's columns")
+        offset = source.tz.utcoffset(None)
+        assert offset is not None  # source.fast_path_possible
+        self.db.execute(sql_text("load/plain_amount.sql"))
+        try:
+            inserted = self.db.execute(
+                sql_text("load/insert_csv.sql"),
+                {
+                    "path": str(part.csv_path),
+                    "names": list(part.names),
+                    "first_row": source.summary.rows + 1,
+                    "offset_ms": offset // timedelta(milliseconds=1),
+                    "begin_date": self.record.begin_date,
+                    "end_date": self.record.end_date,
+                    **self._lineage(),
+                },
+            ).fetchone()
+        except duckdb.Error as exc:
+            raise _FastPathRefused(_first_line(exc)) from exc
+        source.count_rows(int(inserted[0]) if inserted else 0)
+
+    def _insert_batch(self, batch: pl.DataFrame) -> None:
+        """Insert one typed batch through the Arrow C stream (zero-copy)."""
+        self.db.register("incoming", ArrowStream(batch))
+        self.db.execute(sql_text("load/insert_details.sql"), self._lineage())
+        self.db.unregister("incoming")
+
+    def _lineage(self) -> dict[str, object]:
+        return {
+            "broker_type": self.record.broker_type,
+            "window_id": self.record.window_id,
+            "file_id": self.archived.file_id,
+            "loaded_at": self.now,
+        }
 
 
 def _check_key(db: duckdb.DuckDBPyConnection, window_id: str, bounds: tuple[date, date]) -> None:
@@ -184,19 +281,46 @@ def _check_key(db: duckdb.DuckDBPyConnection, window_id: str, bounds: tuple[date
     )
 
 
-def refresh_orders(db_path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> int:
-    """Recompute the rebate_orders rows that loads marked stale (pending_order_refresh); returns how many keys.
+def refresh_orders(
+    db_path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, limits: DatabaseLimits | None = None
+) -> int:
+    """Recompute the rebate_orders rows in the ordId ranges loads marked stale; returns how many orders it wrote.
 
-    One transaction: a crash leaves the list as it was, for the next call. Cheap when nothing is pending.
+    One transaction: a crash leaves the ranges as they were, for the next call. Overlapping ranges are merged, and
+    each is recomputed from every row its orders have. Cheap when nothing is pending.
     """
     with connect(db_path, lock_timeout=lock_timeout) as db:
-        if db.execute("SELECT 1 FROM pending_order_refresh LIMIT 1").fetchone() is None:
+        ranges = db.execute(
+            "SELECT first_ord_id, last_ord_id FROM pending_order_ranges ORDER BY first_ord_id, last_ord_id"
+        ).fetchall()
+        if not ranges:
             return 0
+        _apply_limits(db, limits)
+        orders = 0
         with transaction(db):
-            counted = db.execute(sql_text("load/refresh_orders.sql")).fetchone()
-    keys = int(counted[0]) if counted else 0
-    log.info("recomputed %s orders in rebate_orders", f"{keys:,}")
-    return keys
+            for first, last in _merged(ranges):
+                params = {"first_ord_id": first, "last_ord_id": last}
+                db.execute(sql_text("load/delete_orders_in_range.sql"), params)
+                written = db.execute(sql_text("load/insert_orders_in_range.sql"), params).fetchone()
+                orders += int(written[0]) if written else 0
+            db.execute("DELETE FROM pending_order_ranges")
+    log.info("recomputed %s orders in rebate_orders", f"{orders:,}")
+    return orders
+
+
+def _merged(ranges: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Sorted (first, last) ranges with every overlap merged."""
+    merged: list[tuple[str, str]] = []
+    for first, last in ranges:
+        if merged and first <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _json_totals(totals: dict[str, Decimal]) -> str:

@@ -1,4 +1,4 @@
-"""Read a downloaded OKX rebate file (CSV, zip of CSVs, xlsx or xls) into one exact, typed Polars frame."""
+"""Read a downloaded OKX rebate file (CSV, zip of CSVs, xlsx or xls) exactly, part by part, in bounded batches."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import stat
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import timedelta, tzinfo
-from decimal import Decimal
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta, tzinfo
+from decimal import Decimal, localcontext
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import fastexcel
 import polars as pl
@@ -24,7 +25,10 @@ from pipeline.fileformat import UTF8_BOM, ZIP_MAGIC, FileFormat, detect_format
 __all__ = [
     "AMOUNT_DTYPE",
     "FRAME_SCHEMA",
+    "FilePart",
+    "NotARebateFile",
     "ParsedFile",
+    "RebateFile",
     "RejectedFile",
     "parse_rebate_file",
 ]
@@ -85,6 +89,12 @@ _NAMELESS = "nameless:"
 _SAMPLE_ROWS = 256
 """How many values per column are re-read with Python (`Decimal`, `repr`) to confirm Polars' conversions."""
 _ZIP_CHUNK = 1 << 20
+BATCH_ROWS = 200_000
+"""Rows validated and typed at a time: bounds the memory a load needs, whatever the file's size."""
+_TOTAL_DIGITS = MAX_INTEGER_DIGITS + MAX_DECIMAL_PLACES
+_TOTAL_LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
+_TOTAL_TOO_LARGE = "an amount column's total is beyond DECIMAL(38,18) (over 20 integer digits): report the file to OKX"
+_COLUMN_WARNINGS = ("dropped column ", "unknown column ")
 _FLOAT_EXACT_INTEGERS = 2**53
 """A double holds every integer below this exactly."""
 
@@ -99,6 +109,11 @@ _NUMBER_PARTS = r"^[+-]?([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$"
 _MAX_EXPONENT = 60
 _DIGITS = r"^[0-9]+$"
 _EPOCH_MS = r"^[0-9]{1,18}$"
+MIN_TS_MS = 1_420_070_400_000
+"""2015-01-01 UTC in epoch milliseconds: no OKX broker rebate is older."""
+MAX_TS_MS = 4_102_444_800_000
+"""2100-01-01 UTC: a later `ts` is not a time OKX wrote."""
+_PLAUSIBLE_TS_TEXT = "2015-01-01 and 2100-01-01"
 _NOT_AN_OKX_FILE = "it is not an OKX rebate-details file, or it was edited; download it again from OKX"
 _DAMAGED = "the file is damaged or was edited; download it again from OKX"
 _SPREADSHEET = "a spreadsheet stored it as a number and may have changed it; use the file exactly as OKX sent it"
@@ -107,6 +122,10 @@ _SPREADSHEET_IDS = "it turned the ids into numbers and lost digits; use the file
 
 class RejectedFile(Exception):
     """The file cannot be loaded; the message is one line naming column, data row and value where relevant."""
+
+
+class NotARebateFile(RejectedFile):
+    """The payload is no rebate file at all (an error page, empty, cut short): a transport glitch, download it again."""
 
 
 @dataclass(frozen=True)
@@ -129,64 +148,161 @@ class ParsedFile:
         return self.frame.height
 
 
-def parse_rebate_file(path: Path, *, tz: tzinfo, max_unzipped_bytes: int) -> ParsedFile:
-    """Read the rebate file at `path`, whatever its shape, or raise `RejectedFile` saying why it cannot be loaded.
-
-    The format is detected from the first bytes (`detect_format`), never from the name. `tz` gives each row's
-    `trade_date` (OKX's days are UTC+8 days; use the `REBATES_TZ` setting). `max_unzipped_bytes` caps what a zip may
-    unpack to (`REBATES_MAX_UNZIPPED_BYTES`): a zip declaring more, or producing more while read, is rejected, and so
-    is an xlsx (itself a zip) declaring more.
-    """
-    file_format = detect_format(path)
-    warnings: list[str] = []
-    tables = _read_tables(path, file_format, max_unzipped_bytes, warnings)
-    if tables:
-        text, names = _concatenate(tables)
-    else:
-        names = {name: header for name, header in _DOCS_HEADERS.items() if name not in OPTIONAL_COLUMNS}
-        text = pl.DataFrame(schema={name: pl.String for name in names})
-    frame = _typed(text, names, _Rows(tables), tz, warnings)
-    return ParsedFile(
-        frame=frame,
-        format=file_format,
-        source_columns=tables[0].headers if tables else (),
-        extra_columns=tuple(header for name, header in names.items() if name.startswith(_EXTRA)),
-        totals=_totals(frame),
-        warnings=tuple(warnings),
-    )
-
-
-def _read_tables(path: Path, file_format: FileFormat, max_unzipped_bytes: int, warnings: list[str]) -> list[_Table]:
-    """The file's tables as text: one for a CSV, one per CSV member of a zip, one per sheet with a header."""
-    if file_format is FileFormat.CSV:
-        tables = [_read_csv(path, label="")]
-    elif file_format is FileFormat.ZIP:
-        tables = _read_zip(path, max_unzipped_bytes, warnings)
-    elif file_format in (FileFormat.XLSX, FileFormat.XLS):
-        if file_format is FileFormat.XLSX:
-            _check_declared_size(path, max_unzipped_bytes)
-        tables = _read_workbook(path, file_format)
-    else:
-        raise RejectedFile(_describe_unknown(path))
-    return tables
-
-
-# --- reading each shape into text columns ------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
-class _Table:
-    """One CSV, zip member or sheet: its header as written and its cells as text, one column per role.
-
-    Columns are named by role: a name from `FRAME_SCHEMA`, `extra:<header>` or `nameless:<position>`.
-    """
+class FilePart:
+    """One CSV, zip member or sheet of a rebate file, its header checked, its rows not read yet."""
 
     label: str
     """`zip member 'a.csv'`, `sheet 'Rebates'`, or empty for the file itself."""
     headers: tuple[str, ...]
     names: dict[str, str]
-    """Column name to its header as written, trimmed."""
-    frame: pl.DataFrame
+    """Column name (a name from `FRAME_SCHEMA`, `extra:<header>` or `nameless:<position>`) to its header, trimmed."""
+    csv_path: Path | None = None
+    """The CSV text on disk (a CSV file, or a zip member copied out); None for a sheet."""
+    sheet: pl.DataFrame | None = None
+    """A sheet's cells as text (a sheet holds at most 1,048,576 rows, so this is bounded)."""
+    many: bool = False
+    """Whether the file has more than one part (messages then give the row within the part too)."""
+
+    @property
+    def plain_csv(self) -> bool:
+        """Whether DuckDB may read this part itself: CSV text with only the known columns and no blank line."""
+        known = all(not name.startswith((_EXTRA, _NAMELESS)) for name in self.names)
+        return self.csv_path is not None and known and not _has_blank_line(self.csv_path)
+
+
+@dataclass
+class FileSummary:
+    """What a rebate file held, added up batch by batch as it is read."""
+
+    rows: int = 0
+    blank_rows: int = 0
+    totals: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(AMOUNT_COLUMNS, Decimal(0)))
+    source_columns: tuple[str, ...] = ()
+    extra_columns: tuple[str, ...] = ()
+    warnings: list[str] = field(default_factory=list)
+
+    def all_warnings(self) -> tuple[str, ...]:
+        """The warnings in the order a reader meets them: the file's parts, skipped rows, then its columns."""
+        blank = [f"skipped {self.blank_rows} blank row{'s' if self.blank_rows > 1 else ''}"] if self.blank_rows else []
+        columns = [warning for warning in self.warnings if warning.startswith(_COLUMN_WARNINGS)]
+        parts = [warning for warning in self.warnings if not warning.startswith(_COLUMN_WARNINGS)]
+        return (*parts, *blank, *columns)
+
+
+class RebateFile:
+    """A rebate file read part by part and batch by batch, so memory does not grow with the file.
+
+    `parts()` yields each CSV, zip member or sheet with its header checked (zip members are copied out one at a time
+    and deleted after); `batches(part)` yields its rows validated and typed (`FRAME_SCHEMA`), at most `BATCH_ROWS`
+    at a time, and adds them to `summary`. `tz` gives each row's `trade_date` (OKX's days are UTC+8 days; use the
+    `REBATES_TZ` setting). With `window` (first and last day), a row whose `trade_date` lies outside it rejects the
+    file. `max_unzipped_bytes` caps what a zip or xlsx may unpack to (`REBATES_MAX_UNZIPPED_BYTES`), counting the
+    bytes really produced, not the sizes it declares.
+    """
+
+    def __init__(
+        self, path: Path, *, tz: tzinfo, max_unzipped_bytes: int, window: tuple[date, date] | None = None
+    ) -> None:
+        self.path = path
+        self.format = detect_format(path)
+        self.tz = tz
+        self.window = window
+        self.max_unzipped_bytes = max_unzipped_bytes
+        self.summary = FileSummary()
+        self._first: FilePart | None = None
+
+    def again(self) -> RebateFile:
+        """A fresh reader of the same file, from its first row."""
+        return RebateFile(self.path, tz=self.tz, max_unzipped_bytes=self.max_unzipped_bytes, window=self.window)
+
+    @property
+    def fast_path_possible(self) -> bool:
+        """Whether DuckDB may read the file's CSV text itself: CSV or zipped CSV, and days at a fixed offset."""
+        return self.format in (FileFormat.CSV, FileFormat.ZIP) and self.tz.utcoffset(None) is not None
+
+    def parts(self) -> Iterator[FilePart]:
+        """Every part with a header, in order; each must have the same columns as the first (in any order)."""
+        for part in self._read_parts():
+            if self._first is None:
+                self._first = part
+                self.summary.source_columns = part.headers
+                self.summary.extra_columns = tuple(h for n, h in part.names.items() if n.startswith(_EXTRA))
+                for name in part.names:
+                    if name.startswith(_NAMELESS):
+                        self.summary.warnings.append(
+                            f"dropped column {name.removeprefix(_NAMELESS)}, which has no header and no values"
+                        )
+                    elif name.startswith(_EXTRA):
+                        self.summary.warnings.append(f"unknown column {part.names[name]!r} kept in extra")
+            elif set(part.names) != set(self._first.names):
+                raise RejectedFile(
+                    f"{part.label} has columns {', '.join(part.headers)}, unlike {self._first.label} "
+                    f"({', '.join(self._first.headers)}): every part of the file must have the same columns"
+                )
+            yield part
+
+    def batches(self, part: FilePart) -> Iterator[pl.DataFrame]:
+        """The part's rows, validated and typed, at most `BATCH_ROWS` at a time; raises `RejectedFile` on a bad row."""
+        start = self.summary.rows + self.summary.blank_rows + 1
+        for text in _text_batches(part):
+            first = self.summary.rows + self.summary.blank_rows + 1
+            frame, blank = _typed(text, part, first, start, self.tz, self.window)
+            self.summary.blank_rows += blank
+            self.summary.rows += frame.height
+            self._add(_totals(frame))
+            yield frame
+
+    def _add(self, totals: dict[str, Decimal]) -> None:
+        with localcontext() as exact:
+            exact.prec = 2 * _TOTAL_DIGITS
+            for name, value in totals.items():
+                total = self.summary.totals[name] + value
+                if abs(total) >= _TOTAL_LIMIT:
+                    raise RejectedFile(_TOTAL_TOO_LARGE)
+                self.summary.totals[name] = total
+
+    def count_rows(self, rows: int) -> None:
+        """Count `rows` rows of a part that DuckDB read itself (see `FilePart.plain_csv`), to number the next part's."""
+        self.summary.rows += rows
+
+    def _read_parts(self) -> Iterator[FilePart]:
+        file_format = self.format
+        if file_format is FileFormat.CSV:
+            yield _csv_part(self.path, label="", many=False)
+        elif file_format is FileFormat.ZIP:
+            yield from _zip_parts(self.path, self.max_unzipped_bytes, self.summary.warnings)
+        elif file_format in (FileFormat.XLSX, FileFormat.XLS):
+            if file_format is FileFormat.XLSX:
+                _check_unpacked_size(self.path, self.max_unzipped_bytes)
+            yield from _workbook_parts(self.path, file_format)
+        else:
+            raise NotARebateFile(_describe_unknown(self.path))
+
+
+def parse_rebate_file(
+    path: Path, *, tz: tzinfo, max_unzipped_bytes: int, window: tuple[date, date] | None = None
+) -> ParsedFile:
+    """Read the whole rebate file at `path` into one frame (see `RebateFile`; loads read it batch by batch).
+
+    Raises `RejectedFile` saying why it cannot be loaded (`NotARebateFile` when it is no rebate file at all). The
+    format is detected from the first bytes (`detect_format`), never from the name.
+    """
+    source = RebateFile(path, tz=tz, max_unzipped_bytes=max_unzipped_bytes, window=window)
+    frames = [frame for part in source.parts() for frame in source.batches(part)]
+    frame = pl.concat(frames, how="vertical") if frames else FRAME_SCHEMA.to_frame()
+    summary = source.summary
+    return ParsedFile(
+        frame=frame,
+        format=source.format,
+        source_columns=summary.source_columns,
+        extra_columns=summary.extra_columns,
+        totals=summary.totals,
+        warnings=summary.all_warnings(),
+    )
+
+
+# --- reading each shape into text columns ------------------------------------------------------------------------
 
 
 def _column_names(headers: Sequence[str], label: str) -> list[str]:
@@ -220,68 +336,88 @@ def _column_names(headers: Sequence[str], label: str) -> list[str]:
     return names
 
 
-def _table(label: str, headers: Sequence[str], names: Sequence[str], frame: pl.DataFrame) -> _Table:
-    return _Table(
+def _part(label: str, headers: Sequence[str], names: Sequence[str], **where: Any) -> FilePart:
+    return FilePart(
         label=label,
         headers=tuple(headers),
         names={name: header.strip() for name, header in zip(names, headers, strict=True)},
-        frame=frame,
+        **where,
     )
 
 
-def _read_csv(path: Path, label: str) -> _Table:
-    """A CSV file (UTF-8, maybe with a BOM, LF or CRLF line ends) as text columns."""
+def _csv_part(path: Path, label: str, *, many: bool) -> FilePart:
+    """A CSV file (UTF-8, maybe with a BOM, LF or CRLF line ends), its header read and checked."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             headers = next(csv.reader(handle), [])
     except (UnicodeDecodeError, csv.Error) as exc:
         raise RejectedFile(f"cannot read the CSV header{_in(label)}: {exc}: {_DAMAGED}") from None
-    names = _column_names(headers, label)
+    return _part(label, headers, _column_names(headers, label), csv_path=path, many=many)
+
+
+def _text_batches(part: FilePart) -> Iterator[pl.DataFrame]:
+    """A part's cells as text columns named by role, at most `BATCH_ROWS` rows at a time."""
+    names = list(part.names)
+    if part.sheet is not None:
+        yield from part.sheet.iter_slices(BATCH_ROWS)
+        return
+    assert part.csv_path is not None
+    reader = pl.scan_csv(part.csv_path, infer_schema=False, new_columns=names, empty_string_is_null=False)
     try:
-        frame = pl.read_csv(path, infer_schema=False, new_columns=names)
+        for frame in reader.collect_batches(chunk_size=BATCH_ROWS):
+            if frame.width != len(names):
+                raise RejectedFile(
+                    f"the CSV{_in(part.label)} has {frame.width} columns but its header names {len(names)}: {_DAMAGED}"
+                )
+            yield frame
     except pl.exceptions.PolarsError as exc:
-        raise RejectedFile(f"cannot read the CSV{_in(label)}: {_first_line(exc)}: {_DAMAGED}") from None
-    if frame.width != len(names):
-        raise RejectedFile(
-            f"the CSV{_in(label)} has {frame.width} columns but its header names {len(names)}: {_DAMAGED}"
-        )
-    return _table(label, headers, names, frame)
+        raise RejectedFile(f"cannot read the CSV{_in(part.label)}: {_first_line(exc)}: {_DAMAGED}") from None
 
 
-def _read_zip(path: Path, max_unzipped_bytes: int, warnings: list[str]) -> list[_Table]:
-    """Every regular CSV member, in archive order, each copied into a temporary file of our own naming.
+def _has_blank_line(path: Path) -> bool:
+    """Whether a CSV holds an empty line (DuckDB's reader skips those, which would renumber the rows after it)."""
+    tail = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(_ZIP_CHUNK):
+            text = tail + chunk
+            if b"\n\n" in text or b"\n\r\n" in text:
+                return True
+            tail = text[-2:]
+    return False
+
+
+def _zip_parts(path: Path, max_unzipped_bytes: int, warnings: list[str]) -> Iterator[FilePart]:
+    """Every regular CSV member, in archive order, each copied into a temporary file of our own naming in turn.
 
     An empty member counts as a CSV member with no rows; a zip with no CSV member at all is rejected.
     """
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise RejectedFile(f"cannot open the zip: {exc}: {_DAMAGED}") from None
-    tables: list[_Table] = []
-    empty_members = 0
+        raise NotARebateFile(f"cannot open the zip (cut short?): {exc}: download it again from OKX") from None
+    found = 0
     with archive, tempfile.TemporaryDirectory(prefix="okx-rebates-zip-") as workdir:
         members = archive.infolist()
         _check_budget(sum(info.file_size for info in members), max_unzipped_bytes)
+        candidates = [info for info in members if not _is_junk(info)]
         budget = max_unzipped_bytes
-        for index, info in enumerate(members):
-            if _is_junk(info):
-                continue
+        for index, info in enumerate(candidates):
             if stat.S_ISLNK(info.external_attr >> 16):
                 warnings.append(f"skipped zip member {info.filename!r}: a symbolic link")
                 continue
             target = Path(workdir) / f"member-{index}"
             budget -= _copy_member(archive, info, target, budget)
             if _holds_nothing(target):
-                empty_members += 1
+                found += 1
             elif detect_format(target) is FileFormat.CSV:
-                tables.append(_read_csv(target, f"zip member {info.filename!r}"))
+                found += 1
+                yield _csv_part(target, f"zip member {info.filename!r}", many=len(candidates) > 1)
             else:
                 warnings.append(f"skipped zip member {info.filename!r}: not CSV text")
             target.unlink()
-    if not tables and not empty_members:
+    if not found:
         names = ", ".join(repr(info.filename) for info in members) or "nothing"
         raise RejectedFile(f"the zip holds no CSV file (it holds {names}): {_NOT_AN_OKX_FILE}")
-    return tables
 
 
 def _holds_nothing(path: Path) -> bool:
@@ -313,14 +449,42 @@ def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, 
                     )
                 sink.write(chunk)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
-        raise RejectedFile(f"cannot unpack zip member {info.filename!r}: {exc}: {_DAMAGED}") from None
+        raise NotARebateFile(
+            f"cannot unpack zip member {info.filename!r} (cut short?): {exc}: download it again from OKX"
+        ) from None
     return written
 
 
-def _check_declared_size(path: Path, max_unzipped_bytes: int) -> None:
-    """Reject a workbook (itself a zip) that declares more uncompressed bytes than the cap, before calamine reads it."""
-    with zipfile.ZipFile(path) as archive:
-        _check_budget(sum(info.file_size for info in archive.infolist()), max_unzipped_bytes)
+def _check_unpacked_size(path: Path, max_unzipped_bytes: int) -> None:
+    """Reject a workbook (itself a zip) that unpacks to more than the cap, counting the bytes it really produces.
+
+    A workbook can declare small sizes and still expand far past them, so every member is inflated (and thrown
+    away) before calamine reads it, and the count stops at the cap.
+    """
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise NotARebateFile(f"cannot open the xlsx (cut short?): {exc}: download it again from OKX") from None
+    with archive:
+        members = archive.infolist()
+        _check_budget(sum(info.file_size for info in members), max_unzipped_bytes)
+        produced = 0
+        for info in members:
+            try:
+                with archive.open(info) as source:
+                    while chunk := source.read(_ZIP_CHUNK):
+                        produced += len(chunk)
+                        if produced > max_unzipped_bytes:
+                            raise RejectedFile(
+                                f"the xlsx unpacks to more than REBATES_MAX_UNZIPPED_BYTES ({max_unzipped_bytes:,} "
+                                f"bytes) by member {info.filename!r}, more than its sizes declare: a zip bomb or a "
+                                "damaged file"
+                            )
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+                raise NotARebateFile(
+                    f"cannot unpack the xlsx member {info.filename!r}: {exc}: it is cut short, damaged, or expands "
+                    "past the sizes it declares (a zip bomb); download it again from OKX"
+                ) from None
 
 
 def _check_budget(declared: int, max_unzipped_bytes: int) -> None:
@@ -331,22 +495,33 @@ def _check_budget(declared: int, max_unzipped_bytes: int) -> None:
         )
 
 
-def _read_workbook(path: Path, file_format: FileFormat) -> list[_Table]:
-    """Every sheet that has a header (a large legacy .xls may be split over several), read with calamine."""
+def _workbook_parts(path: Path, file_format: FileFormat) -> Iterator[FilePart]:
+    """Every sheet that has a header (a large range may be split over several), read with calamine one at a time."""
     try:
         # Bytes, not the path: given a path, calamine picks its xlsx or xls reader by the file's name.
         reader = fastexcel.read_excel(path.read_bytes())
         sheet_names = reader.sheet_names
-        sheets = [_read_sheet(reader, name, f"sheet {name!r}" if len(sheet_names) > 1 else "") for name in sheet_names]
     except fastexcel.FastExcelError as exc:
-        raise RejectedFile(f"cannot read the {file_format.value} workbook: {_first_line(exc)}: {_DAMAGED}") from None
-    tables = [sheet for sheet in sheets if sheet is not None]
-    if not tables:
+        raise NotARebateFile(
+            f"cannot read the {file_format.value} workbook (cut short?): {_first_line(exc)}: download it again from OKX"
+        ) from None
+    found = False
+    for name in sheet_names:
+        label = f"sheet {name!r}" if len(sheet_names) > 1 else ""
+        try:
+            sheet = _read_sheet(reader, name, label, many=len(sheet_names) > 1)
+        except fastexcel.FastExcelError as exc:
+            raise RejectedFile(
+                f"cannot read the {file_format.value} workbook: {_first_line(exc)}: {_DAMAGED}"
+            ) from None
+        if sheet is not None:
+            found = True
+            yield sheet
+    if not found:
         raise RejectedFile(f"the {file_format.value} workbook has no header row in any sheet: {_NOT_AN_OKX_FILE}")
-    return tables
 
 
-def _read_sheet(reader: fastexcel.ExcelReader, sheet_name: str, label: str) -> _Table | None:
+def _read_sheet(reader: fastexcel.ExcelReader, sheet_name: str, label: str, *, many: bool) -> FilePart | None:
     """One sheet as text columns; None for a sheet without even a header.
 
     The fast path reads the sheet once, typing each column from all its cells with strict coercion: a column then
@@ -381,7 +556,7 @@ def _read_sheet(reader: fastexcel.ExcelReader, sheet_name: str, label: str) -> _
         if name == "ts" and series.dtype == pl.Float64:
             series = _whole_milliseconds(series, header.strip(), label)
         columns.append(_cells_as_text(series))
-    return _table(label, headers, names, pl.DataFrame(columns))
+    return _part(label, headers, names, sheet=pl.DataFrame(columns), many=many)
 
 
 def _probe_mixed_cells(
@@ -485,37 +660,19 @@ def _confirm_float_text(floats: pl.Series, texts: pl.Series) -> None:
 # --- from text columns to the typed frame ------------------------------------------------------------------------
 
 
-def _concatenate(tables: Sequence[_Table]) -> tuple[pl.DataFrame, dict[str, str]]:
-    """Zip members or sheets one after the other; each must have the same columns as the first (in any order)."""
-    first = tables[0]
-    order = list(first.names)
-    for table in tables[1:]:
-        if set(table.names) != set(order):
-            raise RejectedFile(
-                f"{table.label} has columns {', '.join(table.headers)}, unlike {first.label} "
-                f"({', '.join(first.headers)}): every part of the file must have the same columns"
-            )
-    if len(tables) == 1:
-        return first.frame, first.names
-    return pl.concat([table.frame.select(order) for table in tables], how="vertical"), first.names
-
-
+@dataclass(frozen=True)
 class _Rows:
     """Names a data row for a message: its number in the whole file, and in its zip member or sheet."""
 
-    def __init__(self, tables: Sequence[_Table]) -> None:
-        self._parts: list[tuple[int, int, str]] = []
-        start = 1
-        for table in tables:
-            self._parts.append((start, start + table.frame.height, table.label))
-            start += table.frame.height
+    part: FilePart
+    start: int
+    """The file's row number of the part's first row."""
 
     def describe(self, row: int) -> str:
-        for start, stop, label in self._parts:
-            if start <= row < stop and label:
-                own = "" if len(self._parts) == 1 else f", its row {row - start + 1}"
-                return f"data row {row} ({label}{own})"
-        return f"data row {row}"
+        if not self.part.label:
+            return f"data row {row}"
+        own = f", its row {row - self.start + 1}" if self.part.many else ""
+        return f"data row {row} ({self.part.label}{own})"
 
 
 @dataclass(frozen=True)
@@ -528,24 +685,25 @@ class _Check:
     """Ends the message after the value, e.g. `not a decimal number: <what to do>`."""
 
 
-def _typed(text: pl.DataFrame, names: dict[str, str], rows: _Rows, tz: tzinfo, warnings: list[str]) -> pl.DataFrame:
-    """Validate the text columns (vectorised) and cast them to `FRAME_SCHEMA`; raise on the first bad row."""
-    text = text.with_columns(source_row=pl.int_range(1, text.height + 1, dtype=pl.Int64))
+def _typed(
+    text: pl.DataFrame, part: FilePart, first: int, start: int, tz: tzinfo, window: tuple[date, date] | None
+) -> tuple[pl.DataFrame, int]:
+    """Validate a batch of text columns (vectorised) and cast it to `FRAME_SCHEMA`; raise on its first bad row.
+
+    `first` is the file's row number of the batch's first row, `start` that of its part's. Returns the typed batch
+    and how many blank rows it skipped.
+    """
+    names, rows = part.names, _Rows(part, start)
+    text = text.with_columns(source_row=pl.int_range(first, first + text.height, dtype=pl.Int64))
     data_columns = [name for name in text.columns if name != "source_row"]
+    blank_rows = 0
     if text.height:
         blank_row = pl.all_horizontal(_blank(name) for name in data_columns)
         blank_rows = text.select(blank_row.sum()).item()
         if blank_rows:
             text = text.filter(~blank_row)
-            warnings.append(f"skipped {blank_rows} blank row{'s' if blank_rows > 1 else ''}")
     _validate(text, names, rows)
     extras = [name for name in data_columns if name.startswith(_EXTRA)]
-    for name in data_columns:
-        if name.startswith(_NAMELESS):
-            warnings.append(f"dropped column {name.removeprefix(_NAMELESS)}, which has no header and no values")
-        elif name.startswith(_EXTRA):
-            warnings.append(f"unknown column {names[name]!r} kept in extra")
-
     ts = pl.col("ts").cast(pl.Int64).cast(pl.Datetime("ms", "UTC"))
     parsed = text.select(
         pl.col("source_row"),
@@ -556,8 +714,36 @@ def _typed(text: pl.DataFrame, names: dict[str, str], rows: _Rows, tz: tzinfo, w
         _local_date(ts, tz).alias("trade_date"),
         _extra_json(extras, names).alias("extra"),
     )
+    if window is not None:
+        _check_window(parsed, text, names, rows, window, tz)
     _confirm_amounts(text, parsed, names)
-    return parsed
+    return parsed, blank_rows
+
+
+def _check_window(
+    parsed: pl.DataFrame,
+    text: pl.DataFrame,
+    names: dict[str, str],
+    rows: _Rows,
+    window: tuple[date, date],
+    tz: tzinfo,
+) -> None:
+    """Reject the batch's first row whose trade_date is outside the window, naming the likely cause."""
+    outside = ~parsed["trade_date"].is_between(window[0], window[1])
+    if not outside.any():
+        return
+    position = int(outside.arg_true()[0])
+    day: date = parsed["trade_date"][position]
+    near = min(abs((day - window[0]).days), abs((day - window[1]).days)) <= 1
+    cause = (
+        f"a row just past the window's edge: check REBATES_TZ ({tz}; OKX's days are UTC+8 days)"
+        if near
+        else "the file covers other days than the window: is it the right file for this window?"
+    )
+    raise RejectedFile(
+        f"{names['ts']} in {rows.describe(text['source_row'][position])} is {text['ts'][position]!r}, "
+        f"trade date {day}, outside the window {window[0]}..{window[1]}: {cause}"
+    )
 
 
 def _blank(name: str) -> pl.Expr:
@@ -640,6 +826,24 @@ def _checks(names: dict[str, str]) -> list[_Check]:
             checks.append(
                 _Check(name, present & ~column.str.contains(_EPOCH_MS), f"not epoch milliseconds: {_DAMAGED}")
             )
+            value = pl.when(column.str.contains(_EPOCH_MS)).then(column.cast(pl.Int64, strict=False))
+            plausible = f"between {_PLAUSIBLE_TS_TEXT}"
+            for scale, cause in ((1000, "it looks like seconds"), (1 / 1000, "it looks like microseconds")):
+                low, high = int(MIN_TS_MS / scale), int(MAX_TS_MS / scale)
+                checks.append(
+                    _Check(
+                        name,
+                        value.is_between(low, high),
+                        f"not epoch milliseconds {plausible}: {cause}, not milliseconds; ask OKX for a fresh file",
+                    )
+                )
+            checks.append(
+                _Check(
+                    name,
+                    ~value.is_between(MIN_TS_MS, MAX_TS_MS),
+                    f"not a plausible time in epoch milliseconds (expected {plausible}): {_DAMAGED}",
+                )
+            )
         elif name.startswith(_NAMELESS):
             checks.append(_Check(name, present, f"but its column has no header: {_NOT_AN_OKX_FILE}"))
     return checks
@@ -709,9 +913,7 @@ def _totals(frame: pl.DataFrame) -> dict[str, Decimal]:
     try:
         sums = frame.select(pl.col(name).sum() for name in AMOUNT_COLUMNS).row(0)
     except pl.exceptions.ComputeError:
-        raise RejectedFile(
-            "an amount column's total is beyond DECIMAL(38,18) (over 20 integer digits): report the file to OKX"
-        ) from None
+        raise RejectedFile(_TOTAL_TOO_LARGE) from None
     return {name: Decimal(value) for name, value in zip(AMOUNT_COLUMNS, sums, strict=True)}
 
 

@@ -1,6 +1,6 @@
 -- rebate_orders: exactly one row per (ord_id, broker_code), the key analysts join on: an order's rows summed
--- across all the days (and windows) it filled on. A load lists the orders it touches in pending_order_refresh;
--- sql/load/refresh_orders.sql recomputes them at the end of each pass, before the analysts' snapshot is published.
+-- across all the days (and windows) it filled on. A load lists the ordId ranges it touches in pending_order_ranges;
+-- sql/load/*_orders_in_range.sql recompute them at the end of each pass, before the analysts' snapshot is published.
 -- One row per key holds by construction (delete the keys, insert one GROUP BY row each), so no index is kept.
 CREATE TABLE IF NOT EXISTS rebate_orders (
     ord_id               VARCHAR NOT NULL,

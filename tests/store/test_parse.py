@@ -537,6 +537,29 @@ def test_an_xlsx_that_would_unpack_past_the_cap_is_rejected_before_calamine_read
     assert "REBATES_MAX_UNZIPPED_BYTES" in rejected(tmp_path, data, max_unzipped_bytes=20_000)
 
 
+def test_an_xlsx_that_expands_past_what_it_declares_is_stopped_at_the_cap(tmp_path: Path) -> None:
+    data = bytearray(xlsx_bytes(sheet_rows([row()] * 2000)))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        sheet = next(info for info in archive.infolist() if info.filename.startswith("xl/worksheets/"))
+        others = sum(info.file_size for info in archive.infolist()) - sheet.file_size
+    declared = sheet.file_size.to_bytes(4, "little")
+    assert data.count(declared) == 2  # the local header and the central directory
+    data[:] = data.replace(declared, (1000).to_bytes(4, "little"))
+    cap = others + 50_000  # above every declared size, far below what the sheet really holds
+    assert sheet.file_size > cap
+    message = rejected(tmp_path, bytes(data), max_unzipped_bytes=cap)  # before calamine inflates it all
+    assert "'xl/worksheets/sheet1.xml'" in message and "expands past the sizes it declares" in message
+
+
+def test_a_payload_that_is_no_rebate_file_is_told_apart_from_bad_data(tmp_path: Path) -> None:
+    for payload in (b"", b"<html>502</html>", zip_of({"a.csv": csv_bytes([row()])})[:40]):
+        with pytest.raises(parse.NotARebateFile):
+            parse_file(write(tmp_path, payload))
+    with pytest.raises(RejectedFile) as caught:
+        parse_file(write(tmp_path, csv_bytes([row(fee="abc")])))
+    assert not isinstance(caught.value, parse.NotARebateFile)
+
+
 def test_a_zip_without_csv_is_rejected(tmp_path: Path) -> None:
     message = rejected(tmp_path, zip_of({"readme.txt": b"no commas here\n", "logo.png": b"\x89PNG\r\n\x1a\n"}))
     assert message.startswith("the zip holds no CSV file (it holds 'readme.txt', 'logo.png')")

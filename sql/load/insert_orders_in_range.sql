@@ -1,0 +1,36 @@
+-- Refresh, step 2 of 2: one rebate_orders row per (ord_id, broker_code) in the range, from every row the order has
+-- in every window (they all share its ordId, so the range holds them all). The range filter lets DuckDB skip the
+-- row groups of other times by their min/max ordId. The attributes come from the latest day, in one arg_max.
+INSERT INTO rebate_orders
+SELECT
+    ord_id,
+    broker_code,
+    latest.broker_type,
+    latest.uid,
+    latest.level,
+    latest.inst_id,
+    latest.inst_type,
+    latest.cl_ord_id,
+    spot_trade_amt, derivative_trade_amt, fee, net_fee, settlement_fee, broker_rebate, sub_broker_rebate, user_rebate,
+    affiliated, first_ts, last_ts, first_trade_date, last_trade_date, fill_days, windows
+FROM (
+    SELECT
+        ord_id,
+        broker_code,
+        arg_max(
+            {'broker_type': broker_type, 'uid': uid, 'level': level, 'inst_id': inst_id, 'inst_type': inst_type,
+             'cl_ord_id': cl_ord_id},
+            ts
+        ) AS latest,
+        sum(COLUMNS(lambda c: list_contains(amount_columns(), c))),
+        bool_or(affiliated) AS affiliated,
+        min(ts) AS first_ts,
+        max(ts) AS last_ts,
+        min(trade_date) AS first_trade_date,
+        max(trade_date) AS last_trade_date,
+        count(*) AS fill_days,
+        count(DISTINCT window_id) AS windows
+    FROM rebate_details
+    WHERE ord_id BETWEEN $first_ord_id AND $last_ord_id
+    GROUP BY ord_id, broker_code
+);
