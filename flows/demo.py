@@ -156,7 +156,9 @@ def prefect_logs_to(show: Callable[[str], None]) -> Iterator[None]:
     for logger in sources:
         logger.addHandler(spinner)
     try:
-        with temporary_settings(updates={"server.analytics_enabled": False}):
+        # A busy machine can take longer than Prefect's default 20 s to start the temporary server.
+        updates = {"server.analytics_enabled": False, "server.ephemeral.startup_timeout_seconds": 120}
+        with temporary_settings(updates=updates):
             yield
     finally:
         for logger in sources:
