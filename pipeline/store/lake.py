@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
+from datetime import date
 from importlib.resources import files
 from pathlib import Path
 
@@ -31,6 +32,9 @@ ENTRY_POINT_STORAGE_VERSION = "v1.4.0"
 
 PARTITION_FILE = "data.parquet"
 """The one file in each partition folder (and of each small table): replaced whole, never appended to."""
+
+BATCH_DAYS = 31
+"""Days of partitions written by one COPY: bounds the memory a first publish of years of history needs."""
 
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -103,6 +107,7 @@ def publish_lake(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> PublishRe
         db.execute(sql_text("lake/plan.sql"), {"full": full})
         if full:
             _plan_existing_partitions(db, layout)
+        _next_batch(db, "", date.min)  # empty: the views below bind against it
         for relative in ("lake/rebate_details.sql", "lake/rebate_orders.sql", *(f"lake/{name}.sql" for name in WHOLE)):
             db.execute(sql_text(relative))
         written = removed = size = 0
@@ -152,33 +157,42 @@ def _plan_existing_partitions(db: duckdb.DuckDBPyConnection, layout: DataLayout)
 def _publish_partitions(
     db: duckdb.DuckDBPyConnection, layout: DataLayout, table: PartitionedTable
 ) -> tuple[int, int, int]:
-    """Write the table's planned partitions beside the lake, then rename each into place or delete an emptied one."""
-    planned = db.execute(
-        "SELECT broker_type, strftime(day, '%Y-%m-%d') FROM lake_plan WHERE lake_table = ? ORDER BY ALL", [table.name]
-    ).fetchall()
-    if not planned:
-        return 0, 0, 0
-    staged_root = layout.lake_staging / table.name
-    staged_root.mkdir(parents=True)
-    # One open file per partition, so each partition is written as exactly one file.
-    db.execute(f"SET partitioned_write_max_open_files = {len(planned) + 1:d}")
-    _copy(db, "lake/copy_partitioned.sql", f"lake_{table.name}", staged_root, day_column=table.day_column)
+    """Write the table's planned partitions beside the lake, then rename each into place or delete an emptied one.
+
+    A batch of at most BATCH_DAYS days at a time, so even a first publish of years holds only a month in memory.
+    """
     written = removed = size = 0
-    for broker_type, day in planned:
-        folder = table.folder(str(broker_type), str(day))
-        staged = sorted((layout.lake_staging / folder).glob("*.parquet"))
-        final = layout.lake / folder / PARTITION_FILE
-        if len(staged) > 1:
-            raise RuntimeError(f"DuckDB wrote {len(staged)} files for {folder}; the lake keeps one per partition")
-        if staged:
-            size += staged[0].stat().st_size
-            _replace(staged[0], final)
-            written += 1
-        elif final.exists():
-            final.unlink()
-            _remove_empty_folders(final.parent, layout.lake / table.name)
-            removed += 1
+    after = date.min
+    while planned := _next_batch(db, table.name, after):
+        staged_root = layout.lake_staging / table.name
+        shutil.rmtree(staged_root, ignore_errors=True)
+        staged_root.mkdir(parents=True)
+        db.execute(sql_text("lake/batch_bounds.sql"))
+        # One open file per partition, so each partition is written as exactly one file.
+        db.execute(f"SET partitioned_write_max_open_files = {len(planned) + 1:d}")
+        _copy(db, "lake/copy_partitioned.sql", f"lake_{table.name}", staged_root, day_column=table.day_column)
+        for broker_type, day in planned:
+            folder = table.folder(broker_type, day.isoformat())
+            staged = sorted((layout.lake_staging / folder).glob("*.parquet"))
+            final = layout.lake / folder / PARTITION_FILE
+            if len(staged) > 1:
+                raise RuntimeError(f"DuckDB wrote {len(staged)} files for {folder}; the lake keeps one per partition")
+            if staged:
+                size += staged[0].stat().st_size
+                _replace(staged[0], final)
+                written += 1
+            elif final.exists():
+                final.unlink()
+                _remove_empty_folders(final.parent, layout.lake / table.name)
+                removed += 1
+        after = max(day for _, day in planned)
     return written, removed, size
+
+
+def _next_batch(db: duckdb.DuckDBPyConnection, table: str, after: date) -> list[tuple[str, date]]:
+    """Make lake_batch the table's next planned partitions after `after` (BATCH_DAYS days at most) and list them."""
+    db.execute(sql_text("lake/batch.sql"), {"lake_table": table, "after": after, "size": BATCH_DAYS})
+    return [(str(broker_type), day) for broker_type, day in db.execute("FROM lake_batch ORDER BY ALL").fetchall()]
 
 
 def _copy(db: duckdb.DuckDBPyConnection, statement: str, view: str, target: Path, *, day_column: str = "") -> None:
