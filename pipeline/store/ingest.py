@@ -85,6 +85,8 @@ def refresh_and_publish(settings: Settings, *, loaded: bool) -> None:
             f"{published.bytes_written:,}",
             published.last_load_id,
         )
+    if published.entry_point_written:
+        log.info("wrote the analysts' entry point at %s (any DuckDB 1.4+ opens it)", settings.layout.analysts)
 
 
 def load_by_hand(settings: Settings, ledger: Ledger, source: Path, window: RebateWindow, clock: Clock) -> IngestOutcome:
