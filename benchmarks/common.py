@@ -19,7 +19,7 @@ import duckdb
 
 from pipeline.clock import SystemClock
 from pipeline.config import Settings
-from pipeline.ledger import FileRecord, Ledger, WindowState
+from pipeline.ledger import FileRecord, Ledger
 from pipeline.store import load, parse
 from pipeline.windows import RebateWindow, WindowKind
 
@@ -224,8 +224,7 @@ def register_file(db_path: Path, begin: date, end: date, csv_path: Path, tag: st
         ledger.add_windows([(window, WindowKind.DAILY if begin == end else WindowKind.HISTORY)])
     file_id = f"{window.window_id}@{tag}"
     archived = FileRecord(file_id, window.window_id, str(csv_path), csv_path.stat().st_size, tag, "csv")
-    ledger.record_file(archived, "benchmark.local")
-    ledger.transition(window.window_id, WindowState.DOWNLOADED, file_id=file_id, downloaded_at=ledger.clock.now())
+    ledger.record_archived(ledger.get(window.window_id), archived, "benchmark.local")
     return window.window_id, file_id
 
 

@@ -107,8 +107,7 @@ def run_demo(
     console.print(totals_table(settings))
     loaded = [record for record in windows if record.state is WindowState.LOADED]
     console.print(
-        f"database: {settings.rebates_db}\nanalysts' snapshot: {settings.layout.snapshot}\n"
-        f"archive:  {settings.layout.raw}"
+        f"database: {settings.rebates_db} (the pipeline's own; analysts read the lake)\narchive:  {settings.layout.raw}"
     )
     rows = sum(record.rows_loaded or 0 for record in loaded)
     period = Period(

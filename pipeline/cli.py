@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from pipeline.acquire.steps import SyncReport
     from pipeline.config import Settings
     from pipeline.ledger import WindowRecord
+    from pipeline.store.analysts import QueryResult
 
 # Every other import sits inside the command that needs it: `rebates --help` and `rebates status` load neither
 # Prefect, the simulator's server, polars nor the report writers.
@@ -170,6 +172,9 @@ def show_settings() -> None:
         value = getattr(settings, field)
         shown = ("set" if value is not None else "not set") if field in SECRET_FIELDS else str(value)
         table.add_row(field.upper(), shown, EXPECTATIONS.get(field, ""))
+    layout = settings.layout
+    table.add_row("(lake)", str(layout.lake), "what analysts read: Parquet, republished after every load")
+    table.add_row("(analysts)", str(layout.analysts), "the analysts' entry point: `rebates sql`, or any DuckDB 1.4+")
     console.print(table)
 
 
@@ -461,8 +466,104 @@ def demo() -> None:
     with exit_codes():
         result = run_demo(console)
     logging.getLogger("prefect").setLevel(logging.WARNING)  # not "Stopping temporary server" at exit
+    layout = result.settings.layout
     console.print(
         f"[green]demo done:[/] {result.loaded} of {result.windows} windows loaded ({result.rows:,} rows) in "
         f"{result.passes} sync-rebates flow runs ({result.hours_simulated} simulated hours). Query it with "
-        f"`duckdb -readonly {result.settings.layout.snapshot}`, or open the HTML report in a browser."
+        f"`REBATES_DATA_DIR={relative(result.settings.rebates_data_dir)} rebates sql`, any DuckDB 1.4+ "
+        "(`duckdb -readonly` the analysts' file below), Polars or Spark on the lake; or open the HTML report.",
+        highlight=False,
     )
+    console.print(f"analysts: {relative(layout.analysts)}\nlake: {relative(layout.lake)}", highlight=False)
+
+
+def relative(path: Path) -> str:
+    """A path as seen from the current directory, for lines people copy."""
+    return os.path.relpath(path)
+
+
+class SqlFormat(StrEnum):
+    """How `rebates sql -c` prints a result."""
+
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+@app.command("sql")
+def sql(
+    command: Annotated[
+        str | None, typer.Option("-c", "--command", help="Run this SQL, print the result, exit.")
+    ] = None,
+    output: Annotated[SqlFormat, typer.Option("--format", help="table, csv or json.")] = SqlFormat.TABLE,
+) -> None:
+    """Query the analysts' lake read-only, with nothing else installed (an interactive prompt without -c).
+
+    It opens the analysts' entry point (REBATES_DATA_DIR/lake/analysts.duckdb): rebate_details, rebate_orders,
+    rebate_windows, coverage and the daily_commission_by_* views, read from the Parquet lake, while the pipeline runs.
+    Amounts print exactly (csv and json as decimal text).
+
+    Examples:
+
+      rebates sql -c "SELECT inst_type, sum(broker_rebate) FROM rebate_details GROUP BY ALL"
+
+      rebates sql -c "FROM coverage WHERE NOT complete" --format csv > incomplete.csv
+
+      rebates sql
+    """
+    from pipeline.store.analysts import NoEntryPointError, QueryError, explain, open_entry_point, run_query
+
+    settings = settings_or_exit()
+    try:
+        connection = open_entry_point(settings.layout.analysts)
+    except NoEntryPointError as exc:
+        fail(Exit.CONFIG, str(exc))
+    with connection:
+        if command is not None:
+            try:
+                result = run_query(connection, command)
+            except QueryError as exc:
+                fail(Exit.UNEXPECTED, explain(exc))
+            print_result(result, output)
+            return
+        console.print(
+            f"{settings.layout.analysts} (read-only). End a statement with ;  Quit with .quit or Ctrl-D.",
+            highlight=False,
+        )
+        for statement in read_statements():
+            try:
+                print_result(run_query(connection, statement), SqlFormat.TABLE)
+            except QueryError as exc:
+                err_console.print(f"[red]error:[/] {escape(explain(exc))}", highlight=False)
+
+
+def read_statements() -> Iterator[str]:
+    """Statements typed at the prompt, each ended by `;` (possibly over several lines), until .quit or end of input."""
+    lines: list[str] = []
+    while True:
+        try:
+            line = input("rebates> " if not lines else "    ...> ")
+        except EOFError:
+            return
+        if not lines and line.strip() in {".quit", ".exit"}:
+            return
+        lines.append(line)
+        if line.rstrip().endswith(";"):
+            yield "\n".join(lines)
+            lines = []
+
+
+def print_result(result: QueryResult, output: SqlFormat) -> None:
+    """A query's result on stdout: a table for people, or CSV / JSON with exact decimal text for programs."""
+    from pipeline.store.analysts import as_csv, as_json, text
+
+    if output is SqlFormat.CSV:
+        console.file.write(as_csv(result))
+    elif output is SqlFormat.JSON:
+        console.file.write(as_json(result) + "\n")
+    elif result.columns:
+        table = Table(*result.columns)
+        for row in result.rows:
+            table.add_row(*(escape(text(value)) if value is not None else "NULL" for value in row))
+        console.print(table, highlight=False)
+        console.print(f"{len(result.rows):,} row(s)", highlight=False)

@@ -123,9 +123,19 @@ class DataLayout:
         return self.root / "state"
 
     @property
-    def snapshot(self) -> Path:
-        """The read-only copy of the database analysts open."""
-        return self.root / "snapshot" / "rebates.duckdb"
+    def lake(self) -> Path:
+        """What analysts read: the tables as Parquet, `<table>/broker_type=<t>/<day column>=<day>/data.parquet`."""
+        return self.root / "lake"
+
+    @property
+    def lake_staging(self) -> Path:
+        """Where a publish writes files before renaming them into the lake (inside it: same filesystem, atomic)."""
+        return self.lake / ".staging"
+
+    @property
+    def analysts(self) -> Path:
+        """The analysts' entry point: a small DuckDB file of views over the lake, next to the lake's folders."""
+        return self.lake / "analysts.duckdb"
 
     @property
     def reports(self) -> Path:

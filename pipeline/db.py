@@ -113,7 +113,8 @@ def connect(
             if time.monotonic() >= deadline:
                 raise DatabaseLockedError(
                     f"{path} is held by {holder} for more than {lock_timeout:.0f} s; close that session "
-                    "(an analyst's duckdb shell?) or query the read-only snapshot instead"
+                    "(an analyst's duckdb shell?); analysts query the lake instead, even while the pipeline runs: "
+                    "`rebates sql`"
                 ) from None
             if not warned:
                 log.warning("%s is held by %s; waiting up to %.0f s for it", path, holder, lock_timeout)

@@ -234,4 +234,4 @@ def test_a_database_held_by_another_process_is_reported_with_the_fix(
         holder.wait(10)
     assert not check.ok
     assert f"process {holder.pid}" in check.detail
-    assert "snapshot" in check.detail
+    assert "rebates sql" in check.detail

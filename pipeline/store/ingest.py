@@ -9,10 +9,11 @@ from pathlib import Path
 from pipeline.archive import archive_local_file
 from pipeline.clock import Clock
 from pipeline.config import Settings
+from pipeline.db import connect
 from pipeline.ledger import Ledger, WindowRecord, WindowState
+from pipeline.store.lake import mark_pending_orders, publish_lake
 from pipeline.store.load import DatabaseLimits, LoadResult, load_window, refresh_orders
 from pipeline.store.parse import NotARebateFile, RebateFile, RejectedFile
-from pipeline.store.publish import publish_snapshot
 from pipeline.windows import RebateWindow, WindowKind
 
 log = logging.getLogger(__name__)
@@ -102,18 +103,31 @@ def ingest_due(
 
 
 def refresh_and_publish(settings: Settings, *, loaded: bool) -> None:
-    """Bring rebate_orders up to date with every load so far, then publish the analysts' snapshot if data changed.
+    """Bring rebate_orders up to date with every load so far, then publish the changed partitions to the analysts' lake.
 
     Runs even when this pass loaded nothing: a pass that died between a load and this refresh left its orders
-    listed in pending_order_refresh, and this is where they are recomputed. The snapshot is published only after
-    the refresh, so analysts never see rebate_orders behind rebate_details.
+    marked in pending_order_ranges, and one that died before its publish left loads the lake does not have yet;
+    both are finished here. The database is held from before the refresh to the end of the publish, so no other
+    process loads in between, and the lake is published only after the refresh: analysts never see rebate_orders
+    behind rebate_details. `loaded` only says whether to log when nothing needed publishing.
     """
-    refreshed = refresh_orders(settings.rebates_db, lock_timeout=settings.rebates_db_lock_timeout)
-    if loaded or refreshed:
-        snapshot = publish_snapshot(
-            settings.rebates_db, settings.layout.snapshot, lock_timeout=settings.rebates_db_lock_timeout
+    with connect(settings.rebates_db, lock_timeout=settings.rebates_db_lock_timeout) as held:
+        mark_pending_orders(held)
+        refresh_orders(  # in-process: shares `held`
+            settings.rebates_db, lock_timeout=settings.rebates_db_lock_timeout, limits=database_limits(settings)
         )
-        log.info("published the analysts' read-only snapshot at %s", snapshot)
+        published = publish_lake(held, settings.layout)
+    if published.partitions_written or published.partitions_removed or loaded:
+        log.info(
+            "published the analysts' lake at %s: %d partition file(s) written, %d removed (%s bytes), up to load %d",
+            settings.layout.lake,
+            published.partitions_written,
+            published.partitions_removed,
+            f"{published.bytes_written:,}",
+            published.last_load_id,
+        )
+    if published.entry_point_written:
+        log.info("wrote the analysts' entry point at %s (any DuckDB 1.4+ opens it)", settings.layout.analysts)
 
 
 def load_by_hand(settings: Settings, ledger: Ledger, source: Path, window: RebateWindow, clock: Clock) -> IngestOutcome:

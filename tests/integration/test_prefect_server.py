@@ -228,7 +228,7 @@ def assert_synced(server: PrefectServer, run: dict[str, Any], data: Path) -> Non
     (summary,) = [item["data"] for item in artifacts if item["key"] == "sync-summary"]
     assert f"| adopted (files OKX already had) | {SEEDED} |" in summary
     assert f"| loaded (rows) | {SEEDED}: {row[0]:,} |" in summary
-    expected = [f"downloading {SEEDED}", "published the analysts' read-only snapshot"]  # task's, pipeline's own
+    expected = [f"downloading {SEEDED}", "published the analysts' lake"]  # task's, pipeline's own
     deadline = time.monotonic() + LOG_FLUSH_TIMEOUT  # a run's last log lines reach the API a moment after its state
     while True:
         logs = server.post("/logs/filter", {"logs": {"flow_run_id": {"any_": [run["id"]]}}, "limit": 200})

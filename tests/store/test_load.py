@@ -40,6 +40,7 @@ from pipeline.store.ingest import ingest_due, load_by_hand
 from pipeline.store.load import LoadMismatchError, load_window
 from pipeline.store.parse import FilePart, RebateFile
 from pipeline.windows import RebateWindow, WindowKind
+from tests.store.conftest import Digests
 
 SNAKE = {
     "spotTradeAmt": "spot_trade_amt",
@@ -294,24 +295,25 @@ def test_a_process_killed_mid_load_leaves_the_previous_state(
 
 @pytest.mark.parametrize("killed", [False, True], ids=["before the refresh", "during the refresh"])
 def test_a_pass_killed_after_its_load_recomputes_the_orders_on_the_next_pass(
-    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, killed: bool
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, killed: bool, digests: Digests
 ) -> None:
     first = RebateWindow("api", date(2025, 1, 1), date(2025, 1, 5))
     second = RebateWindow("api", date(2025, 1, 6), date(2025, 1, 10))
     spec = FileSpec(first.begin, first.end, "api", orders_per_day=12)
     load_by_hand(settings, ledger, write_file(tmp_path, spec, name="first.csv"), first, fake_clock)
-    snapshot_before = settings.layout.snapshot.read_bytes()
+    lake_before = digests.lake(settings)
     source = write_file(tmp_path, FileSpec(second.begin, second.end, "api", orders_per_day=12), name="second.csv")
     # The load commits; the process dies as the refresh starts, or once it has run but before it commits.
     kill_during(settings, KILL_BEFORE_REFRESH_COMMIT if killed else "load/insert_orders_in_range.sql", source, second)
     assert ledger.get(second.window_id).state is WindowState.LOADED
     assert pending_orders(settings.rebates_db) > 0
     assert orders_mismatch(settings.rebates_db), "the straddling orders are stale until the next pass"
-    assert settings.layout.snapshot.read_bytes() == snapshot_before, "analysts never see the stale orders"
+    assert digests.lake(settings) == lake_before, "analysts never see the stale orders"
     assert ingest_due(settings, ledger, fake_clock) == []  # nothing left to load, but the pass finishes the refresh
     assert pending_orders(settings.rebates_db) == 0
     assert orders_mismatch(settings.rebates_db) == []
-    with duckdb.connect(str(settings.layout.snapshot), read_only=True) as analyst:
+    assert digests.lake(settings) == digests.database(settings), "the next pass published what the killed one did not"
+    with duckdb.connect(str(settings.layout.analysts), read_only=True) as analyst:
         assert analyst.execute("SELECT count(*) FROM rebate_orders WHERE windows = 2").fetchone() != (0,)
 
 
@@ -379,16 +381,18 @@ def test_the_views_add_up_to_the_table(
     assert types == {"SPOT", "SWAP", "FUTURES", "OPTION"}
 
 
-def test_a_load_publishes_a_snapshot_analysts_can_open_read_only(
-    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
+def test_a_load_publishes_the_lake_and_an_entry_point_analysts_open_read_only(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, digests: Digests
 ) -> None:
     load_by_hand(settings, ledger, write_file(tmp_path, SPEC), WINDOW, fake_clock)
-    analyst = duckdb.connect(str(settings.layout.snapshot), read_only=True)
+    analyst = duckdb.connect(str(settings.layout.analysts), read_only=True)
     try:
-        row = analyst.execute("SELECT count(*) FROM rebate_details").fetchone()
+        row = analyst.execute("SELECT count(*), sum(fee) FROM rebate_details").fetchone()
     finally:
         analyst.close()
-    assert row == (table_totals(settings.rebates_db)[0],)
+    rows, totals = table_totals(settings.rebates_db)
+    assert row == (rows, totals["fee"])
+    assert digests.lake(settings) == digests.database(settings)
 
 
 def test_a_file_whose_orders_are_already_loaded_by_another_window_is_rejected(

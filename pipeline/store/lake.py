@@ -1,0 +1,271 @@
+"""Publish what analysts read: the rebate tables as a Parquet lake, rewritten by partition, and its entry point.
+
+The lake (`DataLayout.lake`) holds `rebate_details` and `rebate_orders` hive-partitioned by broker type and day, and
+the ledger's small tables whole. A publish rewrites only the partitions the loads since the last publish touched,
+each file written beside the lake and renamed into place, so a reader sees the old file or the new one, never half of
+one. The database remembers up to which load the lake holds (`lake_publishes`), so a publish that died is redone by
+the next. The entry point (`DataLayout.analysts`) is a small DuckDB file of views over the lake, written in a storage
+version DuckDB 1.4 and later open, that finds the lake next to itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from importlib.resources import files
+from pathlib import Path
+
+import duckdb
+
+from pipeline.config import DataLayout
+from pipeline.db import sql_text, transaction
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_STORAGE_VERSION = "v1.4.0"
+"""The storage version the entry point is written in: DuckDB 1.4, 1.5 and 2.x all open it."""
+
+PARTITION_FILE = "data.parquet"
+"""The one file in each partition folder (and of each small table): replaced whole, never appended to."""
+
+BATCH_DAYS = 31
+"""Days of partitions written by one COPY: bounds the memory a first publish of years of history needs."""
+
+_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@dataclass(frozen=True)
+class PartitionedTable:
+    """A table the lake splits into one file per (broker_type, day)."""
+
+    name: str
+    day_column: str
+    """The date column that names the day folder: trade_date for details, first_trade_date for orders."""
+
+    def folder(self, broker_type: str, day: str) -> Path:
+        """The partition's folder, relative to the lake: `rebate_details/broker_type=api/trade_date=2025-01-31`."""
+        if not _SAFE_VALUE.match(broker_type):
+            raise ValueError(f"broker type {broker_type!r} cannot name a lake folder")
+        return Path(self.name, f"broker_type={broker_type}", f"{self.day_column}={day}")
+
+
+PARTITIONED = (PartitionedTable("rebate_details", "trade_date"), PartitionedTable("rebate_orders", "first_trade_date"))
+"""rebate_orders goes by its first day: an order keeps it while later days are added, and lake_pending_orders
+remembers where it was when a load moves it (sql/lake/plan.sql)."""
+
+WHOLE = ("rebate_windows", "rebate_loads", "rebate_files")
+"""Small tables written whole by every publish: what is complete, the reconciliation trail, lineage."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What one publish wrote."""
+
+    partitions_written: int
+    partitions_removed: int
+    bytes_written: int
+    last_load_id: int
+    """Every load up to this one is in the lake."""
+    entry_point_written: bool
+
+
+def sql_literal(path: Path) -> str:
+    """A filesystem path as a SQL string literal (the only text Python puts into the lake's SQL)."""
+    text = str(path)
+    if any(character in text for character in "\0\n\r"):
+        raise ValueError(f"{text!r} cannot be a lake path: it holds a control character")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def mark_pending_orders(db: duckdb.DuckDBPyConnection) -> None:
+    """Remember the orders the coming rebate_orders refresh will change, with where the lake holds them now.
+
+    Call it in the same held connection, just before the refresh: the publish then rewrites both their old and new
+    partitions. It commits at once, so a pass that dies after the refresh leaves them for the next publish.
+    """
+    with transaction(db):
+        db.execute(sql_text("lake/mark_pending_orders.sql"))
+
+
+def publish_lake(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> PublishResult:
+    """Bring the lake up to date with the database: rewrite the partitions changed since the last publish.
+
+    `db` is held by the caller for the whole publish, so no load lands between what is planned and what is recorded.
+    The first publish (or one after the lake folder was deleted) writes every partition.
+    """
+    staging = layout.lake_staging
+    if staging.exists():
+        shutil.rmtree(staging)  # what a publish that died left; nothing reads it
+    staging.mkdir(parents=True)
+    try:
+        full = _needs_full_publish(db, layout)
+        db.execute(sql_text("lake/plan.sql"), {"full": full})
+        if full:
+            _plan_existing_partitions(db, layout)
+        _next_batch(db, "", date.min)  # empty: the views below bind against it
+        for relative in ("lake/rebate_details.sql", "lake/rebate_orders.sql", *(f"lake/{name}.sql" for name in WHOLE)):
+            db.execute(sql_text(relative))
+        written = removed = size = 0
+        for table in PARTITIONED:
+            table_written, table_removed, table_size = _publish_partitions(db, layout, table)
+            written, removed, size = written + table_written, removed + table_removed, size + table_size
+        for name in WHOLE:  # last: a window the ledger file calls loaded has its rows in the lake already
+            staged = staging / name / PARTITION_FILE
+            staged.parent.mkdir(parents=True)
+            _copy(db, "lake/copy_file.sql", f"lake_{name}", staged)
+            size += staged.stat().st_size
+            _replace(staged, layout.lake / name / PARTITION_FILE)
+        fingerprint = entry_point_fingerprint()
+        entry_written = _entry_point_stale(db, layout, fingerprint)
+        if entry_written:
+            write_entry_point(db, layout, staging)
+        with transaction(db):
+            db.execute(
+                sql_text("lake/record_publish.sql"),
+                {"written": written, "removed": removed, "bytes": size, "entry_point": fingerprint},
+            )
+        row = db.execute("SELECT max(last_load_id) FROM lake_publishes").fetchone()
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return PublishResult(written, removed, size, int(row[0]) if row and row[0] is not None else 0, entry_written)
+
+
+def _needs_full_publish(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> bool:
+    """True before the first publish, and when the lake is gone although the database has rows for it."""
+    if db.execute("SELECT 1 FROM lake_publishes LIMIT 1").fetchone() is None:
+        return True
+    lake_is_gone = not all((layout.lake / table.name).exists() for table in PARTITIONED)
+    return lake_is_gone and db.execute("SELECT 1 FROM rebate_details LIMIT 1").fetchone() is not None
+
+
+def _plan_existing_partitions(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> None:
+    """Add every partition folder already in the lake to a full publish's plan, so one with no rows is deleted."""
+    existing = []
+    for table in PARTITIONED:
+        for folder in (layout.lake / table.name).glob(f"broker_type=*/{table.day_column}=*"):
+            broker_type = folder.parent.name.removeprefix("broker_type=")
+            existing.append((table.name, broker_type, folder.name.removeprefix(f"{table.day_column}=")))
+    if existing:
+        db.executemany("INSERT INTO lake_plan VALUES (?, ?, CAST(? AS DATE))", existing)
+
+
+def _publish_partitions(
+    db: duckdb.DuckDBPyConnection, layout: DataLayout, table: PartitionedTable
+) -> tuple[int, int, int]:
+    """Write the table's planned partitions beside the lake, then rename each into place or delete an emptied one.
+
+    A batch of at most BATCH_DAYS days at a time, so even a first publish of years holds only a month in memory.
+    """
+    written = removed = size = 0
+    after = date.min
+    while planned := _next_batch(db, table.name, after):
+        staged_root = layout.lake_staging / table.name
+        shutil.rmtree(staged_root, ignore_errors=True)
+        staged_root.mkdir(parents=True)
+        db.execute(sql_text("lake/batch_bounds.sql"))
+        # One open file per partition, so each partition is written as exactly one file.
+        db.execute(f"SET partitioned_write_max_open_files = {len(planned) + 1:d}")
+        _copy(db, "lake/copy_partitioned.sql", f"lake_{table.name}", staged_root, day_column=table.day_column)
+        for broker_type, day in planned:
+            folder = table.folder(broker_type, day.isoformat())
+            staged = sorted((layout.lake_staging / folder).glob("*.parquet"))
+            final = layout.lake / folder / PARTITION_FILE
+            if len(staged) > 1:
+                raise RuntimeError(f"DuckDB wrote {len(staged)} files for {folder}; the lake keeps one per partition")
+            if staged:
+                size += staged[0].stat().st_size
+                _replace(staged[0], final)
+                written += 1
+            elif final.exists():
+                final.unlink()
+                _remove_empty_folders(final.parent, layout.lake / table.name)
+                removed += 1
+        after = max(day for _, day in planned)
+    return written, removed, size
+
+
+def _next_batch(db: duckdb.DuckDBPyConnection, table: str, after: date) -> list[tuple[str, date]]:
+    """Make lake_batch the table's next planned partitions after `after` (BATCH_DAYS days at most) and list them."""
+    db.execute(sql_text("lake/batch.sql"), {"lake_table": table, "after": after, "size": BATCH_DAYS})
+    return [(str(broker_type), day) for broker_type, day in db.execute("FROM lake_batch ORDER BY ALL").fetchall()]
+
+
+def _copy(db: duckdb.DuckDBPyConnection, statement: str, view: str, target: Path, *, day_column: str = "") -> None:
+    """Run a COPY statement of sql/lake with its view, target path and day column filled in (all validated here)."""
+    if not _SAFE_VALUE.match(view) or not _SAFE_VALUE.match(day_column or "x"):
+        raise ValueError(f"{view!r} / {day_column!r} is not an identifier")
+    db.execute(sql_text(statement).format(view=view, target=sql_literal(target), day_column=day_column))
+
+
+def _replace(staged: Path, final: Path) -> None:
+    """Make `staged` the file at `final` in one rename, after its bytes are on disk: readers see old or new, whole."""
+    with staged.open("rb") as handle:
+        os.fsync(handle.fileno())
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staged.replace(final)
+    directory = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _remove_empty_folders(folder: Path, stop: Path) -> None:
+    """Remove `folder` and its parents up to (not including) `stop` while they are empty."""
+    while folder != stop and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+
+
+def entry_point_sql() -> list[str]:
+    """The SQL files the entry point is made of, in order: the shared macros, the lake's views, the analysts' views."""
+    ordered = ["schema/005_macros.sql"]
+    for folder in ("lake/entry", "views"):
+        entries = files("sql").joinpath(folder).iterdir()
+        ordered += sorted(f"{folder}/{entry.name}" for entry in entries if entry.name.endswith(".sql"))
+    return ordered
+
+
+def entry_point_fingerprint() -> str:
+    """A hash of what the entry point is made of: it is written again only when this changes (or it is missing)."""
+    digest = hashlib.sha256(ENTRY_POINT_STORAGE_VERSION.encode())
+    for relative in entry_point_sql():
+        digest.update(relative.encode() + b"\0" + sql_text(relative).encode())
+    return digest.hexdigest()
+
+
+def _entry_point_stale(db: duckdb.DuckDBPyConnection, layout: DataLayout, fingerprint: str) -> bool:
+    row = db.execute("SELECT entry_point FROM lake_publishes ORDER BY publish_id DESC LIMIT 1").fetchone()
+    return not layout.analysts.exists() or row is None or row[0] != fingerprint
+
+
+def write_entry_point(db: duckdb.DuckDBPyConnection, layout: DataLayout, staging: Path) -> None:
+    """Write the analysts' entry point beside the lake and rename it into place (open sessions keep the old one).
+
+    DuckDB checks a view's files when the view is created, so the views are created against zero-row files with the
+    lake's columns (a template); each session then reads the real lake, found next to the entry point.
+    """
+    template = staging / "template"
+    for table in PARTITIONED:
+        target = template / table.folder("api", "2000-01-01") / PARTITION_FILE
+        target.parent.mkdir(parents=True)
+        _copy(db, "lake/copy_template.sql", f"lake_{table.name}", target, day_column=table.day_column)
+    for name in WHOLE:
+        target = template / name / PARTITION_FILE
+        target.parent.mkdir(parents=True)
+        _copy(db, "lake/copy_file.sql", f"lake_{name}", target)
+    staged = staging / "analysts.duckdb"
+    with duckdb.connect() as entry:
+        entry.execute(f"ATTACH {sql_literal(staged)} AS analysts (STORAGE_VERSION '{ENTRY_POINT_STORAGE_VERSION}')")
+        entry.execute("USE analysts")
+        entry.execute(f"SET VARIABLE rebates_lake = {sql_literal(template)}")
+        for relative in entry_point_sql():
+            entry.execute(sql_text(relative))
+        entry.execute("USE memory")
+        entry.execute("DETACH analysts")
+    _replace(staged, layout.analysts)

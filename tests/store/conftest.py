@@ -1,0 +1,52 @@
+"""Store fixtures: digests of what the database and the analysts' lake hold, to prove the two agree."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import duckdb
+import pytest
+
+from pipeline.config import Settings
+from pipeline.db import connect
+
+KEY_ORDER = {
+    "rebate_details": "ord_id, broker_code, trade_date",
+    "rebate_orders": "ord_id, broker_code",
+}
+"""The two partitioned tables and their keys."""
+
+
+def _ordered(connection: duckdb.DuckDBPyConnection, source: str, key: str) -> list[tuple[object, ...]]:
+    """Every row of `source`, columns by name and rows by key, so a table and its Parquet compare equal."""
+    names = sorted(row[0] for row in connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall())
+    names = [name for name in names if name != "extra"]  # JSON in the database, the same JSON as text in the lake
+    return connection.execute(f"SELECT {', '.join(names)} FROM {source} ORDER BY {key}").fetchall()
+
+
+@dataclass(frozen=True)
+class Digests:
+    """Hashes of every row of rebate_details and rebate_orders: in the database, and in the lake's Parquet."""
+
+    def database(self, settings: Settings) -> str:
+        with connect(settings.rebates_db) as db:
+            rows = [_ordered(db, table, key) for table, key in KEY_ORDER.items()]
+        return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+    def lake(self, settings: Settings) -> str:
+        rows: list[list[tuple[object, ...]]] = []
+        with duckdb.connect() as reader:
+            reader.execute("SET TimeZone = 'UTC'")
+            for table, key in KEY_ORDER.items():
+                if not list(settings.layout.lake.glob(f"{table}/*/*/*.parquet")):
+                    rows.append([])
+                    continue
+                pattern = settings.layout.lake / table / "*" / "*" / "*.parquet"
+                rows.append(_ordered(reader, f"read_parquet('{pattern}', hive_partitioning = true)", key))
+        return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+@pytest.fixture
+def digests() -> Digests:
+    return Digests()
