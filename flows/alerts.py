@@ -7,6 +7,7 @@ from uuid import UUID
 
 from prefect.automations import AutomationCore, EventTrigger, Posture, SendNotification
 from prefect.client.orchestration import get_client
+from prefect.settings import PREFECT_API_URL
 
 from pipeline.alerts import RESOURCE_PREFIX, AlertKind
 
@@ -95,6 +96,11 @@ def install(block_name: str) -> list[str]:
     `block_name` is the block's name, or `type-slug/name` (`slack-webhook/brokers`) when two blocks share it.
     Returns the automations' names.
     """
+    if not PREFECT_API_URL.value():
+        raise LookupError(
+            "PREFECT_API_URL is not set: point it at the Prefect server whose runs should alert "
+            "(export PREFECT_API_URL=http://127.0.0.1:4200/api, or prefect config set PREFECT_API_URL=...)"
+        )
     block_id = _block_document_id(block_name)
     with get_client(sync_client=True) as client:
         for automation in automations(block_id):
