@@ -7,11 +7,15 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
 .PHONY: demo test lint typecheck unit lock clean chromium
 
-$(STAMP): requirements.lock pyproject.toml
+PIP := $(BIN)/pip --quiet --disable-pip-version-check
+
+# Everything from the locks, each file checked against its recorded hash; then this project, editable, built by the
+# hatchling the dev lock pinned (no unhashed build dependencies fetched).
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PIP) install --upgrade pip
+	$(PIP) install --require-hashes --no-deps -r requirements-dev.lock
+	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -36,13 +40,18 @@ chromium:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-liberation >/dev/null; }
 
-# Re-resolve the ranges in pyproject.toml in a scratch venv and record the exact set as the lock.
+# Re-resolve the ranges in pyproject.toml to the newest versions with uv (installed in a scratch venv) and record
+# them with every file's hash: requirements.lock is what the flows need to run (a worker installs only this),
+# requirements-dev.lock is that same set plus the test and lint tools (what `make` installs).
+UV_COMPILE = .lock-venv/bin/uv pip compile pyproject.toml --upgrade --generate-hashes --python-version 3.11 \
+	--custom-compile-command "make lock" --quiet
 lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install --quiet --disable-pip-version-check ".[dev]"
-	.lock-venv/bin/pip freeze --disable-pip-version-check --exclude okx-rebates > requirements.lock
+	.lock-venv/bin/pip install --quiet --disable-pip-version-check uv
+	$(UV_COMPILE) -o requirements.lock
+	$(UV_COMPILE) --extra dev --constraint requirements.lock -o requirements-dev.lock
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist
+	rm -rf $(VENV) .lock-venv .mypy_cache .ruff_cache .pytest_cache build dist

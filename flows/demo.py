@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from prefect.settings import temporary_settings
 from rich.console import Console
 from rich.table import Table
 
+from flows.demo_home import DEMO_DIR, clear_demo_data
 from flows.runtime import pinned
 from flows.sync import sync_rebates
 from pipeline.clock import FakeClock, SystemClock
@@ -28,9 +28,6 @@ from pipeline.simulator.options import ROTATE
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, SimulatorConfig
 from pipeline.windows import yesterday
-
-DEMO_DIR = Path("demo-data")
-"""Where the demo writes (never REBATES_DATA_DIR, so it cannot touch real data); wiped at each start."""
 
 
 @dataclass(frozen=True)
@@ -69,8 +66,7 @@ def run_demo(
     The flow runs in this process, on Prefect's temporary local server when no PREFECT_API_URL is set (Prefect
     starts it, 10-20 s), with the demo's settings and the simulator's clock pinned (flows.runtime).
     """
-    if directory.exists():
-        shutil.rmtree(directory)
+    clear_demo_data(directory)
     clock = FakeClock(SystemClock().now())
     config = SimulatorConfig(shape=ROTATE, layout=ROTATE, orders_per_day=60)
     passes = 0

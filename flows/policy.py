@@ -1,7 +1,8 @@
-"""The flows' retry policy, in one place: which failures Prefect retries, how often, and after how long."""
+"""The flows' retry and timeout policy, in one place: which failures Prefect retries, how often, how long runs last."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from prefect import State, Task
@@ -50,3 +51,17 @@ DATABASE_RETRIES: dict[str, Any] = {
 
 NO_RETRIES: dict[str, Any] = {"retries": 0}
 """The create: never retried, since a retry could spend the next hour's create."""
+
+SYNC_TIMEOUT = timedelta(minutes=50)
+"""An hourly pass that has not finished in 50 minutes is stopped (failed as TimedOut), before the next one is due.
+
+The deployments drop a run that would overlap a running one, so a hung pass must end to let the next hours run."""
+
+BACKFILL_MAX_HOURS = 48.0
+"""The longest `max_hours` a backfill accepts (two days of hourly creates: 96 windows of up to 180 days)."""
+
+BACKFILL_TIMEOUT = timedelta(hours=BACKFILL_MAX_HOURS + 1)
+"""A backfill stops itself at `max_hours`; this stops one that hangs, an hour after the longest allowed."""
+
+REPORTS_TIMEOUT = timedelta(minutes=30)
+"""The daily reports query one day (or one month) once; half an hour means something hangs."""

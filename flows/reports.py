@@ -9,7 +9,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from flows.policy import DATABASE_RETRIES, STEP_OPTIONS
+from flows.policy import DATABASE_RETRIES, REPORTS_TIMEOUT, STEP_OPTIONS
 from flows.runtime import base_settings, run_clock, show_pipeline_logs
 from pipeline.config import SettingsError
 from pipeline.report.model import FORMATS, Period, ReportFormat
@@ -68,7 +68,12 @@ def reports_run_name() -> str:
     return "reports " + " + ".join(names) + (f" for {code}" if code else "")
 
 
-@flow(name="build-reports", flow_run_name=reports_run_name, persist_result=False)
+@flow(
+    name="build-reports",
+    flow_run_name=reports_run_name,
+    persist_result=False,
+    timeout_seconds=REPORTS_TIMEOUT.total_seconds(),
+)
 def build_reports(
     day: date | None = None,
     broker_code: str | None = None,

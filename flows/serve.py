@@ -7,6 +7,7 @@ from datetime import timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 from prefect import serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
@@ -28,6 +29,11 @@ REPORTS_DEPLOYMENT = "daily"
 
 TAGS = ["okx-rebates"]
 
+ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
+"""Every deployment runs one flow run at a time; a run that would overlap it is cancelled, never queued.
+
+So late runs after an outage do not replay back to back (prefect.yaml says the same; a test checks they agree)."""
+
 
 def schedule_timezone(tz: tzinfo) -> str:
     """REBATES_TZ as the IANA name Prefect's cron schedules take (`UTC+8` is `Etc/GMT-8`, POSIX's inverted sign)."""
@@ -45,7 +51,10 @@ def schedule_timezone(tz: tzinfo) -> str:
 
 
 def deployments(schedule_tz: str) -> list[RunnerDeployment]:
-    """The deployments `rebates serve` runs: hourly sync, on-demand backfill, daily reports, cron in `schedule_tz`."""
+    """The deployments `rebates serve` runs: hourly sync, on-demand backfill, daily reports (cron in `schedule_tz`).
+
+    Each runs one flow run at a time (`ONE_AT_A_TIME`); the flows carry their own timeouts (flows/policy.py).
+    """
     module = EntrypointType.MODULE_PATH  # the flows load by module name, wherever the package is installed
     return [
         RunnerDeployment.from_flow(
@@ -54,14 +63,18 @@ def deployments(schedule_tz: str) -> list[RunnerDeployment]:
             schedules=[Cron(HOURLY_SYNC_CRON, timezone=schedule_tz)],
             tags=TAGS,
             entrypoint_type=module,
+            concurrency_limit=ONE_AT_A_TIME,
         ),
-        RunnerDeployment.from_flow(backfill, BACKFILL_DEPLOYMENT, tags=TAGS, entrypoint_type=module),
+        RunnerDeployment.from_flow(
+            backfill, BACKFILL_DEPLOYMENT, tags=TAGS, entrypoint_type=module, concurrency_limit=ONE_AT_A_TIME
+        ),
         RunnerDeployment.from_flow(
             build_reports,
             REPORTS_DEPLOYMENT,
             schedules=[Cron(DAILY_REPORTS_CRON, timezone=schedule_tz)],
             tags=TAGS,
             entrypoint_type=module,
+            concurrency_limit=ONE_AT_A_TIME,
         ),
     ]
 

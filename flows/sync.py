@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -10,9 +11,20 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from flows.policy import DATABASE_RETRIES, NO_RETRIES, OKX_GET_RETRIES, STEP_OPTIONS
+from flows.artifacts import BackfillProgress, publish_window_states
+from flows.events import emit_alerts
+from flows.policy import (
+    BACKFILL_MAX_HOURS,
+    BACKFILL_TIMEOUT,
+    DATABASE_RETRIES,
+    NO_RETRIES,
+    OKX_GET_RETRIES,
+    STEP_OPTIONS,
+    SYNC_TIMEOUT,
+)
 from flows.runtime import base_settings, run_clock, run_settings, show_pipeline_logs
 from pipeline.acquire.steps import OkxAnswers, PassScope, SyncReport, syncer_for
+from pipeline.alerts import alerts_for
 from pipeline.config import SettingsError
 from pipeline.okx.limits import BrokerType
 from pipeline.passes import PassRun, Step, Until, describe_range, drive, pass_scope, prepare, retry_windows, run_step
@@ -110,10 +122,14 @@ class TaskSteps:
     """The pass runner's steps as this flow run's Prefect tasks."""
 
     run_id: str
+    after_status: Callable[[PassScope], None] | None = None
+    """Called after each what-is-pending step (the backfill moves its progress bar)."""
 
     def run(self, step: Step, scope: PassScope) -> SyncReport:
         """Run the step's task; its failure (after Prefect's retries) is raised here."""
         result: SyncReport = TASKS[step](scope, return_state=True).result()
+        if step is Step.FINISH and self.after_status is not None:
+            self.after_status(scope)
         return result
 
     def forget_answers(self) -> None:
@@ -126,6 +142,7 @@ def run_passes(
     end: date | None,
     broker_type: BrokerType | None,
     retry: list[str] | None = None,
+    after_status: Callable[[PassScope], None] | None = None,
     **drive_options: Any,
 ) -> PassRun:
     """Resolve the pass's days (a task), then drive it through the tasks; the run is published, never raised here."""
@@ -135,7 +152,7 @@ def run_passes(
         failure = scope if isinstance(scope, Exception) else RuntimeError(str(state.message))
         fallback = PassScope(begin or date.min, end or date.min, ())
         return PassRun(fallback, [fallback.report()], [failure])
-    steps = TaskSteps(str(flow_run.id))
+    steps = TaskSteps(str(flow_run.id), after_status)
     try:
         return drive(scope, steps, run_clock(), **drive_options)
     finally:
@@ -176,7 +193,12 @@ def _day(value: object) -> date | None:
     return value if isinstance(value, date) else (date.fromisoformat(value) if isinstance(value, str) else None)
 
 
-@flow(name="sync-rebates", flow_run_name=sync_run_name, persist_result=False)
+@flow(
+    name="sync-rebates",
+    flow_run_name=sync_run_name,
+    persist_result=False,
+    timeout_seconds=SYNC_TIMEOUT.total_seconds(),
+)
 def sync_rebates(
     begin: date | None = None,
     end: date | None = None,
@@ -188,16 +210,22 @@ def sync_rebates(
     begin: first day; default REBATES_START_DATE. end: last day; default yesterday in REBATES_TZ.
     broker_type: only `api` or `oauth`; default every type in REBATES_BROKER_TYPES.
     retry: failed or quarantined window ids to download and load again in this pass (as `rebates retry`).
-    Publishes the `sync-summary` artifact, also when a step fails (the run then fails with that step's error).
+    Publishes the `sync-summary` and `window-states` artifacts and the alerts' events, also when a step fails (the
+    run then fails with that step's error). Times out after SYNC_TIMEOUT, before the next hour's run is due.
     """
     show_pipeline_logs()
-    run = run_passes(begin, end, broker_type, retry, until=Until.SINGLE)
+    run = run_passes(begin, end, broker_type, retry=retry, until=Until.SINGLE)
     publish(run, "sync-summary", "What this sync pass did", unfinished=False)
     run.raise_failure()
     return run.report
 
 
-@flow(name="backfill", flow_run_name=backfill_run_name, persist_result=False)
+@flow(
+    name="backfill",
+    flow_run_name=backfill_run_name,
+    persist_result=False,
+    timeout_seconds=BACKFILL_TIMEOUT.total_seconds(),
+)
 def backfill(
     begin: date, end: date, broker_type: BrokerType | None = None, max_hours: float = 24.0
 ) -> list[SyncReport]:
@@ -205,19 +233,25 @@ def backfill(
 
     Safe beside the hourly `sync-rebates`: both share the account's create hour and the GET budget through the
     ledger and the limiter. Between creates it polls the files already requested every REBATES_POLL_INTERVAL.
-    Publishes the `backfill-summary` artifact.
+    Publishes the `backfill-summary`, `window-states` and `backfill-progress` (after each pass) artifacts.
     """
-    if max_hours < 0:
-        raise ValueError(f"backfill: max_hours must be 0 or more, got {max_hours}")
+    if not 0 <= max_hours <= BACKFILL_MAX_HOURS:
+        raise ValueError(
+            f"backfill: max_hours must be 0 to {BACKFILL_MAX_HOURS} (the flow's timeout is an hour more), got "
+            f"{max_hours}; run another backfill afterwards for the rest"
+        )
     show_pipeline_logs()
-    run = run_passes(begin, end, broker_type, until=Until.LOADED, deadline=timedelta(hours=max_hours))
+    progress = BackfillProgress(begin, end)
+    run = run_passes(
+        begin, end, broker_type, after_status=progress.update, until=Until.LOADED, deadline=timedelta(hours=max_hours)
+    )
     publish(run, "backfill-summary", f"Backfill of {begin}..{end}", unfinished=True)
     run.raise_failure()
     return run.reports
 
 
 def publish(run: PassRun, key: str, description: str, *, unfinished: bool) -> None:
-    """The run's markdown artifact (nothing in it is secret: window ids, counts, reasons, times)."""
+    """The run's artifacts and its alerts' events (nothing in them is secret: window ids, counts, reasons, times)."""
     title = str(flow_run.name or flow_run.flow_name)
     completed = [report for report in run.reports if report.begin != date.min]
     failure = str(run.failures[0]) if run.failures else None
@@ -229,3 +263,6 @@ def publish(run: PassRun, key: str, description: str, *, unfinished: bool) -> No
         unfinished=(completed[-1].unfinished if completed else {}) if unfinished else None,
     )
     create_markdown_artifact(markdown=markdown, key=key, description=description)
+    emit_alerts(alerts_for(completed, run.failures, flow_run.flow_name or "sync"))
+    if run.scope.scopes:
+        publish_window_states(run.scope)

@@ -458,8 +458,11 @@ def demo() -> None:
     """Run the sync flow against the embedded OKX simulator, moving its clock instead of waiting for OKX's hours.
 
     One `sync-rebates` flow run per simulated hour, on Prefect's temporary local server (no server to start),
-    then the report. Writes only under ./demo-data (wiped first). Example: make demo
+    then the report. Writes only under ./demo-data (wiped first), Prefect's database included. Example: make demo
     """
+    from flows.demo_home import use_demo_prefect_home  # imports no Prefect
+
+    use_demo_prefect_home()  # before Prefect loads: it reads PREFECT_HOME once
     # Imported here: the demo runs the Prefect flow, and every other command stays free of Prefect.
     from flows.demo import run_demo
 
@@ -567,3 +570,67 @@ def print_result(result: QueryResult, output: SqlFormat) -> None:
             table.add_row(*(escape(text(value)) if value is not None else "NULL" for value in row))
         console.print(table, highlight=False)
         console.print(f"{len(result.rows):,} row(s)", highlight=False)
+
+
+@app.command("check-users")
+def check_users(
+    users_file: Annotated[Path, typer.Argument(help="A .csv or .xlsx with an apiKey column (and brokerType).")],
+    out: Annotated[Path, typer.Option(help="Where to write the result: .xlsx or .csv.")] = Path(
+        "user-rebate-check.xlsx"
+    ),
+) -> None:
+    """Ask OKX whether each user's API key earns the broker a rebate, and if not why (2 checks a second).
+
+    The file needs a header row with an apiKey column; a brokerType column (api / oauth) is needed when the broker
+    is both. Keys are shown and written with their last 4 characters only. An error for one user is written in its
+    row and the others are still checked.
+
+    Example: rebates check-users users.xlsx --out checked.xlsx
+    """
+    from pipeline.clock import SystemClock
+    from pipeline.users import COLUMNS, UsersFileError, read_users, write_checks
+    from pipeline.users import check_users as run_checks
+
+    settings = settings_or_exit()
+    with exit_codes():
+        try:
+            users = read_users(users_file)
+            with console.status("asking OKX about each user", spinner="dots") as spinner:
+                checks = run_checks(settings, SystemClock(), users, progress=spinner.update)
+            written = write_checks(checks, out)
+        except UsersFileError as exc:
+            fail(Exit.CONFIG, str(exc))
+    table = Table(*COLUMNS, title="User rebate check")
+    for check in checks:
+        table.add_row(*("" if cell is None else str(cell) for cell in check.cells()))
+    console.print(table)
+    failed = sum(1 for check in checks if check.info is None)
+    console.print(
+        f"{len(checks) - failed} of {len(checks)} users checked ({failed} with an error in their row); "
+        f"written to {written}",
+        highlight=False,
+    )
+
+
+alerts_app = typer.Typer(help="Prefect automations that send the pipeline's alerts to a notification block.")
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("install")
+def alerts_install(
+    block: Annotated[str, typer.Option(help="The notification block's name (or type-slug/name), e.g. brokers-slack.")],
+) -> None:
+    """Create (or replace) the automations that notify BLOCK of quarantined windows, overdue files, refused creates,
+    failed passes and crashed runs, on the Prefect server PREFECT_API_URL names.
+
+    Example: rebates alerts install --block brokers-slack (docs/operations.md: making the block)
+    """
+    from flows.alerts import install  # here, not at the top: pipeline/ stays free of Prefect until asked
+
+    with exit_codes():
+        try:
+            names = install(block)
+        except LookupError as exc:
+            fail(Exit.CONFIG, str(exc.args[0]))
+    for name in names:
+        console.print(f"installed automation [bold]{escape(name)}[/] → {escape(block)}", highlight=False)

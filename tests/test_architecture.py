@@ -15,9 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 LAYERS: list[set[str]] = [
     {"pipeline.cli"},
-    {"pipeline.doctor", "pipeline.summary", "pipeline.simulator"},
-    {"pipeline.passes"},
-    {"pipeline.acquire", "pipeline.store", "pipeline.report"},
+    {"pipeline.doctor", "pipeline.summary", "pipeline.simulator", "pipeline.run_tables"},
+    {"pipeline.passes", "pipeline.alerts"},
+    {"pipeline.acquire", "pipeline.store", "pipeline.report", "pipeline.users"},
     {"pipeline.archive"},
     {"pipeline.ledger"},
     {"pipeline.okx"},

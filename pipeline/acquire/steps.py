@@ -81,6 +81,10 @@ class SyncReport:
     """Windows of the pass's days that are neither loaded nor quarantined, with their state."""
     next_poll_at: datetime | None = None
     """When the earliest window still waiting for OKX is due another poll (None when none waits)."""
+    overdue: list[str] = field(default_factory=list)
+    """Windows requested longer than OVERDUE_AFTER ago whose file OKX still has not finished (each also warned)."""
+    create_refusal: str | None = None
+    """Why OKX refused or failed this pass's create (50011, or a transient error after retries), in words."""
 
     def warn(self, message: str) -> None:
         """Record and log a warning."""
@@ -93,6 +97,7 @@ class SyncReport:
         self.planned += step.planned
         if step.created is not None:
             self.created, self.create_outcome = step.created, step.create_outcome
+            self.create_refusal = step.create_refusal
         self.create_next_at = step.create_next_at or self.create_next_at
         self.polled.update(step.polled)
         self.downloaded += step.downloaded
@@ -106,6 +111,7 @@ class SyncReport:
     def note_status(self, status: SyncReport) -> None:
         """Take what a what-is-pending step found, replacing what an earlier round of the same pass found."""
         self.pending, self.unfinished, self.next_poll_at = status.pending, status.unfinished, status.next_poll_at
+        self.overdue = status.overdue
         self.create_next_at = status.create_next_at
 
 
@@ -225,6 +231,7 @@ class Syncer:
         }
         for record in waiting:
             if record.overdue(now):
+                report.overdue.append(record.window_id)
                 since = record.requested_at or record.planned_at
                 report.warn(
                     f"{record.window_id} was requested {since:%Y-%m-%d %H:%M} UTC and is not ready after "
@@ -343,12 +350,14 @@ class Syncer:
             self.ledger.record_create(attempt, CreateOutcome.RATE_LIMITED, budget_until=until, detail=str(exc))
             self.ledger.replan(chosen.window_id, f"rate limited: {exc}")
             report.create_outcome = CreateOutcome.RATE_LIMITED
+            report.create_refusal = f"rate limited (50011): the hourly create is spent until {until:%H:%M} UTC"
             report.warn(f"OKX refused the create for {chosen.window_id} (50011): budget spent until {until:%H:%M} UTC")
             return
         except OkxNotSentError as exc:
             self.ledger.record_create(attempt, CreateOutcome.FAILED, detail=str(exc))
             self.ledger.replan(chosen.window_id, str(exc))
             report.create_outcome = CreateOutcome.FAILED
+            report.create_refusal = f"never reached OKX ({exc}); the hour counts as spent"
             report.warn(f"the create for {chosen.window_id} never reached OKX ({exc}); the hour counts as spent")
             return
         except OkxTransientError as exc:
@@ -367,6 +376,7 @@ class Syncer:
             self.ledger.record_create(attempt, CreateOutcome.FAILED, detail=str(exc))
             refused = self.ledger.refuse_create(chosen.window_id, str(exc))
             report.create_outcome = CreateOutcome.FAILED
+            report.create_refusal = f"refused ({exc}); asked again after {refused.next_attempt_at:%Y-%m-%d %H:%M} UTC"
             report.failed[chosen.window_id] = str(exc)
             report.warn(
                 f"OKX refused the create for {chosen.window_id} ({exc}); other windows get the next hours, and "

@@ -1,4 +1,4 @@
-"""The signed OKX client for the FD-broker rebate endpoints: create a rebate file, list files, get one range's link."""
+"""The signed OKX client for the FD-broker endpoints: rebate files (create, list, get a link) and user rebate checks."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from types import TracebackType
 from typing import Any, Literal, NamedTuple, Self, cast, get_args
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import httpx
+from pydantic import SecretStr
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from pipeline.clock import Clock, SystemClock, from_epoch_ms
@@ -25,7 +27,7 @@ from pipeline.okx.errors import (
     data_or_raise,
     network_error,
 )
-from pipeline.okx.limits import DATE_FORMAT, MAX_WINDOW_DAYS, REBATE_PATH, BrokerType
+from pipeline.okx.limits import DATE_FORMAT, IF_REBATE_PATH, MAX_WINDOW_DAYS, REBATE_PATH, BrokerType
 from pipeline.okx.signing import okx_timestamp, sign
 
 logger = logging.getLogger(__name__)
@@ -66,6 +68,27 @@ class CreateResult:
     """True: a file for this range already exists; false: OKX started generating it (check after about 2 hours)."""
     first_requested_at: datetime
     """When OKX first received a request for this range (`ts`)."""
+
+
+@dataclass(frozen=True)
+class UserRebateInfo:
+    """OKX's answer to `GET if-rebate` for one user's API key."""
+
+    type: str
+    """Why the broker does or does not earn a rebate: 0 earns; 1 broker id expired; 2 VIP4/5 cap; 3 VIP6+; 4 MSA."""
+    broker_code: str
+    """The FD broker's code the user trades under."""
+    affiliated: bool | None
+    """Whether there is an affiliated rebate (None when OKX left it empty)."""
+    client_rebate_ratio: Decimal | None
+    """The commission rebate ratio for the client."""
+    last_rebate: Decimal | None
+    """The account's monthly rebate amount; only for VIP4 and VIP5 users."""
+
+
+def mask_key(key: str) -> str:
+    """An API key as it may be shown: its last 4 characters only (nothing of a key of 8 characters or fewer)."""
+    return "****" + (key[-4:] if len(key) > 8 else "")
 
 
 class _Answer(NamedTuple):
@@ -145,6 +168,22 @@ class OkxClient:
             query["brokerType"] = broker_type.value
         data = self._request("GET", REBATE_PATH, query=query)
         return [_rebate_link(item, f"GET {REBATE_PATH}") for item in data]
+
+    def user_rebate_info(self, user_api_key: SecretStr, broker_type: BrokerType | None) -> UserRebateInfo:
+        """Whether the user with this API key earns the broker a rebate, and if not why (OKX allows 2 a second).
+
+        The user's key travels only in the signed query: an error's message shows its last 4 characters instead.
+        """
+        key = user_api_key.get_secret_value()
+        query = {"apiKey": key}
+        if broker_type is not None:
+            query["brokerType"] = broker_type.value
+        try:
+            data = self._request("GET", IF_REBATE_PATH, query=query)
+        except OkxError as exc:
+            exc.args = (str(exc).replace(quote_plus(key), mask_key(key)).replace(key, mask_key(key)),)
+            raise exc from None
+        return _user_rebate_info(data, f"GET {IF_REBATE_PATH}")
 
     def _request(
         self,
@@ -273,3 +312,33 @@ def _time(item: dict[str, Any], key: str, where: str) -> datetime | None:
     if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
         raise OkxMalformedAnswerError(f"OKX answered {where} with {key}={value!r}, expected epoch milliseconds")
     return from_epoch_ms(value)
+
+
+def _user_rebate_info(data: list[Any], where: str) -> UserRebateInfo:
+    item = data[0] if data and isinstance(data[0], dict) else None
+    if item is None:
+        raise OkxMalformedAnswerError(f"OKX answered {where} without an item: got {len(data)} data items")
+    kind = item.get("type")
+    if isinstance(kind, bool) or not isinstance(kind, str | int) or not str(kind).isdigit():
+        raise OkxMalformedAnswerError(f"OKX answered {where} with type {kind!r}, expected a number such as '0'")
+    affiliated = item.get("affiliated")
+    if affiliated not in (True, False, "true", "false", "", None):
+        raise OkxMalformedAnswerError(f"OKX answered {where} with affiliated {affiliated!r}, expected true or false")
+    return UserRebateInfo(
+        type=str(kind),
+        broker_code=str(item.get("brokerCode") or ""),
+        affiliated=None if affiliated in ("", None) else affiliated in (True, "true"),
+        client_rebate_ratio=_decimal(item, "clientRebateRatio", where),
+        last_rebate=_decimal(item, "lastRebate", where),
+    )
+
+
+def _decimal(item: dict[str, Any], key: str, where: str) -> Decimal | None:
+    """An OKX decimal text field; None when absent or empty."""
+    value = item.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise OkxMalformedAnswerError(f"OKX answered {where} with {key}={value!r}, expected a decimal number") from None

@@ -54,3 +54,10 @@ OKX_DAY_TZ = timezone(timedelta(hours=8))
 
 DATE_FORMAT = "%Y%m%d"
 """`begin` / `end` as OKX takes them: YYYYMMDD, both included."""
+
+IF_REBATE_PATH = "/api/v5/broker/fd/if-rebate"
+"""GET: whether a user's API key earns the broker a rebate, and if not, why (`type` 0-4)."""
+
+IF_REBATE_LIMIT = 2
+IF_REBATE_WINDOW = timedelta(seconds=1)
+"""GET if-rebate: 2 requests per second per OKX user (the broker's account)."""

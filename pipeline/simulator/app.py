@@ -1,6 +1,7 @@
-"""The simulated OKX as an ASGI app: the two FD rebate endpoints, object-store file links, and control endpoints.
+"""The simulated OKX as an ASGI app: the FD rebate and if-rebate endpoints, object-store file links, and controls.
 
-OKX endpoints (signed like OKX, see FACTS.md): `POST` and `GET` on `REBATE_PATH`. Every decision about time uses
+OKX endpoints (signed like OKX, see FACTS.md): `POST` and `GET` on `REBATE_PATH`, `GET` on `IF_REBATE_PATH`. Every
+decision about time uses
 the injected clock. Checks run in this order, each answering OKX's envelope `{"code", "msg", "data": []}`:
 
 1. injected faults: `server-error` → HTTP 503 / 50001, `busy` → 429 / 50013 (before anything else, like a gateway);
@@ -13,6 +14,11 @@ the injected clock. Checks run in this order, each answering OKX's envelope `{"c
 5. parameters: brokerType (50044 when the account has both types and none is given, HTTP 200; 51000 for a type
    the account lacks), `begin`/`end`/`type` missing 50014, malformed 51000, begin after end 51000, a range over
    MAX_WINDOW_DAYS 50076, a body that is not a JSON object 50002 (all HTTP 400).
+
+`GET if-rebate?apiKey=` runs steps 1-3, then its own limit (2 per rolling second per account, 50011), then: no
+apiKey 50014; brokerType as above; a key no `SimulatorConfig.users` entry has, or one of another broker type,
+53010; a user with an `error` answers that code (53004: frozen); otherwise the user's `type`, `brokerCode` (the
+account's), `affiliated`, `clientRebateRatio` and `lastRebate`.
 
 `GET /api/v5/public/time` (OKX's public server time, no auth) answers `{"code": "0", "data": [{"ts": <ms>}]}`
 on the simulator's clock, so `rebates doctor` measures skew against a fake clock too.
@@ -54,6 +60,7 @@ from pipeline.clock import Clock, FakeClock, SystemClock, epoch_ms, from_epoch_m
 from pipeline.config import LOOPBACK_HOSTS
 from pipeline.okx.limits import (
     DATE_FORMAT,
+    IF_REBATE_PATH,
     LINK_VALIDITY,
     MAX_WINDOW_DAYS,
     PUBLIC_TIME_PATH,
@@ -95,6 +102,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "50112": (401, "Invalid OK-ACCESS-TIMESTAMP."),
     "50113": (401, "Invalid Sign."),
     "51000": (400, "Parameter {0} error"),
+    "53004": (400, "Account has been frozen"),
+    "53010": (400, "Parameter {0} error"),
     "59608": (200, "Only the broker account has permission to operate this API."),
 }
 """OKX code → (HTTP status, message) for every error the simulator answers."""
@@ -169,6 +178,7 @@ class SimulatorApp:
         self._app = Starlette(
             routes=[
                 Route(REBATE_PATH, self._rebates, methods=["GET", "POST"]),
+                Route(IF_REBATE_PATH, self._if_rebate, methods=["GET"]),
                 Route(PUBLIC_TIME_PATH, self._public_time, methods=["GET"]),
                 Route(FILES_PATH + "/{token}/{name}", self._download, methods=["GET"]),
                 Route(CONTROL_PATH + "/state", self._control_state, methods=["GET"]),
@@ -194,6 +204,47 @@ class SimulatorApp:
             answer = rejected.answer
         self.state.record_call(request.method, REBATE_PATH, answer.status, answer.code, now)
         return answer.response()
+
+    async def _if_rebate(self, request: Request) -> Response:
+        now = self.clock.now()
+        try:
+            answer = self._user_answer(request, now)
+        except _Rejected as rejected:
+            answer = rejected.answer
+        self.state.record_call(request.method, IF_REBATE_PATH, answer.status, answer.code, now)
+        return answer.response()
+
+    def _user_answer(self, request: Request, now: datetime) -> _Answer:
+        if self.state.faults.take(Fault.SERVER_ERROR)[0]:
+            raise _Rejected("50001")
+        if self.state.faults.take(Fault.BUSY)[0]:
+            raise _Rejected("50013")
+        account = self._authenticate(request, b"", now)
+        if not account.is_broker:
+            raise _Rejected("59608")
+        if not self.state.try_spend_if_rebate(account.api_key, now):
+            raise _Rejected("50011")
+        query = request.query_params
+        api_key = query.get("apiKey")
+        if not api_key:
+            raise _Rejected("50014", "apiKey")
+        broker_type = _broker_type(account, query.get("brokerType"))
+        user = self.config.user(api_key)
+        if user is None or user.broker_type is not broker_type:
+            raise _Rejected("53010", "apiKey")
+        if user.error is not None:
+            raise _Rejected(user.error)
+        return _ok(
+            [
+                {
+                    "type": user.type,
+                    "brokerCode": f"{account.api_key[-4:]}{broker_type.value}SCDE",
+                    "affiliated": "true" if user.affiliated else "false",
+                    "clientRebateRatio": user.client_rebate_ratio,
+                    "lastRebate": user.last_rebate,
+                }
+            ]
+        )
 
     async def _public_time(self, request: Request) -> Response:
         now = self.clock.now()

@@ -21,6 +21,8 @@ from pipeline.okx.limits import (
     GENERATION_TIME,
     GET_LIMIT,
     GET_WINDOW,
+    IF_REBATE_LIMIT,
+    IF_REBATE_WINDOW,
     OKX_DAY_TZ,
     BrokerType,
 )
@@ -90,6 +92,36 @@ class SimAccount:
 DEFAULT_ACCOUNT = SimAccount()
 """The ready-made account: key `sim-api-key`, secret `sim-secret-key`, passphrase `sim-passphrase`, api + oauth."""
 
+
+@dataclass(frozen=True)
+class SimUser:
+    """A user trading under the broker, as `GET if-rebate` describes them; `error` answers that OKX code instead."""
+
+    api_key: str
+    type: str = "0"
+    """0 earns the broker a rebate; 1 broker id expired; 2 VIP4/5 monthly cap reached; 3 VIP6 or above; 4 MSA."""
+    broker_type: BrokerType = BrokerType.API
+    affiliated: bool = False
+    client_rebate_ratio: str = "0"
+    last_rebate: str = ""
+    error: str | None = None
+
+    def __repr__(self) -> str:
+        return f"SimUser(type={self.type!r}, broker_type={self.broker_type!r}, error={self.error!r})"
+
+
+DEFAULT_USERS = (
+    SimUser("sim-user-earns-0001", "0", client_rebate_ratio="0.2"),
+    SimUser("sim-user-expired-0002", "1"),
+    SimUser("sim-user-vip-cap-0003", "2", client_rebate_ratio="0.1", last_rebate="1234.5"),
+    SimUser("sim-user-vip6-0004", "3"),
+    SimUser("sim-user-msa-0005", "4"),
+    SimUser("sim-user-oauth-0006", "0", broker_type=BrokerType.OAUTH, affiliated=True, client_rebate_ratio="0.3"),
+    SimUser("sim-user-frozen-0007", error="53004"),
+)
+"""Users the simulator knows for `GET if-rebate`: one of each `type`, an OAuth user, and a frozen account."""
+
+
 E = TypeVar("E", bound=StrEnum)
 
 ShapeOption = FileShape | Literal["rotate"]
@@ -108,6 +140,7 @@ class SimulatorConfig:
     demo_only: the keys are demo-trading keys (requests must send `x-simulated-trading: 1`); default live keys.
     day_tz: the timezone of OKX's day boundaries (`beginTime`/`endTime` and the rows of the file).
     check_timestamps: reject OK-ACCESS-TIMESTAMP off by more than 30 s (off only for a fake clock in another process).
+    users: the users `GET if-rebate` knows (default: `DEFAULT_USERS`).
     """
 
     accounts: tuple[SimAccount, ...] = (DEFAULT_ACCOUNT,)
@@ -120,6 +153,7 @@ class SimulatorConfig:
     demo_only: bool = False
     day_tz: tzinfo = OKX_DAY_TZ
     check_timestamps: bool = True
+    users: tuple[SimUser, ...] = DEFAULT_USERS
 
     def __post_init__(self) -> None:
         if not self.accounts:
@@ -138,6 +172,10 @@ class SimulatorConfig:
     def account(self, api_key: str) -> SimAccount | None:
         """The account with this API key, if any."""
         return next((account for account in self.accounts if account.api_key == api_key), None)
+
+    def user(self, api_key: str) -> SimUser | None:
+        """The user with this API key, for `GET if-rebate`, if any."""
+        return next((user for user in self.users if user.api_key == api_key), None)
 
 
 def _option(kind: type[E], value: E | str) -> E | Literal["rotate"]:
@@ -199,6 +237,7 @@ class CallRecord:
 class _Budget:
     last_create: datetime | None = None
     gets: deque[datetime] = field(default_factory=deque)
+    if_rebate: deque[datetime] = field(default_factory=deque)
 
 
 class Faults:
@@ -284,6 +323,17 @@ class SimulatorState:
             if len(gets) >= GET_LIMIT:
                 return False
             gets.append(now)
+            return True
+
+    def try_spend_if_rebate(self, api_key: str, now: datetime) -> bool:
+        """Count one if-rebate call if fewer than IF_REBATE_LIMIT were counted in the IF_REBATE_WINDOW before `now`."""
+        with self._lock:
+            calls = self._budgets[api_key].if_rebate
+            while calls and calls[0] <= now - IF_REBATE_WINDOW:
+                calls.popleft()
+            if len(calls) >= IF_REBATE_LIMIT:
+                return False
+            calls.append(now)
             return True
 
     def create_next_at(self, api_key: str) -> datetime | None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from prefect.client.orchestration import get_client
@@ -49,3 +52,24 @@ def test_the_demo_shows_the_runs_lines_on_its_spinner_and_only_warnings_on_the_c
         logging.getLogger().removeHandler(handler)
     assert shown[:2] == ["listing OKX's files (api)", "loaded 12 rows"]
     assert console.getvalue() == "a warning stays on the console\n"
+
+
+def test_the_demo_command_keeps_prefects_database_under_demo_data(tmp_path: Path) -> None:
+    """`rebates demo` sets PREFECT_HOME before Prefect loads, so nothing lands in ~/.prefect."""
+    script = (
+        "from flows.demo_home import use_demo_prefect_home; use_demo_prefect_home()\n"
+        "from prefect.settings import get_current_settings\n"
+        "settings = get_current_settings()\n"
+        "print(settings.home)\n"
+        "print(settings.server.database.connection_url.get_secret_value())\n"
+    )
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PREFECT_")}
+    env["HOME"] = str(tmp_path / "home")
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    home, database = done.stdout.strip().splitlines()[-2:]
+    assert Path(home) == tmp_path / "demo-data" / "prefect"
+    assert database.endswith(str(tmp_path / "demo-data" / "prefect" / "prefect.db"))
+    assert not (tmp_path / "home" / ".prefect").exists()

@@ -1,4 +1,4 @@
-"""A real `prefect server start`: `rebates serve` and a process worker run the sync flow; prefect.yaml deploys."""
+"""A real `prefect server start`: serve and a worker run the sync flow, late runs are dropped, alerts notify."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ import pytest
 from pipeline.clock import SystemClock
 from pipeline.config import parse_timezone
 from pipeline.simulator.server import RunningSimulator
-from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, SimulatorConfig
+from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, Fault, SimulatorConfig
 from pipeline.windows import yesterday
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -59,7 +61,7 @@ class PrefectServer:
         return response.json()
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        """POST only the fields given (Prefect 3.8.8's client sends nulls its server rejects under FastAPI 0.154).
+        """POST only the fields given.
 
         A 503 (SQLite busy while another process writes, e.g. a runner registering its deployments) is retried.
         """
@@ -77,7 +79,7 @@ class PrefectServer:
 
 
 def test_the_server_accepts_the_null_filters_prefects_own_client_sends(prefect_server: PrefectServer) -> None:
-    """FastAPI >= 0.151 makes Prefect 3.8.8's server answer 422 to them and breaks `prefect deploy`."""
+    """FastAPI >= 0.151 makes Prefect's server answer 422 to them and breaks `prefect deploy` (3.9.1 caps it)."""
     assert not prefect_server.rejects_null_filters()
 
 
@@ -172,7 +174,14 @@ def operator_env(simulator: RunningSimulator, data: Path) -> dict[str, str]:
         "REBATES_DATA_DIR": str(data),
         "REBATES_DB": str(data / "rebates.duckdb"),
         "REBATES_START_DATE": START.isoformat(),
+        "REBATES_HOME": str(REPO),  # prefect.yaml's pull step: the checkout on the worker's machine
     }
+
+
+def assert_one_at_a_time(found: dict[str, Any]) -> None:
+    """The deployment allows one run at a time and cancels a run that would overlap it."""
+    assert found["global_concurrency_limit"]["limit"] == 1
+    assert found["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
 
 
 def prefect(server: PrefectServer, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -256,6 +265,8 @@ def test_rebates_serve_registers_three_deployments_and_runs_the_sync(
         assert [item["schedule"]["cron"] for item in hourly["schedules"]] == ["5 * * * *"]
         assert hourly["schedules"][0]["schedule"]["timezone"] == "Etc/GMT-8"  # REBATES_TZ's default, UTC+8
         assert hourly["entrypoint"] == "flows.sync.sync_rebates"
+        for item in found.values():
+            assert_one_at_a_time(item)
         run = run_and_wait(prefect_server, hourly["id"], [(served, log)])
         assert_synced(prefect_server, run, data)  # before stopping: the run's process may still be sending its logs
     finally:
@@ -270,7 +281,10 @@ def test_prefect_deploy_all_creates_the_three_deployments(prefect_server: Prefec
     for item in found.values():
         assert item["work_pool_name"] == work_pool
         assert item["job_variables"] == {"env": {"PREFECT_LOGGING_EXTRA_LOGGERS": "pipeline"}}
-        assert item["pull_steps"] == [{"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}]
+        assert item["pull_steps"] == [
+            {"prefect.deployments.steps.set_working_directory": {"directory": "{{ $REBATES_HOME }}"}}
+        ]  # resolved on the worker when a run starts, not where `prefect deploy` ran
+        assert_one_at_a_time(item)
     schedules = {
         name: [(entry["schedule"]["cron"], entry["schedule"]["timezone"]) for entry in item["schedules"]]
         for name, item in found.items()
@@ -305,3 +319,157 @@ def test_a_process_worker_runs_the_deployed_sync(
         assert_synced(prefect_server, run, data)
     finally:
         stop(worker)
+
+
+def final_states(
+    server: PrefectServer, run_ids: list[str], processes: list[tuple[subprocess.Popen[bytes], Path]]
+) -> list[str]:
+    """The runs' final state types, waiting for all of them."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:
+        states = [server.get(f"/flow_runs/{run_id}")["state"] for run_id in run_ids]
+        if all(state and state["type"] in FINAL_STATES for state in states):
+            return [state["type"] for state in states]
+        for process, log in processes:
+            assert process.poll() is None, f"{process.args!r} exited:\n{tail(log)}"
+        assert time.monotonic() < deadline, f"runs not final: {states}\n" + "\n".join(tail(log) for _, log in processes)
+        time.sleep(0.5)
+
+
+def test_hourly_runs_that_went_late_while_no_worker_ran_are_dropped_not_replayed(
+    prefect_server: PrefectServer, work_pool: str, live_simulator: RunningSimulator, tmp_path: Path
+) -> None:
+    deployed = prefect(prefect_server, "--no-prompt", "deploy", "--name", "hourly")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    hourly = deployment(prefect_server, "sync-rebates", "hourly")
+    outage = datetime.now(UTC) - timedelta(hours=3)
+    run_ids = [
+        prefect_server.post(
+            f"/deployments/{hourly['id']}/create_flow_run",
+            {
+                "state": {
+                    "type": "SCHEDULED",
+                    "state_details": {"scheduled_time": (outage + timedelta(hours=hour)).isoformat()},
+                }
+            },
+        )["id"]
+        for hour in range(3)
+    ]  # three hourly runs due while no worker was up
+    data = tmp_path / "data"
+    env = prefect_server.env | operator_env(live_simulator, data) | {"PREFECT_WORKER_QUERY_SECONDS": "1"}
+    log = tmp_path / "worker.log"
+    worker = start(
+        [str(BIN / "prefect"), "worker", "start", "--pool", work_pool, "--type", "process"],
+        env=env,
+        cwd=tmp_path,
+        log=log,
+    )
+    try:
+        states = final_states(prefect_server, run_ids, [(worker, log)])
+    finally:
+        stop(worker)
+    assert sorted(states) == ["CANCELLED", "CANCELLED", "COMPLETED"], tail(log)
+
+
+class _Hook(BaseHTTPRequestHandler):
+    """Records every POST body it receives (a notification block's webhook)."""
+
+    received: list[str]
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        type(self).received.append(self.rfile.read(length).decode())
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[str]]]:
+    """A loopback HTTP endpoint that keeps what is POSTed to it: (url, bodies)."""
+    received: list[str] = []
+    handler = type("Hook", (_Hook,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    finally:
+        server.shutdown()
+
+
+def test_an_installed_automation_notifies_the_block_when_a_window_is_quarantined(
+    prefect_server: PrefectServer,
+    live_simulator: RunningSimulator,
+    webhook: tuple[str, list[str]],
+    tmp_path: Path,
+) -> None:
+    url, received = webhook
+    make_block = (
+        "from prefect.blocks.notifications import CustomWebhookNotificationBlock as B; "
+        f"B(name='brokers', url={url!r}, json_data={{'subject': '{{{{subject}}}}', 'body': '{{{{body}}}}'}})"
+        ".save('brokers-hook', overwrite=True)"
+    )
+    made = subprocess.run(
+        [sys.executable, "-c", make_block],
+        env=prefect_server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    installed = subprocess.run(
+        [str(BIN / "rebates"), "alerts", "install", "--block", "brokers-hook"],
+        env=prefect_server.env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert "okx-rebates: window quarantined" in installed.stdout
+    again = subprocess.run(
+        [str(BIN / "rebates"), "alerts", "install", "--block", "brokers-hook"],
+        env=prefect_server.env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    named = prefect_server.post(
+        "/automations/filter", {"automations": {"name": {"any_": ["okx-rebates: window quarantined"]}}}
+    )
+    assert len(named) == 1  # installing twice replaces, never duplicates
+
+    live_simulator.state.faults.inject(Fault.MALFORMED_FILE, 1, how="garbage")
+    env = prefect_server.env | operator_env(live_simulator, tmp_path / "data")
+    synced = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from flows.sync import sync_rebates; sync_rebates(end=__import__('datetime').date.fromisoformat("
+            + repr(SEEDED_END.isoformat())
+            + "))",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert synced.returncode == 0, synced.stdout[-2000:] + synced.stderr[-2000:]
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while not any(SEEDED in body and "quarantined" in body for body in received):
+        assert time.monotonic() < deadline, f"no notification arrived; got {received}"
+        time.sleep(0.5)
+    (body,) = [body for body in received if SEEDED in body]
+    assert "okx-rebates: a rebate file was quarantined" in body
+    for secret in (DEFAULT_SECRET_KEY, DEFAULT_PASSPHRASE, "Signature="):
+        assert secret not in body

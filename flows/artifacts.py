@@ -1,0 +1,53 @@
+"""The runs' table and progress artifacts: each window's state after a run, and how far a backfill has got."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from prefect import task
+from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+
+from flows.policy import DATABASE_RETRIES, STEP_OPTIONS
+from flows.runtime import base_settings, run_clock
+from pipeline.acquire.steps import PassScope
+from pipeline.run_tables import WindowRow, percent_done, window_rows
+
+WINDOW_STATES_KEY = "window-states"
+BACKFILL_PROGRESS_KEY = "backfill-progress"
+
+
+@task(name="window-states", **STEP_OPTIONS, **DATABASE_RETRIES)
+def window_states(scope: PassScope) -> list[WindowRow]:
+    """Every window of the pass's days and broker types, with its state, as the ledger has it now."""
+    return window_rows(base_settings(), run_clock(), scope)
+
+
+def publish_window_states(scope: PassScope) -> list[WindowRow] | None:
+    """The `window-states` table artifact of this run; None (and no artifact) when the ledger could not be read."""
+    rows = window_states(scope, return_state=True).result(raise_on_failure=False)
+    if not isinstance(rows, list):
+        return None
+    create_table_artifact(
+        table=rows, key=WINDOW_STATES_KEY, description="Every window of this run's days and its state after the run"
+    )
+    return rows
+
+
+class BackfillProgress:
+    """The `backfill-progress` artifact: the share of the range's windows loaded or quarantined, after each pass."""
+
+    def __init__(self, begin: date, end: date) -> None:
+        created = create_progress_artifact(
+            progress=0.0,
+            key=BACKFILL_PROGRESS_KEY,
+            description=f"Backfill {begin}..{end}: share of its windows loaded or quarantined",
+        )
+        assert isinstance(created, UUID)  # called from the (synchronous) flow: the sync variant answered
+        self.artifact_id = created
+
+    def update(self, scope: PassScope) -> None:
+        """Read the range's windows and move the bar (left where it was when the ledger cannot be read)."""
+        rows = window_states(scope, return_state=True).result(raise_on_failure=False)
+        if isinstance(rows, list):
+            update_progress_artifact(self.artifact_id, progress=percent_done(rows))

@@ -1,0 +1,36 @@
+"""The if-rebate limiter: at most 2 user checks per rolling second across every process sharing a data dir."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from filelock import FileLock
+
+from pipeline.clock import Clock
+from pipeline.okx.limits import IF_REBATE_LIMIT, IF_REBATE_PATH, IF_REBATE_WINDOW
+from pipeline.okx.throttle import GetLimiter
+
+SAFETY_MARGIN = timedelta(milliseconds=100)
+"""Added to OKX's second so that a little clock difference with the server never costs a 50011."""
+
+
+class IfRebateLimiter(GetLimiter):
+    """`GetLimiter`'s file-locked slots with the if-rebate budget and a state file of its own.
+
+    Plug `before_request` into `OkxClient(before_request=...)`: it takes a slot before every if-rebate attempt,
+    retries included, and lets every other call through (the rebate-file GETs have their own limiter).
+    """
+
+    def __init__(self, state_dir: Path, clock: Clock, *, on_wait: Callable[[float], None] | None = None) -> None:
+        super().__init__(
+            state_dir, clock, limit=IF_REBATE_LIMIT, window=IF_REBATE_WINDOW + SAFETY_MARGIN, on_wait=on_wait
+        )
+        self.state_file = state_dir / "okx-if-rebate-slots.json"
+        self.lock = FileLock(str(state_dir / "okx-if-rebate-slots.lock"))
+
+    def before_request(self, method: str, path: str) -> None:
+        """The client hook: GETs to if-rebate take a slot; anything else passes."""
+        if method.upper() == "GET" and path.split("?", 1)[0] == IF_REBATE_PATH:
+            self.acquire()

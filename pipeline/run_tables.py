@@ -1,0 +1,36 @@
+"""What the runs' table and progress artifacts show, as plain rows: each window of a pass's days and its state."""
+
+from __future__ import annotations
+
+from pipeline.acquire.steps import PassScope
+from pipeline.alerts import redact
+from pipeline.clock import Clock
+from pipeline.config import Settings
+from pipeline.ledger import DONE_STATES, Ledger
+
+WindowRow = dict[str, str | int | None]
+
+
+def window_rows(settings: Settings, clock: Clock, scope: PassScope) -> list[WindowRow]:
+    """Every window of the pass's broker scopes that shares a day with its days, oldest first, with its state."""
+    ledger = Ledger(settings.rebates_db, clock, lock_timeout=settings.rebates_db_lock_timeout)
+    return [
+        {
+            "window": record.window_id,
+            "kind": record.kind.value,
+            "state": record.state.value,
+            "requested (UTC)": f"{record.requested_at:%Y-%m-%d %H:%M}" if record.requested_at else None,
+            "rows loaded": record.rows_loaded,
+            "last error": redact(record.last_error) if record.last_error else None,
+        }
+        for record in sorted(ledger.windows(), key=lambda record: (record.begin_date, record.broker_type))
+        if scope.holds(record)
+    ]
+
+
+def percent_done(rows: list[WindowRow]) -> float:
+    """The share of the windows in `rows` that are loaded or quarantined, 0-100 (0 while none is planned)."""
+    if not rows:
+        return 0.0
+    done = {state.value for state in DONE_STATES}
+    return 100.0 * sum(1 for row in rows if row["state"] in done) / len(rows)
