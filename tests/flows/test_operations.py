@@ -54,7 +54,7 @@ def test_a_quarantined_window_reaches_the_server_as_an_event_and_shows_in_the_wi
     simulator: RunningSimulator, prefect_api: PostToApi
 ) -> None:
     simulator.state.seed_file(DEFAULT_API_KEY, "api", START, SEEDED_END)
-    simulator.state.faults.inject(Fault.MALFORMED_FILE, 1, how="garbage")
+    simulator.state.faults.inject(Fault.MALFORMED_FILE, 1, how="bad-amount")  # real bad data: quarantined
     state = sync_rebates(begin=START, end=SEEDED_END, return_state=True)
     assert state.is_completed(), state.message
     (event,) = events_named(prefect_api, "rebates.window.quarantined", SEEDED)

@@ -447,7 +447,7 @@ def test_an_installed_automation_notifies_the_block_when_a_window_is_quarantined
     )
     assert len(named) == 1  # installing twice replaces, never duplicates
 
-    live_simulator.state.faults.inject(Fault.MALFORMED_FILE, 1, how="garbage")
+    live_simulator.state.faults.inject(Fault.MALFORMED_FILE, 1, how="bad-amount")  # real bad data: quarantined
     env = prefect_server.env | operator_env(live_simulator, tmp_path / "data")
     synced = subprocess.run(
         [
