@@ -21,6 +21,13 @@ import polars as pl
 
 from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.fileformat import UTF8_BOM, ZIP_MAGIC, FileFormat, detect_format
+from pipeline.store.xlsx_numbers import (
+    SheetNumbers,
+    SheetScanner,
+    StoredNumber,
+    UnreadableSheet,
+    worksheet_members,
+)
 
 __all__ = [
     "AMOUNT_DTYPE",
@@ -273,9 +280,10 @@ class RebateFile:
         elif file_format is FileFormat.ZIP:
             yield from _zip_parts(self.path, self.max_unzipped_bytes, self.summary.warnings)
         elif file_format in (FileFormat.XLSX, FileFormat.XLS):
+            numbers = None
             if file_format is FileFormat.XLSX:
-                _check_unpacked_size(self.path, self.max_unzipped_bytes)
-            yield from _workbook_parts(self.path, file_format)
+                numbers = _inflate_xlsx(self.path, self.max_unzipped_bytes)
+            yield from _workbook_parts(self.path, file_format, numbers)
         else:
             raise NotARebateFile(_describe_unknown(self.path))
 
@@ -455,21 +463,24 @@ def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, 
     return written
 
 
-def _check_unpacked_size(path: Path, max_unzipped_bytes: int) -> None:
-    """Reject a workbook (itself a zip) that unpacks to more than the cap, counting the bytes it really produces.
+def _inflate_xlsx(path: Path, max_unzipped_bytes: int) -> dict[str, SheetNumbers]:
+    """Inflate every member of a workbook (itself a zip) once, counting its real bytes and scanning its sheets.
 
     A workbook can declare small sizes and still expand far past them, so every member is inflated (and thrown
-    away) before calamine reads it, and the count stops at the cap.
+    away) before calamine reads it, and the count stops at the cap. The same pass scans each worksheet's XML for
+    number cells whose stored text a double cannot carry (`SheetScanner`); returns what it found, by sheet name.
     """
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise NotARebateFile(f"cannot open the xlsx (cut short?): {exc}: download it again from OKX") from None
+    scanned: dict[str, SheetNumbers] = {}
     with archive:
         members = archive.infolist()
         _check_budget(sum(info.file_size for info in members), max_unzipped_bytes)
         produced = 0
         for info in members:
+            scanner = SheetScanner()
             try:
                 with archive.open(info) as source:
                     while chunk := source.read(_ZIP_CHUNK):
@@ -480,11 +491,20 @@ def _check_unpacked_size(path: Path, max_unzipped_bytes: int) -> None:
                                 f"bytes) by member {info.filename!r}, more than its sizes declare: a zip bomb or a "
                                 "damaged file"
                             )
+                        scanner.feed(chunk)
+                numbers = scanner.finish()
             except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
                 raise NotARebateFile(
                     f"cannot unpack the xlsx member {info.filename!r}: {exc}: it is cut short, damaged, or expands "
                     "past the sizes it declares (a zip bomb); download it again from OKX"
                 ) from None
+            except UnreadableSheet as exc:
+                raise RejectedFile(
+                    f"cannot read the xlsx member {info.filename!r}: {exc}: {_NOT_AN_OKX_FILE}"
+                ) from None
+            if scanner.is_worksheet:
+                scanned[info.filename] = numbers
+        return {name: scanned[member] for name, member in worksheet_members(archive).items() if member in scanned}
 
 
 def _check_budget(declared: int, max_unzipped_bytes: int) -> None:
@@ -495,8 +515,13 @@ def _check_budget(declared: int, max_unzipped_bytes: int) -> None:
         )
 
 
-def _workbook_parts(path: Path, file_format: FileFormat) -> Iterator[FilePart]:
-    """Every sheet that has a header (a large range may be split over several), read with calamine one at a time."""
+def _workbook_parts(path: Path, file_format: FileFormat, numbers: dict[str, SheetNumbers] | None) -> Iterator[FilePart]:
+    """Every sheet that has a header (a large range may be split over several), read with calamine one at a time.
+
+    `numbers` (xlsx only) holds each sheet's number cells whose stored text a double cannot carry: those cells are
+    read as stored (`_restore_stored_numbers`). A legacy xls stores every number as a double, so calamine's double
+    is the stored value itself, read by its shortest repr.
+    """
     try:
         # Bytes, not the path: given a path, calamine picks its xlsx or xls reader by the file's name.
         reader = fastexcel.read_excel(path.read_bytes())
@@ -509,7 +534,8 @@ def _workbook_parts(path: Path, file_format: FileFormat) -> Iterator[FilePart]:
     for name in sheet_names:
         label = f"sheet {name!r}" if len(sheet_names) > 1 else ""
         try:
-            sheet = _read_sheet(reader, name, label, many=len(sheet_names) > 1)
+            stored = None if numbers is None else _sheet_numbers(numbers, name)
+            sheet = _read_sheet(reader, name, label, stored, many=len(sheet_names) > 1)
         except fastexcel.FastExcelError as exc:
             raise RejectedFile(
                 f"cannot read the {file_format.value} workbook: {_first_line(exc)}: {_DAMAGED}"
@@ -521,7 +547,9 @@ def _workbook_parts(path: Path, file_format: FileFormat) -> Iterator[FilePart]:
         raise RejectedFile(f"the {file_format.value} workbook has no header row in any sheet: {_NOT_AN_OKX_FILE}")
 
 
-def _read_sheet(reader: fastexcel.ExcelReader, sheet_name: str, label: str, *, many: bool) -> FilePart | None:
+def _read_sheet(
+    reader: fastexcel.ExcelReader, sheet_name: str, label: str, stored: SheetNumbers | None, *, many: bool
+) -> FilePart | None:
     """One sheet as text columns; None for a sheet without even a header.
 
     The fast path reads the sheet once, typing each column from all its cells with strict coercion: a column then
@@ -556,7 +584,70 @@ def _read_sheet(reader: fastexcel.ExcelReader, sheet_name: str, label: str, *, m
         if name == "ts" and series.dtype == pl.Float64:
             series = _whole_milliseconds(series, header.strip(), label)
         columns.append(_cells_as_text(series))
+    if stored is not None and (stored.changed or stored.unplaced):
+        columns = _restore_stored_numbers(columns, frame, stored, sheet_name, first_header_written=bool(headers[0]))
     return _part(label, headers, names, sheet=pl.DataFrame(columns), many=many)
+
+
+def _sheet_numbers(numbers: dict[str, SheetNumbers], sheet_name: str) -> SheetNumbers:
+    """The scan of a sheet's XML; a sheet calamine reads but the workbook does not list cannot be checked."""
+    if sheet_name not in numbers:
+        raise RejectedFile(
+            f"cannot find the XML of sheet {sheet_name!r} in the xlsx to check its numbers' stored digits: "
+            + _NOT_AN_OKX_FILE
+        )
+    return numbers[sheet_name]
+
+
+def _restore_stored_numbers(
+    columns: list[pl.Series], frame: pl.DataFrame, stored: SheetNumbers, sheet_name: str, *, first_header_written: bool
+) -> list[pl.Series]:
+    """Put back the exact stored text of the number cells a double changed (calamine reads every number as one).
+
+    Each cell is placed by its reference relative to the table's first cell, and placed only where calamine read
+    the same double from it; a cell that cannot be placed so rejects the file rather than load a changed value.
+    """
+    restored: dict[int, tuple[list[int], list[str]]] = {}
+    for number in stored.changed:
+        row, column = _table_position(number, stored, first_header_written)
+        if not (0 <= column < frame.width and 0 <= row < frame.height) or not _reads_as(
+            frame.to_series(column)[row], number.text
+        ):
+            raise RejectedFile(_changed_by_a_double(number.cell, number.text, sheet_name))
+        rows, texts = restored.setdefault(column, ([], []))
+        rows.append(row)
+        texts.append(number.text)
+    if stored.unplaced:
+        raise RejectedFile(_changed_by_a_double("", stored.unplaced[0], sheet_name))
+    return [
+        series.scatter(restored[index][0], restored[index][1]) if index in restored else series
+        for index, series in enumerate(columns)
+    ]
+
+
+def _table_position(number: StoredNumber, stored: SheetNumbers, first_header_written: bool) -> tuple[int, int]:
+    """A cell's data row and column in calamine's table, from 0; (-1, -1) when the table's origin is unknown.
+
+    The header is the sheet's first row with a value; the table's first column is that row's first cell unless a
+    later row has a cell further left, which calamine reads as a column without a header.
+    """
+    if stored.first_row is None or stored.first_column is None or not first_header_written:
+        return -1, -1
+    return number.row - stored.first_row - 1, number.column - stored.first_column
+
+
+def _reads_as(value: object, text: str) -> bool:
+    """Whether calamine read `text`'s nearest double at this cell (the check that places a stored text)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and float(value) == float(text)
+
+
+def _changed_by_a_double(cell: str, text: str, sheet_name: str) -> str:
+    where = f"in cell {cell}" if cell else "in a cell without a cell reference"
+    return (
+        f"the number {where} of sheet {sheet_name!r} stores {_shorten(text)}, more digits than a double can carry, "
+        "and it cannot be matched to a cell of the table calamine read, so its exact value cannot be read: "
+        "store the amounts as text cells, or ask OKX for the CSV file"
+    )
 
 
 def _probe_mixed_cells(
