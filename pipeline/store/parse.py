@@ -7,9 +7,11 @@ import math
 import re
 import stat
 import tempfile
+import threading
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta, tzinfo
 from decimal import Decimal, localcontext
@@ -21,13 +23,7 @@ import polars as pl
 
 from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.fileformat import UTF8_BOM, ZIP_MAGIC, FileFormat, detect_format
-from pipeline.store.xlsx_numbers import (
-    SheetNumbers,
-    SheetScanner,
-    StoredNumber,
-    UnreadableSheet,
-    worksheet_members,
-)
+from pipeline.store.xlsx_numbers import SheetNumbers, StoredNumber, UnreadableSheet, scan_workbook
 
 __all__ = [
     "AMOUNT_DTYPE",
@@ -279,11 +275,10 @@ class RebateFile:
             yield _csv_part(self.path, label="", many=False)
         elif file_format is FileFormat.ZIP:
             yield from _zip_parts(self.path, self.max_unzipped_bytes, self.summary.warnings)
-        elif file_format in (FileFormat.XLSX, FileFormat.XLS):
-            numbers = None
-            if file_format is FileFormat.XLSX:
-                numbers = _inflate_xlsx(self.path, self.max_unzipped_bytes)
-            yield from _workbook_parts(self.path, file_format, numbers)
+        elif file_format is FileFormat.XLSX:
+            yield from _xlsx_parts(self.path, self.max_unzipped_bytes)
+        elif file_format is FileFormat.XLS:
+            yield from _workbook_parts(self.path, file_format, None)
         else:
             raise NotARebateFile(_describe_unknown(self.path))
 
@@ -463,24 +458,21 @@ def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, 
     return written
 
 
-def _inflate_xlsx(path: Path, max_unzipped_bytes: int) -> dict[str, SheetNumbers]:
-    """Inflate every member of a workbook (itself a zip) once, counting its real bytes and scanning its sheets.
+def _check_unpacked_size(path: Path, max_unzipped_bytes: int) -> None:
+    """Reject a workbook (itself a zip) that unpacks to more than the cap, counting the bytes it really produces.
 
     A workbook can declare small sizes and still expand far past them, so every member is inflated (and thrown
-    away) before calamine reads it, and the count stops at the cap. The same pass scans each worksheet's XML for
-    number cells whose stored text a double cannot carry (`SheetScanner`); returns what it found, by sheet name.
+    away) before calamine reads it, and the count stops at the cap.
     """
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise NotARebateFile(f"cannot open the xlsx (cut short?): {exc}: download it again from OKX") from None
-    scanned: dict[str, SheetNumbers] = {}
     with archive:
         members = archive.infolist()
         _check_budget(sum(info.file_size for info in members), max_unzipped_bytes)
         produced = 0
         for info in members:
-            scanner = SheetScanner()
             try:
                 with archive.open(info) as source:
                     while chunk := source.read(_ZIP_CHUNK):
@@ -491,20 +483,42 @@ def _inflate_xlsx(path: Path, max_unzipped_bytes: int) -> dict[str, SheetNumbers
                                 f"bytes) by member {info.filename!r}, more than its sizes declare: a zip bomb or a "
                                 "damaged file"
                             )
-                        scanner.feed(chunk)
-                numbers = scanner.finish()
             except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
                 raise NotARebateFile(
                     f"cannot unpack the xlsx member {info.filename!r}: {exc}: it is cut short, damaged, or expands "
                     "past the sizes it declares (a zip bomb); download it again from OKX"
                 ) from None
-            except UnreadableSheet as exc:
-                raise RejectedFile(
-                    f"cannot read the xlsx member {info.filename!r}: {exc}: {_NOT_AN_OKX_FILE}"
-                ) from None
-            if scanner.is_worksheet:
-                scanned[info.filename] = numbers
-        return {name: scanned[member] for name, member in worksheet_members(archive).items() if member in scanned}
+
+
+def _xlsx_parts(path: Path, max_unzipped_bytes: int) -> Iterator[FilePart]:
+    """An xlsx's sheets (`_workbook_parts`), once its real unpacked size is known to be within the cap.
+
+    Its number cells that a double would change are found by a scan of the sheets' XML (`_scan_xlsx`), which runs
+    in a thread while calamine reads the sheets: calamine lets go of the GIL, so on two cores the scan costs little.
+    """
+    _check_unpacked_size(path, max_unzipped_bytes)
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx-scan") as pool:
+        numbers = pool.submit(_scan_xlsx, path, stop)
+        try:
+            yield from _workbook_parts(path, FileFormat.XLSX, numbers.result)
+        finally:
+            stop.set()
+
+
+def _scan_xlsx(path: Path, stop: threading.Event) -> dict[str, SheetNumbers]:
+    """Each sheet's number cells whose stored text a double cannot carry (`scan_workbook`), by sheet name.
+
+    Runs beside calamine's read, after `_check_unpacked_size` bounded what the workbook unpacks to.
+    """
+    try:
+        return scan_workbook(path, stop)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as exc:
+        raise NotARebateFile(
+            f"cannot unpack the xlsx: {exc}: it is cut short or damaged; download it again from OKX"
+        ) from None
+    except UnreadableSheet as exc:
+        raise RejectedFile(f"cannot read the xlsx: {exc}: {_NOT_AN_OKX_FILE}") from None
 
 
 def _check_budget(declared: int, max_unzipped_bytes: int) -> None:
@@ -515,10 +529,12 @@ def _check_budget(declared: int, max_unzipped_bytes: int) -> None:
         )
 
 
-def _workbook_parts(path: Path, file_format: FileFormat, numbers: dict[str, SheetNumbers] | None) -> Iterator[FilePart]:
+def _workbook_parts(
+    path: Path, file_format: FileFormat, numbers: Callable[[], dict[str, SheetNumbers]] | None
+) -> Iterator[FilePart]:
     """Every sheet that has a header (a large range may be split over several), read with calamine one at a time.
 
-    `numbers` (xlsx only) holds each sheet's number cells whose stored text a double cannot carry: those cells are
+    `numbers` (xlsx only) gives each sheet's number cells whose stored text a double cannot carry: those cells are
     read as stored (`_restore_stored_numbers`). A legacy xls stores every number as a double, so calamine's double
     is the stored value itself, read by its shortest repr.
     """
@@ -534,8 +550,7 @@ def _workbook_parts(path: Path, file_format: FileFormat, numbers: dict[str, Shee
     for name in sheet_names:
         label = f"sheet {name!r}" if len(sheet_names) > 1 else ""
         try:
-            stored = None if numbers is None else _sheet_numbers(numbers, name)
-            sheet = _read_sheet(reader, name, label, stored, many=len(sheet_names) > 1)
+            sheet = _read_sheet(reader, name, label, numbers, many=len(sheet_names) > 1)
         except fastexcel.FastExcelError as exc:
             raise RejectedFile(
                 f"cannot read the {file_format.value} workbook: {_first_line(exc)}: {_DAMAGED}"
@@ -548,7 +563,12 @@ def _workbook_parts(path: Path, file_format: FileFormat, numbers: dict[str, Shee
 
 
 def _read_sheet(
-    reader: fastexcel.ExcelReader, sheet_name: str, label: str, stored: SheetNumbers | None, *, many: bool
+    reader: fastexcel.ExcelReader,
+    sheet_name: str,
+    label: str,
+    numbers: Callable[[], dict[str, SheetNumbers]] | None,
+    *,
+    many: bool,
 ) -> FilePart | None:
     """One sheet as text columns; None for a sheet without even a header.
 
@@ -584,6 +604,7 @@ def _read_sheet(
         if name == "ts" and series.dtype == pl.Float64:
             series = _whole_milliseconds(series, header.strip(), label)
         columns.append(_cells_as_text(series))
+    stored = None if numbers is None else _sheet_numbers(numbers(), sheet_name)
     if stored is not None and (stored.changed or stored.unplaced):
         columns = _restore_stored_numbers(columns, frame, stored, sheet_name, first_header_written=bool(headers[0]))
     return _part(label, headers, names, sheet=pl.DataFrame(columns), many=many)

@@ -5,13 +5,24 @@ from __future__ import annotations
 import math
 import posixpath
 import re
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from xml.etree import ElementTree
 
-__all__ = ["SheetNumbers", "SheetScanner", "StoredNumber", "UnreadableSheet", "worksheet_members"]
+__all__ = [
+    "SheetNumbers",
+    "SheetScanner",
+    "StoredNumber",
+    "UnreadableSheet",
+    "changed_by_a_double",
+    "scan_workbook",
+    "worksheet_members",
+]
 
+_CHUNK = 1 << 20
 MAX_CELL_BYTES = 8 << 20
 """No cell of a real sheet comes near this (Excel caps a cell's text at 32,767 characters): a scan stops here."""
 
@@ -211,6 +222,27 @@ def column_index(letters: str) -> int:
     for letter in letters:
         index = index * 26 + ord(letter) - ord("A") + 1
     return index - 1
+
+
+def scan_workbook(path: Path, stop: threading.Event) -> dict[str, SheetNumbers]:
+    """Scan every worksheet of the xlsx at `path` (`SheetScanner`), member by member; by sheet name.
+
+    Stops early, with what it found so far, once `stop` is set. Call it on a workbook whose real unpacked size was
+    checked: it inflates every member in full. Raises zipfile's and zlib's errors for a damaged workbook.
+    """
+    scanned: dict[str, SheetNumbers] = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            scanner = SheetScanner()
+            with archive.open(info) as source:
+                while chunk := source.read(_CHUNK):
+                    if stop.is_set():
+                        return {}
+                    scanner.feed(chunk)
+            numbers = scanner.finish()
+            if scanner.is_worksheet:
+                scanned[info.filename] = numbers
+        return {name: scanned[member] for name, member in worksheet_members(archive).items() if member in scanned}
 
 
 def worksheet_members(archive: zipfile.ZipFile) -> dict[str, str]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import threading
 import zipfile
+from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
@@ -15,6 +17,7 @@ from pipeline.store.xlsx_numbers import (
     UnreadableSheet,
     changed_by_a_double,
     column_index,
+    scan_workbook,
     worksheet_members,
 )
 
@@ -148,3 +151,18 @@ def test_a_workbook_part_that_declares_entities_is_not_parsed() -> None:
             target.writestr(name, content)
     with zipfile.ZipFile(out) as archive:
         assert worksheet_members(archive) == {}
+
+
+def test_a_workbook_scan_finds_each_sheets_numbers_by_name_and_stops_when_told(tmp_path: Path) -> None:
+    with workbook("Rebates", "More rebates") as archive:
+        parts = {info.filename: archive.read(info) for info in archive.infolist()}
+    parts["xl/worksheets/sheet2.xml"] = SHEET
+    path = tmp_path / "book.xlsx"
+    with zipfile.ZipFile(path, "w") as target:
+        for name, content in parts.items():
+            target.writestr(name, content)
+    found = scan_workbook(path, threading.Event())
+    assert found == {"Rebates": SheetNumbers(), "More rebates": FOUND}
+    stopped = threading.Event()
+    stopped.set()
+    assert scan_workbook(path, stopped) == {}
