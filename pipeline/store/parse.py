@@ -31,6 +31,7 @@ __all__ = [
     "FilePart",
     "NotARebateFile",
     "ParsedFile",
+    "PartSummary",
     "RebateFile",
     "RejectedFile",
     "parse_rebate_file",
@@ -144,6 +145,8 @@ class ParsedFile:
     totals: dict[str, Decimal]
     """The exact sum of each amount column over the frame."""
     warnings: tuple[str, ...]
+    parts: tuple[PartSummary, ...] = ()
+    """Each sheet's or zip member's rows and sums, in order (one part, labelled empty, for a plain CSV)."""
 
     @property
     def rows(self) -> int:
@@ -175,6 +178,16 @@ class FilePart:
 
 
 @dataclass
+class PartSummary:
+    """What one part held (a sheet, a zip member, or the file itself): its rows and each amount column's sum."""
+
+    label: str
+    """As in `FilePart.label`: `sheet 'Rebates'`, `zip member 'a.csv'`, or empty for the file itself."""
+    rows: int = 0
+    totals: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(AMOUNT_COLUMNS, Decimal(0)))
+
+
+@dataclass
 class FileSummary:
     """What a rebate file held, added up batch by batch as it is read."""
 
@@ -184,6 +197,8 @@ class FileSummary:
     source_columns: tuple[str, ...] = ()
     extra_columns: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
+    parts: list[PartSummary] = field(default_factory=list)
+    """Each part this reader typed (`RebateFile.batches`), in order; not the parts DuckDB read itself."""
 
     def all_warnings(self) -> tuple[str, ...]:
         """The warnings in the order a reader meets them: the file's parts, skipped rows, then its columns."""
@@ -248,22 +263,18 @@ class RebateFile:
     def batches(self, part: FilePart) -> Iterator[pl.DataFrame]:
         """The part's rows, validated and typed, at most `BATCH_ROWS` at a time; raises `RejectedFile` on a bad row."""
         start = self.summary.rows + self.summary.blank_rows + 1
+        own = PartSummary(part.label)
+        self.summary.parts.append(own)
         for text in _text_batches(part):
             first = self.summary.rows + self.summary.blank_rows + 1
             frame, blank = _typed(text, part, first, start, self.tz, self.window)
             self.summary.blank_rows += blank
             self.summary.rows += frame.height
-            self._add(_totals(frame))
+            own.rows += frame.height
+            totals = _totals(frame)
+            _add(self.summary.totals, totals)
+            _add(own.totals, totals)
             yield frame
-
-    def _add(self, totals: dict[str, Decimal]) -> None:
-        with localcontext() as exact:
-            exact.prec = 2 * _TOTAL_DIGITS
-            for name, value in totals.items():
-                total = self.summary.totals[name] + value
-                if abs(total) >= _TOTAL_LIMIT:
-                    raise RejectedFile(_TOTAL_TOO_LARGE)
-                self.summary.totals[name] = total
 
     def count_rows(self, rows: int) -> None:
         """Count `rows` rows of a part that DuckDB read itself (see `FilePart.plain_csv`), to number the next part's."""
@@ -281,6 +292,17 @@ class RebateFile:
             yield from _workbook_parts(self.path, file_format, None)
         else:
             raise NotARebateFile(_describe_unknown(self.path))
+
+
+def _add(sums: dict[str, Decimal], totals: dict[str, Decimal]) -> None:
+    """Add a batch's `totals` to `sums`, exactly; a sum past DECIMAL(38,18) rejects the file."""
+    with localcontext() as exact:
+        exact.prec = 2 * _TOTAL_DIGITS
+        for name, value in totals.items():
+            total = sums[name] + value
+            if abs(total) >= _TOTAL_LIMIT:
+                raise RejectedFile(_TOTAL_TOO_LARGE)
+            sums[name] = total
 
 
 def parse_rebate_file(
@@ -302,6 +324,7 @@ def parse_rebate_file(
         extra_columns=summary.extra_columns,
         totals=summary.totals,
         warnings=summary.all_warnings(),
+        parts=tuple(summary.parts),
     )
 
 

@@ -480,6 +480,17 @@ def test_a_zip_of_two_csvs_is_one_frame_in_archive_order(tmp_path: Path) -> None
     assert parsed.totals["fee"] == Decimal(-7)
 
 
+def test_each_zip_member_has_its_own_rows_and_totals(tmp_path: Path) -> None:
+    first, second = csv_bytes([row(fee="-1"), row(fee="-2")]), csv_bytes([row(fee="-4", netFee="0.5")])
+    parsed = parse_file(write(tmp_path, zip_of({"b.csv": first, "a.csv": second})))
+    assert [(part.label, part.rows, part.totals["fee"]) for part in parsed.parts] == [
+        ("zip member 'b.csv'", 2, Decimal(-3)),
+        ("zip member 'a.csv'", 1, Decimal(-4)),
+    ]
+    net_fee = Decimal(REAL_ROW["netFee"])
+    assert [part.totals["net_fee"] for part in parsed.parts] == [net_fee * 2, Decimal("0.5")]
+
+
 def test_a_bad_row_in_a_zip_names_the_member(tmp_path: Path) -> None:
     data = zip_of({"a.csv": csv_bytes([row(), row()]), "b.csv": csv_bytes([row(), row(fee="x")])})
     assert rejected(tmp_path, data).startswith("fee in data row 4 (zip member 'b.csv', its row 2) is 'x'")
@@ -794,6 +805,28 @@ def test_every_sheet_of_a_workbook_is_read(tmp_path: Path) -> None:
     parsed = parse_file(write(tmp_path, xlsx_bytes(sheet_rows([row(), row()]), sheets=2)))
     assert parsed.rows == 4
     assert parsed.totals["fee"] == Decimal("-0.004936") * 4
+
+
+def test_each_sheet_has_its_own_rows_and_totals_which_add_up_to_the_files(tmp_path: Path) -> None:
+    book = Workbook()
+    first = book.active
+    assert first is not None
+    first.title = "January"
+    place(first, sheet_rows([row(), row(fee="-1.5")]), top=1, left=1)
+    place(book.create_sheet("February"), sheet_rows([row(fee="-0.25", userRebate="0.1")]), top=1, left=1)
+    out = io.BytesIO()
+    book.save(out)
+    parsed = parse_file(write(tmp_path, out.getvalue()))
+    assert [(part.label, part.rows) for part in parsed.parts] == [("sheet 'January'", 2), ("sheet 'February'", 1)]
+    assert [part.totals["fee"] for part in parsed.parts] == [Decimal("-1.504936"), Decimal("-0.25")]
+    assert [part.totals["user_rebate"] for part in parsed.parts] == [Decimal(0), Decimal("0.1")]
+    for column in AMOUNT_COLUMNS:
+        assert exact_sum([part.totals[column] for part in parsed.parts]) == parsed.totals[column], column
+
+
+def test_a_plain_csv_is_one_part_with_the_files_totals(tmp_path: Path) -> None:
+    parsed = parse_file(write(tmp_path, csv_bytes([row(), row(fee="-2")])))
+    assert [(part.label, part.rows, part.totals) for part in parsed.parts] == [("", 2, parsed.totals)]
 
 
 def test_a_workbook_without_a_header_is_rejected(tmp_path: Path) -> None:
