@@ -121,6 +121,11 @@ class SheetScanner:
         else:
             self._carry = text
 
+    @property
+    def done(self) -> bool:
+        """Whether the rest of the member can be left unread: it is no worksheet, or its cells are behind."""
+        return self._done
+
     def finish(self) -> SheetNumbers:
         """What the scan found, once the member's last chunk was fed."""
         if not self._decided:
@@ -235,7 +240,7 @@ def scan_workbook(path: Path, stop: threading.Event) -> dict[str, SheetNumbers]:
         for info in archive.infolist():
             scanner = SheetScanner()
             with archive.open(info) as source:
-                while chunk := source.read(_CHUNK):
+                while not scanner.done and (chunk := source.read(_CHUNK)):
                     if stop.is_set():
                         return {}
                     scanner.feed(chunk)

@@ -72,6 +72,7 @@ def test_a_scan_reads_a_worksheet_written_with_a_namespace_prefix() -> None:
 def test_a_member_that_is_no_worksheet_is_ignored() -> None:
     scanner, found = scan(b'<sst xmlns="x"><si><t><v>0.123456789012345678</v></t></si></sst>', 7)
     assert not scanner.is_worksheet
+    assert scanner.done
     assert found == SheetNumbers()
 
 
