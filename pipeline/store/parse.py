@@ -7,9 +7,11 @@ import math
 import re
 import stat
 import tempfile
+import threading
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta, tzinfo
 from decimal import Decimal, localcontext
@@ -21,6 +23,7 @@ import polars as pl
 
 from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.fileformat import UTF8_BOM, ZIP_MAGIC, FileFormat, detect_format
+from pipeline.store.xlsx_numbers import SheetNumbers, StoredNumber, UnreadableSheet, scan_workbook
 
 __all__ = [
     "AMOUNT_DTYPE",
@@ -28,6 +31,7 @@ __all__ = [
     "FilePart",
     "NotARebateFile",
     "ParsedFile",
+    "PartSummary",
     "RebateFile",
     "RejectedFile",
     "parse_rebate_file",
@@ -141,6 +145,8 @@ class ParsedFile:
     totals: dict[str, Decimal]
     """The exact sum of each amount column over the frame."""
     warnings: tuple[str, ...]
+    parts: tuple[PartSummary, ...] = ()
+    """Each sheet's or zip member's rows and sums, in order (one part, labelled empty, for a plain CSV)."""
 
     @property
     def rows(self) -> int:
@@ -172,6 +178,16 @@ class FilePart:
 
 
 @dataclass
+class PartSummary:
+    """What one part held (a sheet, a zip member, or the file itself): its rows and each amount column's sum."""
+
+    label: str
+    """As in `FilePart.label`: `sheet 'Rebates'`, `zip member 'a.csv'`, or empty for the file itself."""
+    rows: int = 0
+    totals: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(AMOUNT_COLUMNS, Decimal(0)))
+
+
+@dataclass
 class FileSummary:
     """What a rebate file held, added up batch by batch as it is read."""
 
@@ -181,6 +197,8 @@ class FileSummary:
     source_columns: tuple[str, ...] = ()
     extra_columns: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
+    parts: list[PartSummary] = field(default_factory=list)
+    """Each part this reader typed (`RebateFile.batches`), in order; not the parts DuckDB read itself."""
 
     def all_warnings(self) -> tuple[str, ...]:
         """The warnings in the order a reader meets them: the file's parts, skipped rows, then its columns."""
@@ -245,22 +263,18 @@ class RebateFile:
     def batches(self, part: FilePart) -> Iterator[pl.DataFrame]:
         """The part's rows, validated and typed, at most `BATCH_ROWS` at a time; raises `RejectedFile` on a bad row."""
         start = self.summary.rows + self.summary.blank_rows + 1
+        own = PartSummary(part.label)
+        self.summary.parts.append(own)
         for text in _text_batches(part):
             first = self.summary.rows + self.summary.blank_rows + 1
             frame, blank = _typed(text, part, first, start, self.tz, self.window)
             self.summary.blank_rows += blank
             self.summary.rows += frame.height
-            self._add(_totals(frame))
+            own.rows += frame.height
+            totals = _totals(frame)
+            _add(self.summary.totals, totals)
+            _add(own.totals, totals)
             yield frame
-
-    def _add(self, totals: dict[str, Decimal]) -> None:
-        with localcontext() as exact:
-            exact.prec = 2 * _TOTAL_DIGITS
-            for name, value in totals.items():
-                total = self.summary.totals[name] + value
-                if abs(total) >= _TOTAL_LIMIT:
-                    raise RejectedFile(_TOTAL_TOO_LARGE)
-                self.summary.totals[name] = total
 
     def count_rows(self, rows: int) -> None:
         """Count `rows` rows of a part that DuckDB read itself (see `FilePart.plain_csv`), to number the next part's."""
@@ -272,12 +286,23 @@ class RebateFile:
             yield _csv_part(self.path, label="", many=False)
         elif file_format is FileFormat.ZIP:
             yield from _zip_parts(self.path, self.max_unzipped_bytes, self.summary.warnings)
-        elif file_format in (FileFormat.XLSX, FileFormat.XLS):
-            if file_format is FileFormat.XLSX:
-                _check_unpacked_size(self.path, self.max_unzipped_bytes)
-            yield from _workbook_parts(self.path, file_format)
+        elif file_format is FileFormat.XLSX:
+            yield from _xlsx_parts(self.path, self.max_unzipped_bytes)
+        elif file_format is FileFormat.XLS:
+            yield from _workbook_parts(self.path, file_format, None)
         else:
             raise NotARebateFile(_describe_unknown(self.path))
+
+
+def _add(sums: dict[str, Decimal], totals: dict[str, Decimal]) -> None:
+    """Add a batch's `totals` to `sums`, exactly; a sum past DECIMAL(38,18) rejects the file."""
+    with localcontext() as exact:
+        exact.prec = 2 * _TOTAL_DIGITS
+        for name, value in totals.items():
+            total = sums[name] + value
+            if abs(total) >= _TOTAL_LIMIT:
+                raise RejectedFile(_TOTAL_TOO_LARGE)
+            sums[name] = total
 
 
 def parse_rebate_file(
@@ -299,6 +324,7 @@ def parse_rebate_file(
         extra_columns=summary.extra_columns,
         totals=summary.totals,
         warnings=summary.all_warnings(),
+        parts=tuple(summary.parts),
     )
 
 
@@ -487,6 +513,37 @@ def _check_unpacked_size(path: Path, max_unzipped_bytes: int) -> None:
                 ) from None
 
 
+def _xlsx_parts(path: Path, max_unzipped_bytes: int) -> Iterator[FilePart]:
+    """An xlsx's sheets (`_workbook_parts`), once its real unpacked size is known to be within the cap.
+
+    Its number cells that a double would change are found by a scan of the sheets' XML (`_scan_xlsx`), which runs
+    in a thread while calamine reads the sheets: calamine lets go of the GIL, so on two cores the scan costs little.
+    """
+    _check_unpacked_size(path, max_unzipped_bytes)
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx-scan") as pool:
+        numbers = pool.submit(_scan_xlsx, path, stop)
+        try:
+            yield from _workbook_parts(path, FileFormat.XLSX, numbers.result)
+        finally:
+            stop.set()
+
+
+def _scan_xlsx(path: Path, stop: threading.Event) -> dict[str, SheetNumbers]:
+    """Each sheet's number cells whose stored text a double cannot carry (`scan_workbook`), by sheet name.
+
+    Runs beside calamine's read, after `_check_unpacked_size` bounded what the workbook unpacks to.
+    """
+    try:
+        return scan_workbook(path, stop)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as exc:
+        raise NotARebateFile(
+            f"cannot unpack the xlsx: {exc}: it is cut short or damaged; download it again from OKX"
+        ) from None
+    except UnreadableSheet as exc:
+        raise RejectedFile(f"cannot read the xlsx: {exc}: {_NOT_AN_OKX_FILE}") from None
+
+
 def _check_budget(declared: int, max_unzipped_bytes: int) -> None:
     if declared > max_unzipped_bytes:
         raise RejectedFile(
@@ -495,8 +552,15 @@ def _check_budget(declared: int, max_unzipped_bytes: int) -> None:
         )
 
 
-def _workbook_parts(path: Path, file_format: FileFormat) -> Iterator[FilePart]:
-    """Every sheet that has a header (a large range may be split over several), read with calamine one at a time."""
+def _workbook_parts(
+    path: Path, file_format: FileFormat, numbers: Callable[[], dict[str, SheetNumbers]] | None
+) -> Iterator[FilePart]:
+    """Every sheet that has a header (a large range may be split over several), read with calamine one at a time.
+
+    `numbers` (xlsx only) gives each sheet's number cells whose stored text a double cannot carry: those cells are
+    read as stored (`_restore_stored_numbers`). A legacy xls stores every number as a double, so calamine's double
+    is the stored value itself, read by its shortest repr.
+    """
     try:
         # Bytes, not the path: given a path, calamine picks its xlsx or xls reader by the file's name.
         reader = fastexcel.read_excel(path.read_bytes())
@@ -509,7 +573,7 @@ def _workbook_parts(path: Path, file_format: FileFormat) -> Iterator[FilePart]:
     for name in sheet_names:
         label = f"sheet {name!r}" if len(sheet_names) > 1 else ""
         try:
-            sheet = _read_sheet(reader, name, label, many=len(sheet_names) > 1)
+            sheet = _read_sheet(reader, name, label, numbers, many=len(sheet_names) > 1)
         except fastexcel.FastExcelError as exc:
             raise RejectedFile(
                 f"cannot read the {file_format.value} workbook: {_first_line(exc)}: {_DAMAGED}"
@@ -521,7 +585,14 @@ def _workbook_parts(path: Path, file_format: FileFormat) -> Iterator[FilePart]:
         raise RejectedFile(f"the {file_format.value} workbook has no header row in any sheet: {_NOT_AN_OKX_FILE}")
 
 
-def _read_sheet(reader: fastexcel.ExcelReader, sheet_name: str, label: str, *, many: bool) -> FilePart | None:
+def _read_sheet(
+    reader: fastexcel.ExcelReader,
+    sheet_name: str,
+    label: str,
+    numbers: Callable[[], dict[str, SheetNumbers]] | None,
+    *,
+    many: bool,
+) -> FilePart | None:
     """One sheet as text columns; None for a sheet without even a header.
 
     The fast path reads the sheet once, typing each column from all its cells with strict coercion: a column then
@@ -556,7 +627,71 @@ def _read_sheet(reader: fastexcel.ExcelReader, sheet_name: str, label: str, *, m
         if name == "ts" and series.dtype == pl.Float64:
             series = _whole_milliseconds(series, header.strip(), label)
         columns.append(_cells_as_text(series))
+    stored = None if numbers is None else _sheet_numbers(numbers(), sheet_name)
+    if stored is not None and (stored.changed or stored.unplaced):
+        columns = _restore_stored_numbers(columns, frame, stored, sheet_name, first_header_written=bool(headers[0]))
     return _part(label, headers, names, sheet=pl.DataFrame(columns), many=many)
+
+
+def _sheet_numbers(numbers: dict[str, SheetNumbers], sheet_name: str) -> SheetNumbers:
+    """The scan of a sheet's XML; a sheet calamine reads but the workbook does not list cannot be checked."""
+    if sheet_name not in numbers:
+        raise RejectedFile(
+            f"cannot find the XML of sheet {sheet_name!r} in the xlsx to check its numbers' stored digits: "
+            + _NOT_AN_OKX_FILE
+        )
+    return numbers[sheet_name]
+
+
+def _restore_stored_numbers(
+    columns: list[pl.Series], frame: pl.DataFrame, stored: SheetNumbers, sheet_name: str, *, first_header_written: bool
+) -> list[pl.Series]:
+    """Put back the exact stored text of the number cells a double changed (calamine reads every number as one).
+
+    Each cell is placed by its reference relative to the table's first cell, and placed only where calamine read
+    the same double from it; a cell that cannot be placed so rejects the file rather than load a changed value.
+    """
+    restored: dict[int, tuple[list[int], list[str]]] = {}
+    for number in stored.changed:
+        row, column = _table_position(number, stored, first_header_written)
+        if not (0 <= column < frame.width and 0 <= row < frame.height) or not _reads_as(
+            frame.to_series(column)[row], number.text
+        ):
+            raise RejectedFile(_changed_by_a_double(number.cell, number.text, sheet_name))
+        rows, texts = restored.setdefault(column, ([], []))
+        rows.append(row)
+        texts.append(number.text)
+    if stored.unplaced:
+        raise RejectedFile(_changed_by_a_double("", stored.unplaced[0], sheet_name))
+    return [
+        series.scatter(restored[index][0], restored[index][1]) if index in restored else series
+        for index, series in enumerate(columns)
+    ]
+
+
+def _table_position(number: StoredNumber, stored: SheetNumbers, first_header_written: bool) -> tuple[int, int]:
+    """A cell's data row and column in calamine's table, from 0; (-1, -1) when the table's origin is unknown.
+
+    The header is the sheet's first row with a value; the table's first column is that row's first cell unless a
+    later row has a cell further left, which calamine reads as a column without a header.
+    """
+    if stored.first_row is None or stored.first_column is None or not first_header_written:
+        return -1, -1
+    return number.row - stored.first_row - 1, number.column - stored.first_column
+
+
+def _reads_as(value: object, text: str) -> bool:
+    """Whether calamine read `text`'s nearest double at this cell (the check that places a stored text)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and float(value) == float(text)
+
+
+def _changed_by_a_double(cell: str, text: str, sheet_name: str) -> str:
+    where = f"in cell {cell}" if cell else "in a cell without a cell reference"
+    return (
+        f"the number {where} of sheet {sheet_name!r} stores {_shorten(text)}, more digits than a double can carry, "
+        "and it cannot be matched to a cell of the table calamine read, so its exact value cannot be read: "
+        "store the amounts as text cells, or ask OKX for the CSV file"
+    )
 
 
 def _probe_mixed_cells(

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, localcontext
 from pathlib import Path
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
 import xlwt
 from openpyxl import Workbook
+from openpyxl.worksheet.worksheet import Worksheet
 
 from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.fileformat import FileFormat
@@ -477,6 +480,17 @@ def test_a_zip_of_two_csvs_is_one_frame_in_archive_order(tmp_path: Path) -> None
     assert parsed.totals["fee"] == Decimal(-7)
 
 
+def test_each_zip_member_has_its_own_rows_and_totals(tmp_path: Path) -> None:
+    first, second = csv_bytes([row(fee="-1"), row(fee="-2")]), csv_bytes([row(fee="-4", netFee="0.5")])
+    parsed = parse_file(write(tmp_path, zip_of({"b.csv": first, "a.csv": second})))
+    assert [(part.label, part.rows, part.totals["fee"]) for part in parsed.parts] == [
+        ("zip member 'b.csv'", 2, Decimal(-3)),
+        ("zip member 'a.csv'", 1, Decimal(-4)),
+    ]
+    net_fee = Decimal(REAL_ROW["netFee"])
+    assert [part.totals["net_fee"] for part in parsed.parts] == [net_fee * 2, Decimal("0.5")]
+
+
 def test_a_bad_row_in_a_zip_names_the_member(tmp_path: Path) -> None:
     data = zip_of({"a.csv": csv_bytes([row(), row()]), "b.csv": csv_bytes([row(), row(fee="x")])})
     assert rejected(tmp_path, data).startswith("fee in data row 4 (zip member 'b.csv', its row 2) is 'x'")
@@ -612,6 +626,113 @@ def test_text_amount_cells_are_read_as_written(tmp_path: Path) -> None:
     assert (parsed.totals["fee"], parsed.totals["net_fee"]) == (Decimal("-0.123456789012345678"), Decimal("1.5E-7"))
 
 
+def column_letter(column: str) -> str:
+    """The sheet column of a COLUMNS_16 header in `sheet_rows`' tables (A for brokerCode)."""
+    return "ABCDEFGHIJKLMNOP"[COLUMNS_16.index(column)]
+
+
+def with_stored_texts(data: bytes, texts: dict[str, str], member: str = "xl/worksheets/sheet1.xml") -> bytes:
+    """The workbook with the `<v>` text of each cell in `texts` (`{"I3": "0.123456789012345678"}`) replaced, as a
+    writer of decimal text (not of doubles) would store it.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        parts = {info.filename: source.read(info) for info in source.infolist()}
+    sheet = parts[member].decode()
+    for cell, text in texts.items():
+        sheet, found = re.subn(rf'(<c r="{cell}"[^>]*>)<v>[^<]*</v>', rf"\g<1><v>{text}</v>", sheet)
+        assert found == 1, cell
+    parts[member] = sheet.encode()
+    return zip_of(parts)
+
+
+def place(sheet: Worksheet, table: Sequence[Sequence[object]], *, top: int, left: int) -> None:
+    """Write `table` with its first cell at row `top`, column `left` (from 1)."""
+    for row_index, values in enumerate(table, start=top):
+        for column_index, value in enumerate(values, start=left):
+            sheet.cell(row=row_index, column=column_index, value=cast("float | int | str | None", value))
+
+
+def test_an_xlsx_number_stored_with_more_digits_than_a_double_loads_exactly(tmp_path: Path) -> None:
+    # calamine hands over the nearest double: 0.12345678901234568 and -12345678901234568, totals agreeing with them.
+    stored = {"fee": "0.123456789012345678", "netFee": "-12345678901234567.5"}
+    texts = {f"{column_letter('fee')}3": stored["fee"], f"{column_letter('netFee')}2": stored["netFee"]}
+    parsed = parse_file(write(tmp_path, with_stored_texts(xlsx_bytes(sheet_rows([row(), row(), row()])), texts)))
+    fee, net_fee = Decimal(REAL_ROW["fee"]), Decimal(REAL_ROW["netFee"])
+    assert parsed.frame["fee"].to_list() == [fee, Decimal(stored["fee"]), fee]
+    assert parsed.frame["net_fee"].to_list() == [Decimal(stored["netFee"]), net_fee, net_fee]
+    assert parsed.totals["fee"] == exact_sum([fee, Decimal(stored["fee"]), fee])
+    assert parsed.totals["net_fee"] == exact_sum([Decimal(stored["netFee"]), net_fee, net_fee])
+    assert parsed.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("stored", "value"),
+    [
+        ("0.10000000000000001", "0.1"),  # Excel writes a double with 17 significant digits
+        ("8.857984825799999", "8.8579848258"),  # openpyxl writes it with 16
+        ("0.30000000000000004", "0.30000000000000004"),  # the shortest repr itself
+        ("0.12345678901234567", "0.12345678901234567"),  # 17 digits no double is written as: the text is the value
+    ],
+)
+def test_a_number_written_from_a_double_reads_as_the_doubles_shortest_repr(
+    tmp_path: Path, stored: str, value: str
+) -> None:
+    data = with_stored_texts(xlsx_bytes(sheet_rows([row(), row()])), {f"{column_letter('fee')}3": stored})
+    parsed = parse_file(write(tmp_path, data))
+    assert parsed.frame["fee"].to_list() == [Decimal(REAL_ROW["fee"]), Decimal(value)]
+    assert parsed.totals["fee"] == exact_sum([Decimal(REAL_ROW["fee"]), Decimal(value)])
+
+
+def test_a_stored_number_past_decimal_38_18_is_rejected_rather_than_rounded(tmp_path: Path) -> None:
+    data = with_stored_texts(xlsx_bytes(sheet_rows([row(), row()])), {"J3": "0.1234567890123456789"})
+    assert rejected(tmp_path, data).startswith(
+        "netFee in data row 2 is '0.1234567890123456789', which has more than 18 decimal places"
+    )
+
+
+def test_a_ts_stored_with_a_fraction_a_double_drops_is_rejected(tmp_path: Path) -> None:
+    data = with_stored_texts(xlsx_bytes(sheet_rows([row()])), {f"{column_letter('ts')}2": "1758250140000.0000001"})
+    assert rejected(tmp_path, data).startswith("ts in data row 1 is '1758250140000.0000001', not epoch milliseconds")
+
+
+def test_a_stored_number_is_placed_wherever_the_table_starts_and_in_any_sheet(tmp_path: Path) -> None:
+    book = Workbook()
+    first = book.active
+    assert first is not None
+    for values in sheet_rows([row()]):
+        first.append(values)
+    place(book.create_sheet("Rebates 2"), sheet_rows([row(), row()]), top=4, left=3)
+    out = io.BytesIO()
+    book.save(out)
+    cell = f"{'CDEFGHIJKLMNOPQR'[COLUMNS_16.index('userRebate')]}6"  # the table starts at C4
+    data = with_stored_texts(out.getvalue(), {cell: "1.000000000000000001"}, member="xl/worksheets/sheet2.xml")
+    parsed = parse_file(write(tmp_path, data))
+    assert parsed.frame["user_rebate"].to_list() == [Decimal(0), Decimal(0), Decimal("1.000000000000000001")]
+    assert parsed.totals["user_rebate"] == Decimal("1.000000000000000001")
+
+
+def test_a_stored_number_that_cannot_be_placed_rejects_the_file_naming_sheet_cell_and_text(tmp_path: Path) -> None:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    place(sheet, sheet_rows([row(), row()]), top=1, left=2)
+    sheet["A3"] = 0.5  # left of the header: calamine reads a column without a header, and the origin moves
+    out = io.BytesIO()
+    book.save(out)
+    message = rejected(tmp_path, with_stored_texts(out.getvalue(), {"J3": "0.123456789012345678"}))
+    assert message.startswith("the number in cell J3 of sheet 'Sheet' stores '0.123456789012345678', more digits than")
+    assert "a double can carry" in message
+
+
+def test_a_stored_number_without_a_cell_reference_rejects_the_file(tmp_path: Path) -> None:
+    data = with_stored_texts(xlsx_bytes(sheet_rows([row(), row()])), {"I3": "0.123456789012345678"})
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        parts = {info.filename: source.read(info) for info in source.infolist()}
+    parts["xl/worksheets/sheet1.xml"] = parts["xl/worksheets/sheet1.xml"].replace(b'<c r="I3" ', b"<c ")
+    message = rejected(tmp_path, zip_of(parts))
+    assert message.startswith("the number in a cell without a cell reference of sheet 'Sheet' stores '0.1234567890123")
+
+
 @pytest.mark.parametrize("make", [xlsx_bytes, xls_bytes])
 def test_an_ordid_column_of_number_cells_is_rejected_even_when_it_prints_19_digits(
     tmp_path: Path, make: MakeWorkbook
@@ -684,6 +805,28 @@ def test_every_sheet_of_a_workbook_is_read(tmp_path: Path) -> None:
     parsed = parse_file(write(tmp_path, xlsx_bytes(sheet_rows([row(), row()]), sheets=2)))
     assert parsed.rows == 4
     assert parsed.totals["fee"] == Decimal("-0.004936") * 4
+
+
+def test_each_sheet_has_its_own_rows_and_totals_which_add_up_to_the_files(tmp_path: Path) -> None:
+    book = Workbook()
+    first = book.active
+    assert first is not None
+    first.title = "January"
+    place(first, sheet_rows([row(), row(fee="-1.5")]), top=1, left=1)
+    place(book.create_sheet("February"), sheet_rows([row(fee="-0.25", userRebate="0.1")]), top=1, left=1)
+    out = io.BytesIO()
+    book.save(out)
+    parsed = parse_file(write(tmp_path, out.getvalue()))
+    assert [(part.label, part.rows) for part in parsed.parts] == [("sheet 'January'", 2), ("sheet 'February'", 1)]
+    assert [part.totals["fee"] for part in parsed.parts] == [Decimal("-1.504936"), Decimal("-0.25")]
+    assert [part.totals["user_rebate"] for part in parsed.parts] == [Decimal(0), Decimal("0.1")]
+    for column in AMOUNT_COLUMNS:
+        assert exact_sum([part.totals[column] for part in parsed.parts]) == parsed.totals[column], column
+
+
+def test_a_plain_csv_is_one_part_with_the_files_totals(tmp_path: Path) -> None:
+    parsed = parse_file(write(tmp_path, csv_bytes([row(), row(fee="-2")])))
+    assert [(part.label, part.rows, part.totals) for part in parsed.parts] == [("", 2, parsed.totals)]
 
 
 def test_a_workbook_without_a_header_is_rejected(tmp_path: Path) -> None:
