@@ -25,24 +25,11 @@ from common import ORDERS_PER_DAY, days_for, markdown_table, write_csv
 from load_csv import BASELINE_SQL, FIRST_DAY
 
 from pipeline.columns import AMOUNT_COLUMNS
+from pipeline.simulator.files import AMOUNT_COLUMNS as FILE_AMOUNT_HEADERS
 
 SCRIPT = Path(__file__).resolve()
-HEADERS = dict(
-    zip(
-        AMOUNT_COLUMNS,
-        (
-            "spotTradeAmt",
-            "derivativeTradeAmt",
-            "fee",
-            "netFee",
-            "settlementFee",
-            "brokerRebate",
-            "suBrokerRebate",
-            "userRebate",
-        ),
-        strict=True,
-    )
-)
+HEADERS = dict(zip(AMOUNT_COLUMNS, FILE_AMOUNT_HEADERS, strict=True))
+"""Table column → the file's header for each amount."""
 SCALE = 10**18
 WINDOW_DAYS = 150
 """Days the generated file spans, within OKX's 180-day window (the 10M-row file has more orders a day)."""

@@ -235,20 +235,8 @@ def describe_range(
 def run_step(syncer: Syncer, step: Step, scope: PassScope) -> SyncReport:
     """Run one step with `syncer` (the CLI calls this directly; each flow task calls it once)."""
     report = scope.report()
-    if step is Step.LOAD:
-        load_archived(syncer, scope, report)
-    else:
-        getattr(syncer, _SYNCER_METHODS[step])(scope, report)
+    STEP_FUNCTIONS[step](syncer, scope, report)
     return report
-
-
-_SYNCER_METHODS = {
-    Step.DISCOVER: "discover",
-    Step.CREATE: "create",
-    Step.POLL: "poll",
-    Step.DOWNLOAD: "download",
-    Step.FINISH: "finish",
-}
 
 
 def load_archived(syncer: Syncer, scope: PassScope, report: SyncReport) -> None:
@@ -260,6 +248,17 @@ def load_archived(syncer: Syncer, scope: PassScope, report: SyncReport) -> None:
             report.quarantined[outcome.window_id] = outcome.reason or ""
         else:
             report.failed[outcome.window_id] = outcome.reason or ""
+
+
+STEP_FUNCTIONS: dict[Step, Callable[[Syncer, PassScope, SyncReport], None]] = {
+    Step.DISCOVER: Syncer.discover,
+    Step.CREATE: Syncer.create,
+    Step.POLL: Syncer.poll,
+    Step.DOWNLOAD: Syncer.download,
+    Step.LOAD: load_archived,
+    Step.FINISH: Syncer.finish,
+}
+"""What each step calls: the Syncer's acquisition steps, and the store's load."""
 
 
 @dataclass
