@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipeline.config import DataLayout
+from pipeline.config import DEFAULT_ACCOUNT, DataLayout
 from pipeline.fileformat import FileFormat, detect_format
 from pipeline.ledger import FileRecord
 from pipeline.okx.limits import DATE_FORMAT
@@ -52,9 +52,11 @@ class ArchivedFile:
 
 
 def archive_name(window: RebateWindow, sha256: str, file_format: FileFormat) -> str:
-    """`raw/<broker type>/<begin>_<end>_<sha8>.<ext>` relative to the data directory."""
+    """`raw/<broker type>/<begin>_<end>_<sha8>.<ext>` relative to the data directory; `raw/<account>/<broker type>/…`
+    for an account other than `default` (whose files stay where they were before there were accounts)."""
+    folder = window.broker_type if window.account == DEFAULT_ACCOUNT else f"{window.account}/{window.broker_type}"
     return (
-        f"{DataLayout.RAW}/{window.broker_type}/{window.begin:{DATE_FORMAT}}_{window.end:{DATE_FORMAT}}_{sha256[:8]}."
+        f"{DataLayout.RAW}/{folder}/{window.begin:{DATE_FORMAT}}_{window.end:{DATE_FORMAT}}_{sha256[:8]}."
         f"{file_format.value}"
     )
 

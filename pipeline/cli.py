@@ -39,6 +39,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(soft_wrap=True)
+AccountOption = Annotated[
+    str | None, typer.Option(help="Only this OKX account (a name in REBATES_ACCOUNTS); default: every account.")
+]
 err_console = Console(stderr=True, soft_wrap=True)
 
 
@@ -191,28 +194,34 @@ def sync(
         OVERDUE_AFTER.total_seconds() // 60
     ),  # passes.DEFAULT_WAIT_DEADLINE
     as_json: Annotated[bool, typer.Option("--json", help="Print the pass's report as JSON.")] = False,
+    account: AccountOption = None,
 ) -> None:
     """Run one acquisition pass: discover OKX's files, create one if the hour allows, poll, download, archive.
+
+    With several accounts (REBATES_ACCOUNTS), one pass per account, one after another; each its own create hour.
 
     Examples:
 
       rebates sync                      # the hourly pass: history first, then each new day
+
+      rebates sync --account eu         # only account eu
 
       rebates sync --wait               # and wait (polling within OKX's limits) until requested files arrive
 
       rebates sync --begin 2025-01-01 --end 2025-03-31 --broker-type api
     """
     from pipeline.clock import SystemClock
-    from pipeline.passes import sync as run_sync
+    from pipeline.passes import sync_accounts
 
     settings = settings_or_exit()
     first, last = parse_day(begin), parse_day(end)
     clock = SystemClock()
     with exit_codes():
         with console.status("starting", spinner="dots") as status:
-            run = run_sync(
+            runs = sync_accounts(
                 settings,
                 clock,
+                account=account,
                 begin=first,
                 end=last,
                 broker_type=broker_type,
@@ -220,21 +229,23 @@ def sync(
                 deadline=timedelta(minutes=deadline),
                 progress=status.update,
             )
-        if run.failures:
-            print_report(run.report, clock.now())
-        run.raise_failure()
-    report = run.report
-    if as_json:
-        console.print_json(json.dumps(asdict(report), default=str))
-    else:
-        print_report(report, clock.now())
+        several = len(settings.account_names) > 1
+        if as_json:
+            payload = {run.scope.account: asdict(run.report) for run in runs}
+            console.print_json(json.dumps(payload if several else payload[runs[0].scope.account], default=str))
+        else:
+            for run in runs:
+                print_report(run.report, clock.now(), account=run.scope.account if several else None)
+        for run in runs:
+            run.raise_failure()
 
 
-def print_report(report: SyncReport, now: datetime) -> None:
+def print_report(report: SyncReport, now: datetime, *, account: str | None = None) -> None:
     """The pass in a few lines: the steps that did something (the same rows as the flows' artifact)."""
     from pipeline.summary import summary_rows
 
-    console.print(f"[bold]sync {report.begin} .. {report.end}[/]")
+    heading = f"sync {account} {report.begin} .. {report.end}" if account else f"sync {report.begin} .. {report.end}"
+    console.print(f"[bold]{heading}[/]", highlight=False)
     for label, items in summary_rows([report]):
         if items:
             console.print(f"  {label}: {', '.join(items)}", highlight=False)
@@ -249,7 +260,9 @@ def load(
         Path,
         typer.Argument(help="A rebate file (csv, zip, xlsx or xls) obtained by hand.", exists=True, dir_okay=False),
     ],
-    window: Annotated[str, typer.Option(help="The window it covers, e.g. api:20250101-20250131.")],
+    window: Annotated[
+        str, typer.Option(help="The window it covers, e.g. api:20250101-20250131 (eu:api:… for account eu).")
+    ],
 ) -> None:
     """Archive a rebate file by hand and load it as a window's rows (replacing what that window had).
 
@@ -259,7 +272,7 @@ def load(
     """
     from pipeline.clock import SystemClock
     from pipeline.config import check_writable_paths
-    from pipeline.ledger import Ledger
+    from pipeline.ledger import open_ledger
     from pipeline.store.ingest import load_by_hand
     from pipeline.windows import RebateWindow
 
@@ -270,8 +283,9 @@ def load(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--window") from None
     with exit_codes():
+        settings = settings.for_account(target.account)
         check_writable_paths(settings)
-        ledger = Ledger(settings.rebates_db, clock, lock_timeout=settings.rebates_db_lock_timeout)
+        ledger = open_ledger(settings, clock)
         outcome = load_by_hand(settings, ledger, file, target, clock)
     if outcome.result is not None:
         console.print(f"loaded {outcome.result.rows_loaded:,} rows into {outcome.window_id}", highlight=False)
@@ -294,19 +308,34 @@ def retry(
     Example: rebates retry api:20250101-20250131
     """
     from pipeline.clock import SystemClock
-    from pipeline.passes import prepare, retry_windows
-    from pipeline.passes import sync as run_sync
+    from pipeline.passes import prepare, retry_windows, sync_accounts
+    from pipeline.windows import RebateWindow
 
     settings = settings_or_exit()
     clock = SystemClock()
     with exit_codes():
-        prepare(settings)
+        accounts = list(dict.fromkeys(window_account(item) for item in windows))
+        for name in accounts:
+            if name is not None:
+                prepare(settings.for_account(name))
         retried = retry_windows(settings, clock, windows)
         console.print(f"retrying {', '.join(retried)}", highlight=False)
-        with console.status("starting", spinner="dots") as status:
-            run = run_sync(settings, clock, wait=wait, progress=status.update)
-        print_report(run.report, clock.now())
-        run.raise_failure()
+        several = len(settings.account_names) > 1
+        for name in dict.fromkeys(RebateWindow.parse(item).account for item in retried):
+            with console.status("starting", spinner="dots") as status:
+                (run,) = sync_accounts(settings, clock, account=name, wait=wait, progress=status.update)
+            print_report(run.report, clock.now(), account=name if several else None)
+            run.raise_failure()
+
+
+def window_account(window_id: str) -> str | None:
+    """The account a window id names (None when it is not a window id: `retry_windows` says why)."""
+    from pipeline.windows import RebateWindow
+
+    try:
+        return RebateWindow.parse(window_id).account
+    except ValueError:
+        return None
 
 
 @app.command("report")
@@ -395,8 +424,9 @@ def doctor() -> None:
 @app.command("status")
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the ledger as JSON.")] = False,
+    account: AccountOption = None,
 ) -> None:
-    """Show every window's lifecycle and when the next create is allowed.
+    """Show every window's lifecycle and when each account's next create is allowed.
 
     Examples:
 
@@ -405,7 +435,7 @@ def status(
       rebates status --json | jq '.windows[] | select(.state == "failed")'
     """
     from pipeline.clock import SystemClock
-    from pipeline.ledger import Ledger
+    from pipeline.ledger import open_ledger
 
     settings = settings_or_exit()
     clock = SystemClock()
@@ -413,23 +443,29 @@ def status(
         if not Path(settings.rebates_db).exists():
             console.print(f"no ledger yet at {settings.rebates_db}: run `rebates sync` first", highlight=False)
             return
-        ledger = Ledger(settings.rebates_db, clock, lock_timeout=settings.rebates_db_lock_timeout)
-        windows = ledger.windows()
-        next_create = ledger.create_budget_next_at()
+        if account is not None and account.lower() not in settings.account_names:
+            settings.for_account(account)  # the UsageError naming the configured accounts
+        names = [account.lower()] if account else list(settings.account_names)
+        ledgers = [open_ledger(settings.replace(rebates_account=name), clock) for name in names]
+        windows = [record for ledger in ledgers for record in ledger.windows()]
+        next_create = {ledger.account: ledger.create_budget_next_at() for ledger in ledgers}
     now = clock.now()
+    several = len(settings.account_names) > 1
     if as_json:
-        payload = {
-            "now": now,
-            "next_create_at": next_create,
-            "windows": [asdict(record) for record in windows],
-        }
+        payload: dict[str, object] = {"now": now, "windows": [asdict(record) for record in windows]}
+        if several:
+            payload["next_create_at_by_account"] = next_create
+        else:
+            payload["next_create_at"] = next_create[names[0]]
         console.print_json(json.dumps(payload, default=str))
         return
     table = Table("window", "kind", "state", "requested", "polled", "file", "rows", "tries", "last error")
     for record in windows:
         table.add_row(*status_row(record))
     console.print(table)
-    console.print(f"next create allowed: {when(next_create, now)}", highlight=False)
+    for name, moment in next_create.items():
+        prefix = f"{name}: " if several else ""
+        console.print(f"{prefix}next create allowed: {when(moment, now)}", highlight=False)
 
 
 def short_time(moment: datetime | None) -> str:

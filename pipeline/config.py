@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from dataclasses import dataclass
@@ -11,7 +12,16 @@ from typing import Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, PlainSerializer, SecretStr, ValidationError, field_validator
+from dotenv import dotenv_values
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pipeline.okx.limits import BrokerType
@@ -27,6 +37,24 @@ class UsageError(SettingsError):
 
 _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+DEFAULT_ACCOUNT = "default"
+"""The one account's name when REBATES_ACCOUNTS is not set: OKX_API_KEY & co. speak for it."""
+
+_ACCOUNT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+ACCOUNT_FIELDS = (
+    "okx_api_key",
+    "okx_secret_key",
+    "okx_passphrase",
+    "okx_base_url",
+    "rebates_broker_types",
+    "rebates_start_date",
+)
+"""The settings each account has its own of: variable `<FIELD>_<NAME>`, e.g. `OKX_API_KEY_EU` for account `eu`."""
+
+ACCOUNT_REQUIRED = frozenset({"okx_api_key", "okx_secret_key", "okx_passphrase"})
+"""An account's own credentials never fall back to the unsuffixed ones: that would spend another account's budget."""
 
 DEFAULT_LOCK_TIMEOUT = 300.0
 """REBATES_DB_LOCK_TIMEOUT's default: seconds to wait while another process holds the database."""
@@ -52,6 +80,26 @@ def parse_timezone(value: Any) -> tzinfo:
         raise ValueError(f"{text!r} is neither an offset like UTC+8 nor a timezone name") from exc
 
 
+def parse_accounts(value: Any) -> tuple[str, ...]:
+    """Read `REBATES_ACCOUNTS=eu,asia` as account names: lower-case, a letter then letters, digits or `_`, unique."""
+    items = [str(item) for item in value] if isinstance(value, (tuple, list)) else str(value or "").split(",")
+    names: list[str] = []
+    for name in (item.strip().lower() for item in items):
+        if not name:
+            continue
+        if not _ACCOUNT_NAME.match(name):
+            raise ValueError(f"{name!r} is not an account name (a letter, then up to 31 letters, digits or _)")
+        if name in names:
+            raise ValueError(f"{name!r} is named twice")
+        names.append(name)
+    return tuple(names)
+
+
+def account_variable(field: str, account: str) -> str:
+    """The variable an account's own setting is read from: `okx_api_key`, `eu` → `OKX_API_KEY_EU`."""
+    return f"{field.upper()}_{account.upper()}"
+
+
 def parse_broker_types(value: Any) -> tuple[BrokerType, ...]:
     """Read `""`, `api`, `oauth` or `api,oauth` (any order, any case) as a tuple of broker types."""
     if isinstance(value, (tuple, list)):
@@ -73,6 +121,7 @@ def parse_broker_types(value: Any) -> tuple[BrokerType, ...]:
 
 TimeZone = Annotated[tzinfo, BeforeValidator(parse_timezone), PlainSerializer(str)]
 BrokerTypes = Annotated[tuple[BrokerType, ...], NoDecode, BeforeValidator(parse_broker_types)]
+AccountNames = Annotated[tuple[str, ...], NoDecode, BeforeValidator(parse_accounts)]
 
 # What each setting expects, in the words the one-line error uses.
 EXPECTATIONS: dict[str, str] = {
@@ -94,8 +143,11 @@ EXPECTATIONS: dict[str, str] = {
     "rebates_poll_interval": "seconds between two polls of the same window while waiting",
     "rebates_db_memory_limit": "DuckDB's memory limit while loading, e.g. 2GiB (past it, DuckDB spills to disk)",
     "rebates_db_threads": "how many threads DuckDB may use while loading, 1 to 64",
+    "rebates_accounts": "empty (one account) or account names like eu,asia (letters, digits, _)",
+    "rebates_account": "default, or one of the names in REBATES_ACCOUNTS",
+    "rebates_state_url": "a postgresql://user:password@host:port/database URL (shared state), or empty",
 }
-SECRET_FIELDS = frozenset({"okx_api_key", "okx_secret_key", "okx_passphrase"})
+SECRET_FIELDS = frozenset({"okx_api_key", "okx_secret_key", "okx_passphrase", "rebates_state_url"})
 
 
 @dataclass(frozen=True)
@@ -168,6 +220,45 @@ class Settings(BaseSettings):
     rebates_poll_interval: float = Field(default=300.0, ge=30)
     rebates_db_memory_limit: str = Field(default="2GiB", pattern=r"^\s*[0-9]+(\.[0-9]+)?\s*([KMGT]i?B)\s*$")
     rebates_db_threads: int = Field(default=2, ge=1, le=64)
+    rebates_accounts: AccountNames = ()
+    rebates_account: str = ""
+    """Which account these settings speak for (`for_account` sets it; the credentials above are that account's).
+
+    Empty: the first configured account (`default` without REBATES_ACCOUNTS)."""
+    rebates_state_url: SecretStr | None = None
+    """PostgreSQL holding the ledger and the OKX budgets, shared by every worker; None: the embedded DuckDB."""
+
+    @property
+    def account_names(self) -> tuple[str, ...]:
+        """Every configured account, in REBATES_ACCOUNTS's order (`default` alone without it)."""
+        return self.rebates_accounts or (DEFAULT_ACCOUNT,)
+
+    def for_account(self, name: str) -> Settings:
+        """These settings speaking for account `name`: its own credentials, host, broker types and start date.
+
+        Without REBATES_ACCOUNTS the only account is `default`, read from the unsuffixed variables as always. With
+        it, each account reads `OKX_API_KEY_<NAME>` & co. (environment first, then `.env`); the optional ones
+        (`OKX_BASE_URL`, `REBATES_BROKER_TYPES`, `REBATES_START_DATE`) fall back to the unsuffixed value, the
+        credentials never do. A name that is not configured is a UsageError.
+        """
+        wanted = name.strip().lower()
+        if wanted not in self.account_names:
+            raise UsageError(
+                f"account {name!r} is not configured: REBATES_ACCOUNTS names {', '.join(self.account_names)}"
+            )
+        if not self.rebates_accounts:
+            return self if self.rebates_account == wanted else self.replace(rebates_account=wanted)
+        found = _account_values(wanted)
+        changes: dict[str, Any] = {field: None for field in ACCOUNT_REQUIRED} | found | {"rebates_account": wanted}
+        try:
+            return self.replace(**changes)
+        except SettingsError as exc:
+            message = str(exc)
+            for field in ACCOUNT_FIELDS:
+                if message.startswith(field.upper() + ":"):
+                    message = account_variable(field, wanted) + message[len(field) :]
+                    break
+            raise SettingsError(message) from None
 
     @property
     def layout(self) -> DataLayout:
@@ -199,6 +290,25 @@ class Settings(BaseSettings):
             raise ValueError("give the host only, without a path")
         return f"{parts.scheme}://{parts.netloc}"
 
+    @field_validator("rebates_state_url")
+    @classmethod
+    def _state_url_is_postgres(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        scheme = urlsplit(value.get_secret_value().strip()).scheme
+        if scheme not in {"postgresql", "postgres"}:
+            raise ValueError("not a postgresql:// URL")
+        return SecretStr(value.get_secret_value().strip())
+
+    @model_validator(mode="after")
+    def _account_is_configured(self) -> Settings:
+        name = self.rebates_account.strip().lower() or self.account_names[0]
+        if name not in self.account_names:
+            raise ValueError(f"account {name!r} is not in REBATES_ACCOUNTS ({', '.join(self.account_names)})")
+        if name != self.rebates_account:
+            object.__setattr__(self, "rebates_account", name)
+        return self
+
     def replace(self, **changes: Any) -> Settings:
         """These settings with some changed, validated like any others (SettingsError when one is malformed)."""
         return load_settings(**{**{name: getattr(self, name) for name in type(self).model_fields}, **changes})
@@ -208,9 +318,33 @@ class Settings(BaseSettings):
         for name in ("okx_api_key", "okx_secret_key", "okx_passphrase"):
             value = getattr(self, name)
             if value is None or not value.get_secret_value():
-                raise SettingsError(f"{name.upper()} is not set: {EXPECTATIONS[name]}")
+                variable = account_variable(name, self.rebates_account) if self.rebates_accounts else name.upper()
+                raise SettingsError(f"{variable} is not set: {EXPECTATIONS[name]}")
         assert self.okx_api_key and self.okx_secret_key and self.okx_passphrase
         return self.okx_api_key, self.okx_secret_key, self.okx_passphrase
+
+
+def _account_values(account: str) -> dict[str, str]:
+    """The account's own variables that are set, by settings field: the environment wins over `.env`."""
+    dotenv = {key.upper(): value for key, value in dotenv_values(".env").items() if value is not None}
+    environ = {key.upper(): value for key, value in os.environ.items()}
+    found: dict[str, str] = {}
+    for field in ACCOUNT_FIELDS:
+        variable = account_variable(field, account)
+        value = environ.get(variable, dotenv.get(variable))
+        if value is not None and (value.strip() or field in ACCOUNT_REQUIRED):
+            found[field] = value
+    return found
+
+
+def select_accounts(settings: Settings, account: str | None = None) -> list[Settings]:
+    """The settings of each account a command covers: `account` alone, or every configured one in order.
+
+    A name that is not configured, or an account whose own variables are missing or malformed, stops here, before
+    any OKX call.
+    """
+    names = [account] if account else list(settings.account_names)
+    return [settings.for_account(name) for name in names]
 
 
 def describe_error(error: ValidationError) -> str:

@@ -141,7 +141,7 @@ def check_database(settings: Settings) -> Check:
 def check_okx(settings: Settings, clock: Clock, *, transport: httpx.BaseTransport | None = None) -> Check:
     """One signed GET (list the rebate files) through the shared GET limiter: proves key, secret, passphrase, type."""
     broker_type = settings.rebates_broker_types[0] if settings.rebates_broker_types else None
-    limiter = GetLimiter(settings.layout.state, clock)
+    limiter = GetLimiter(settings.layout.state, clock, account=settings.rebates_account)
     quick = settings.replace(rebates_http_retries=min(settings.rebates_http_retries, DOCTOR_HTTP_RETRIES))
     as_type = f" as broker type {broker_type}" if broker_type else ""
     try:

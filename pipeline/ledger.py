@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 
 from pipeline.clock import Clock
-from pipeline.config import DEFAULT_LOCK_TIMEOUT
+from pipeline.config import DEFAULT_ACCOUNT, DEFAULT_LOCK_TIMEOUT, Settings
 from pipeline.db import connect, sql_text, transaction
 from pipeline.okx.limits import CREATE_INTERVAL, GENERATION_TIME, OVERDUE_AFTER
 from pipeline.windows import RebateWindow, WindowKind, plan_windows
@@ -102,11 +102,12 @@ class WindowRecord:
     next_attempt_at: datetime | None
     last_error: str | None
     updated_at: datetime
+    account: str = DEFAULT_ACCOUNT
 
     @property
     def window(self) -> RebateWindow:
         """The date range this row is about."""
-        return RebateWindow(self.broker_type, self.begin_date, self.end_date)
+        return RebateWindow(self.broker_type, self.begin_date, self.end_date, self.account)
 
     @property
     def is_done(self) -> bool:
@@ -166,7 +167,7 @@ class WindowRecord:
 
 
 _COLUMNS = [field.name for field in fields(WindowRecord)]
-_UPDATABLE = frozenset(_COLUMNS) - {"window_id", "broker_type", "begin_date", "end_date", "planned_at"}
+_UPDATABLE = frozenset(_COLUMNS) - {"window_id", "account", "broker_type", "begin_date", "end_date", "planned_at"}
 
 
 def _records(cursor: duckdb.DuckDBPyConnection) -> list[WindowRecord]:
@@ -207,12 +208,23 @@ class Ledger:
     Every transition and its guard is a method here: callers never compare state strings. Two processes cannot
     both move a window or spend the create hour because DuckDB lets one process write at a time and each
     read-then-write runs in one transaction.
+
+    A ledger speaks for one OKX account: it lists, plans and spends the create hour of that account only (window
+    ids are unique across accounts, so `get` and the transitions need no account).
     """
 
-    def __init__(self, db_path: Path, clock: Clock, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+    def __init__(
+        self,
+        db_path: Path,
+        clock: Clock,
+        *,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        account: str = DEFAULT_ACCOUNT,
+    ) -> None:
         self.db_path = db_path
         self.clock = clock
         self.lock_timeout = lock_timeout
+        self.account = account
 
     def _connect(self) -> Any:
         return connect(self.db_path, lock_timeout=self.lock_timeout)
@@ -222,7 +234,9 @@ class Ledger:
     def windows(self, *, broker_type: str | None = None) -> list[WindowRecord]:
         """Every window (of one broker type, if given), oldest first."""
         with self._connect() as db:
-            return _records(db.execute(sql_text("ledger/windows.sql"), {"broker_type": broker_type}))
+            return _records(
+                db.execute(sql_text("ledger/windows.sql"), {"broker_type": broker_type, "account": self.account})
+            )
 
     def in_scopes(self, scopes: Iterable[str]) -> list[WindowRecord]:
         """Every window of these broker scopes, oldest first."""
@@ -252,7 +266,7 @@ class Ledger:
     def create_budget_next_at(self) -> datetime | None:
         """When the account may make its next create, from every create reserved or made; None if never."""
         with self._connect() as db:
-            row = db.execute(sql_text("ledger/create_budget_next_at.sql")).fetchone()
+            row = db.execute(sql_text("ledger/create_budget_next_at.sql"), {"account": self.account}).fetchone()
         return row[0] if row else None
 
     # ---------------------------------------------------------------------------------------------- planning
@@ -272,18 +286,23 @@ class Ledger:
         same days.
         """
         with self._connect() as db, transaction(db):
-            existing = [
-                (record.window, record.kind)
-                for record in _records(db.execute(sql_text("ledger/windows.sql"), {"broker_type": broker_type}))
-            ]
-            planned = plan_windows(broker_type, begin, end, existing)
+            found = db.execute(sql_text("ledger/windows.sql"), {"broker_type": broker_type, "account": self.account})
+            existing = [(record.window, record.kind) for record in _records(found)]
+            planned = plan_windows(broker_type, begin, end, existing, self.account)
             self._insert(db, planned)
         return [self.get(window.window_id) for window, _ in planned]
 
     def _insert(self, db: duckdb.DuckDBPyConnection, planned: list[tuple[RebateWindow, WindowKind]]) -> None:
         now = self.clock.now()
         for window, kind in planned:
-            span = {"broker_type": window.broker_type, "begin_date": window.begin, "end_date": window.end}
+            if window.account != self.account:
+                raise ValueError(f"{window.window_id} is account {window.account}'s, not {self.account}'s")
+            span = {
+                "account": window.account,
+                "broker_type": window.broker_type,
+                "begin_date": window.begin,
+                "end_date": window.end,
+            }
             clash = db.execute(sql_text("ledger/overlapping_window.sql"), span).fetchone()
             if clash is not None:
                 raise OverlapError(f"{window.window_id} overlaps {clash[0]}")
@@ -463,13 +482,13 @@ class Ledger:
         """
         now = self.clock.now()
         with self._connect() as db, transaction(db):
-            row = db.execute(sql_text("ledger/create_budget_next_at.sql")).fetchone()
+            row = db.execute(sql_text("ledger/create_budget_next_at.sql"), {"account": self.account}).fetchone()
             next_at = row[0] if row else None
             if next_at is not None and next_at > now:
                 return None
             attempt = db.execute(
                 sql_text("ledger/reserve_create.sql"),
-                {"window_id": window_id, "now": now, "budget_until": now + CREATE_INTERVAL},
+                {"window_id": window_id, "account": self.account, "now": now, "budget_until": now + CREATE_INTERVAL},
             ).fetchone()
             transition_in(db, window_id, WindowState.REQUESTING, now, detail="create reserved")
         assert attempt is not None
@@ -491,6 +510,13 @@ class Ledger:
                 {"outcome": outcome.value, "server_ts": server_ts, "detail": detail, "budget_until": budget_until,
                  "attempt_id": attempt_id},
             )  # fmt: skip
+
+
+def open_ledger(settings: Settings, clock: Clock) -> Ledger:
+    """The ledger of the account `settings` speak for, where the settings keep it."""
+    return Ledger(
+        settings.rebates_db, clock, lock_timeout=settings.rebates_db_lock_timeout, account=settings.rebates_account
+    )
 
 
 def transition_in(

@@ -15,9 +15,9 @@ from typing import Protocol
 
 from pipeline.acquire.steps import PassScope, Syncer, SyncReport, broker_scope, syncer_for
 from pipeline.clock import Clock
-from pipeline.config import Settings, SettingsError, UsageError, check_writable_paths
+from pipeline.config import Settings, SettingsError, UsageError, check_writable_paths, select_accounts
 from pipeline.db import connect
-from pipeline.ledger import RETRYABLE, Ledger, WindowState
+from pipeline.ledger import RETRYABLE, Ledger, WindowState, open_ledger
 from pipeline.okx.limits import OVERDUE_AFTER, BrokerType
 from pipeline.store.ingest import ingest_due
 from pipeline.windows import DEFAULT_SCOPE, RebateWindow, yesterday
@@ -211,7 +211,7 @@ def pass_scope(
         scopes = [broker_scope(broker_type)]
     else:
         scopes = [broker_scope(item) for item in configured] or [DEFAULT_SCOPE]
-    return PassScope(first_day, last_day, tuple(scopes))
+    return PassScope(first_day, last_day, tuple(scopes), settings.rebates_account)
 
 
 def describe_range(
@@ -287,26 +287,38 @@ def prepare(settings: Settings) -> None:
 def retry_windows(settings: Settings, clock: Clock, window_ids: Iterable[str]) -> list[str]:
     """Send failed or quarantined windows back to be downloaded and loaded again (`rebates retry`).
 
-    Every id is checked before any window moves: a malformed id, an unknown window, or one that is neither failed
-    nor quarantined is a UsageError naming it.
+    A window id names its account (`eu:api:…`; none for `default`). Every id is checked before any window moves:
+    a malformed id, an account not configured, an unknown window, or one that is neither failed nor quarantined is
+    a UsageError naming it.
     """
-    ledger = Ledger(settings.rebates_db, clock, lock_timeout=settings.rebates_db_lock_timeout)
-    known = {record.window_id: record for record in ledger.windows()} if settings.rebates_db.exists() else {}
     wanted = list(dict.fromkeys(window_ids))
+    checked = []
     for window_id in wanted:
         try:
-            RebateWindow.parse(window_id)
+            window = RebateWindow.parse(window_id)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        record = known.get(window_id)
+        ledger = open_ledger(settings.for_account(window.account), clock)
+        record = ledger.get(window_id) if _has_window(settings, ledger, window_id) else None
         if record is None:
             raise UsageError(f"{window_id} is not in the ledger (`rebates status` lists the windows)")
         if record.state not in RETRYABLE:
             raise UsageError(f"{window_id} is {record.state.value}: only failed or quarantined windows are retried")
-    for window_id in wanted:
+        checked.append((ledger, window_id))
+    for ledger, window_id in checked:
         ledger.retry(window_id)
         log.info("%s will be downloaded and loaded again", window_id)
     return wanted
+
+
+def _has_window(settings: Settings, ledger: Ledger, window_id: str) -> bool:
+    if not settings.rebates_db.exists():
+        return False
+    try:
+        ledger.get(window_id)
+    except KeyError:
+        return False
+    return True
 
 
 def sync(
@@ -320,21 +332,57 @@ def sync(
     deadline: timedelta = DEFAULT_WAIT_DEADLINE,
     progress: Callable[[str], None] | None = None,
 ) -> PassRun:
-    """`rebates sync`: one pass in this process (with `wait`, rounds until the requested files are archived).
+    """One pass for the account `settings` speak for (with `wait`, rounds until its requested files are archived)."""
+    return sync_accounts(
+        settings,
+        clock,
+        account=settings.rebates_account,
+        begin=begin,
+        end=end,
+        broker_type=broker_type,
+        wait=wait,
+        deadline=deadline,
+        progress=progress,
+    )[0]
 
-    Everything a person could have mistyped (days, broker type, paths) is checked before the first OKX call.
+
+def sync_accounts(
+    settings: Settings,
+    clock: Clock,
+    *,
+    account: str | None = None,
+    begin: date | None = None,
+    end: date | None = None,
+    broker_type: BrokerType | None = None,
+    wait: bool = False,
+    deadline: timedelta = DEFAULT_WAIT_DEADLINE,
+    progress: Callable[[str], None] | None = None,
+) -> list[PassRun]:
+    """`rebates sync`: one pass per account in this process, one account after another (default: every account).
+
+    With `wait`, each account's rounds go on until its requested files are archived. Everything a person could
+    have mistyped (account, days, broker type, paths) is checked for every account before the first OKX call. A
+    failed account does not stop the next: each run carries its own failures.
     """
-    scope = pass_scope(settings, clock, begin, end, broker_type)
-    prepare(settings)
-    syncer = syncer_for(settings, clock, progress=progress)
-    try:
-        return drive(
-            scope,
-            DirectSteps(syncer),
-            clock,
-            until=Until.ARCHIVED if wait else Until.SINGLE,
-            deadline=deadline,
-            progress=progress,
-        )
-    finally:
-        syncer.close()
+    planned = [
+        (chosen, pass_scope(chosen, clock, begin, end, broker_type)) for chosen in select_accounts(settings, account)
+    ]
+    for chosen, _ in planned:
+        prepare(chosen)
+    runs = []
+    for chosen, scope in planned:
+        syncer = syncer_for(chosen, clock, progress=progress)
+        try:
+            runs.append(
+                drive(
+                    scope,
+                    DirectSteps(syncer),
+                    clock,
+                    until=Until.ARCHIVED if wait else Until.SINGLE,
+                    deadline=deadline,
+                    progress=progress,
+                )
+            )
+        finally:
+            syncer.close()
+    return runs

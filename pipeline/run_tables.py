@@ -6,14 +6,14 @@ from pipeline.acquire.steps import PassScope
 from pipeline.alerts import redact
 from pipeline.clock import Clock
 from pipeline.config import Settings
-from pipeline.ledger import DONE_STATES, Ledger
+from pipeline.ledger import DONE_STATES, open_ledger
 
 WindowRow = dict[str, str | int | None]
 
 
 def window_rows(settings: Settings, clock: Clock, scope: PassScope) -> list[WindowRow]:
     """Every window of the pass's broker scopes that shares a day with its days, oldest first, with its state."""
-    ledger = Ledger(settings.rebates_db, clock, lock_timeout=settings.rebates_db_lock_timeout)
+    ledger = open_ledger(settings, clock)
     return [
         {
             "window": record.window_id,

@@ -155,7 +155,7 @@ def check_users(
     recorded in its row and the next user is checked; only a refusal of the broker's own credentials stops it.
     """
     say = progress or (lambda message: None)
-    limiter = IfRebateLimiter(settings.layout.state, clock)
+    limiter = IfRebateLimiter(settings.layout.state, clock, account=settings.rebates_account)
     configured = settings.rebates_broker_types
     default_type = configured[0] if len(configured) == 1 else None
     checks = []

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from enum import StrEnum
 
+from pipeline.config import DEFAULT_ACCOUNT
 from pipeline.okx.limits import DATE_FORMAT, MAX_WINDOW_DAYS
 
 DEFAULT_SCOPE = "default"
@@ -26,11 +27,12 @@ class WindowKind(StrEnum):
 
 @dataclass(frozen=True, order=True)
 class RebateWindow:
-    """A range of whole days [begin, end], both included, for one broker type."""
+    """A range of whole days [begin, end], both included, for one broker type of one OKX account."""
 
     broker_type: str
     begin: date
     end: date
+    account: str = DEFAULT_ACCOUNT
 
     def __post_init__(self) -> None:
         if self.end < self.begin:
@@ -45,13 +47,21 @@ class RebateWindow:
 
     @property
     def window_id(self) -> str:
-        """A stable key: `api:20240101-20240629`."""
-        return f"{self.broker_type}:{self.begin:{DATE_FORMAT}}-{self.end:{DATE_FORMAT}}"
+        """A stable key: `api:20240101-20240629`, prefixed by the account unless it is `default`: `eu:api:…`.
+
+        The default account keeps the ids it had before there were accounts, so an existing ledger stays valid.
+        """
+        prefix = "" if self.account == DEFAULT_ACCOUNT else f"{self.account}:"
+        return f"{prefix}{self.broker_type}:{self.begin:{DATE_FORMAT}}-{self.end:{DATE_FORMAT}}"
 
     @classmethod
     def parse(cls, window_id: str) -> RebateWindow:
-        """Read a window id back: `api:20240101-20240629` (ValueError when it is not one)."""
-        scope, _, dates = window_id.partition(":")
+        """Read a window id back: `api:20240101-20240629` or `eu:api:…` (ValueError when it is not one)."""
+        parts = window_id.split(":")
+        account = parts.pop(0) if len(parts) == 3 else DEFAULT_ACCOUNT
+        if len(parts) != 2 or not account or (len(window_id.split(":")) == 3 and account == DEFAULT_ACCOUNT):
+            raise ValueError(f"{window_id!r} is not a window id like api:20250101-20250131 or eu:api:20250101-20250131")
+        scope, dates = parts
         begin_text, _, end_text = dates.partition("-")
         try:
             begin = datetime.strptime(begin_text, DATE_FORMAT).date()
@@ -60,7 +70,7 @@ class RebateWindow:
             raise ValueError(f"{window_id!r} is not a window id like api:20250101-20250131") from None
         if scope not in {"api", "oauth", DEFAULT_SCOPE}:
             raise ValueError(f"{window_id!r}: the broker type must be api, oauth or {DEFAULT_SCOPE}")
-        return cls(scope, begin, end)
+        return cls(scope, begin, end, account)
 
 
 def yesterday(now: datetime, tz: tzinfo) -> date:
@@ -81,7 +91,11 @@ def uncovered_runs(begin: date, end: date, covered: Iterable[RebateWindow]) -> I
 
 
 def plan_windows(
-    broker_type: str, begin: date, end: date, existing: Iterable[tuple[RebateWindow, WindowKind]]
+    broker_type: str,
+    begin: date,
+    end: date,
+    existing: Iterable[tuple[RebateWindow, WindowKind]],
+    account: str = DEFAULT_ACCOUNT,
 ) -> list[tuple[RebateWindow, WindowKind]]:
     """New windows that cover every day of [begin, end] not yet in `existing`, never overlapping it or each other.
 
@@ -90,7 +104,7 @@ def plan_windows(
     catching up costs one create, not one a day); daily windows are created newest first. Any other gap (all of it
     on the first run) is history, cut into windows of at most 180 days from its oldest day.
     """
-    existing_for_type = [(w, kind) for w, kind in existing if w.broker_type == broker_type]
+    existing_for_type = [(w, kind) for w, kind in existing if (w.broker_type, w.account) == (broker_type, account)]
     last_planned = max((w.end for w, kind in existing_for_type if kind is not WindowKind.ADOPTED), default=None)
     planned: list[tuple[RebateWindow, WindowKind]] = []
     for run_begin, run_end in uncovered_runs(begin, end, [w for w, _ in existing_for_type]):
@@ -99,6 +113,6 @@ def plan_windows(
         cursor = run_begin
         while cursor <= run_end:
             chunk_end = min(cursor + timedelta(days=MAX_WINDOW_DAYS - 1), run_end)
-            planned.append((RebateWindow(broker_type, cursor, chunk_end), kind))
+            planned.append((RebateWindow(broker_type, cursor, chunk_end, account), kind))
             cursor = chunk_end + timedelta(days=1)
     return planned

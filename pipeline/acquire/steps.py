@@ -13,7 +13,7 @@ import httpx
 from pipeline.acquire.download import DownloadError, DownloadTooLargeError, LinkExpiredError, download_file
 from pipeline.archive import clean_temp
 from pipeline.clock import Clock
-from pipeline.config import Settings
+from pipeline.config import DEFAULT_ACCOUNT, Settings
 from pipeline.ledger import (
     CreateOutcome,
     Ledger,
@@ -21,6 +21,7 @@ from pipeline.ledger import (
     StaleStateError,
     WindowRecord,
     WindowState,
+    open_ledger,
 )
 from pipeline.okx.client import OkxClient, RebateLink
 from pipeline.okx.errors import (
@@ -122,14 +123,20 @@ class PassScope:
     begin: date
     end: date
     scopes: tuple[str, ...]
+    account: str = DEFAULT_ACCOUNT
 
     def report(self) -> SyncReport:
         """An empty report for a step of this pass."""
         return SyncReport(self.begin, self.end)
 
     def holds(self, record: WindowRecord) -> bool:
-        """Whether a window is of this pass's scopes and shares a day with its days."""
-        return record.broker_type in self.scopes and record.begin_date <= self.end and record.end_date >= self.begin
+        """Whether a window is of this pass's account and scopes and shares a day with its days."""
+        return (
+            record.account == self.account
+            and record.broker_type in self.scopes
+            and record.begin_date <= self.end
+            and record.end_date >= self.begin
+        )
 
 
 @dataclass
@@ -275,7 +282,7 @@ class Syncer:
             )
             return None
         try:
-            return RebateWindow(scope, begin_local.date(), end_local.date())
+            return RebateWindow(scope, begin_local.date(), end_local.date(), self.ledger.account)
         except ValueError as exc:
             log.info("skipping a listed file: %s", exc)
             return None
@@ -476,8 +483,11 @@ def syncer_for(
     """
     say = progress or (lambda message: None)
     limiter = GetLimiter(
-        settings.layout.state, clock, on_wait=lambda seconds: say(f"waiting {seconds:.0f} s for a GET slot")
+        settings.layout.state,
+        clock,
+        on_wait=lambda seconds: say(f"waiting {seconds:.0f} s for a GET slot"),
+        account=settings.rebates_account,
     )
     client = OkxClient(settings, clock=clock, before_request=limiter.before_request)
-    ledger = Ledger(settings.rebates_db, clock, lock_timeout=settings.rebates_db_lock_timeout)
+    ledger = open_ledger(settings, clock)
     return Syncer(settings, client, ledger, limiter, clock, progress=progress, answers=answers)

@@ -11,6 +11,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from pipeline.clock import Clock
+from pipeline.config import DEFAULT_ACCOUNT
 from pipeline.okx.limits import GET_LIMIT, GET_WINDOW, REBATE_PATH
 
 log = logging.getLogger(__name__)
@@ -19,8 +20,16 @@ SAFETY_MARGIN = timedelta(seconds=1)
 """Added to OKX's minute so that a little clock difference with the server never costs a 429."""
 
 
+def slots_name(kind: str, account: str) -> str:
+    """A limiter's state file stem: `okx-get-slots` for the default account, `okx-get-slots-eu` for account eu."""
+    return kind if account == DEFAULT_ACCOUNT else f"{kind}-{account}"
+
+
 class GetLimiter:
     """Grants GET slots from a small state file guarded by a file lock, so two `rebates sync` share one budget.
+
+    Each OKX account has its own two GETs a minute, so its own state file: one account's polling never delays
+    another's.
 
     Plug `before_request` into `OkxClient(before_request=...)`: it is called before every attempt, retries included,
     and sleeps (through the clock) until a slot is free.
@@ -34,10 +43,12 @@ class GetLimiter:
         limit: int = GET_LIMIT,
         window: timedelta = GET_WINDOW + SAFETY_MARGIN,
         on_wait: Callable[[float], None] | None = None,
+        account: str = DEFAULT_ACCOUNT,
     ) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
-        self.state_file = state_dir / "okx-get-slots.json"
-        self.lock = FileLock(str(state_dir / "okx-get-slots.lock"))
+        stem = slots_name("okx-get-slots", account)
+        self.state_file = state_dir / f"{stem}.json"
+        self.lock = FileLock(str(state_dir / f"{stem}.lock"))
         self.clock = clock
         self.limit = limit
         self.window = window

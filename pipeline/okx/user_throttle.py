@@ -9,8 +9,9 @@ from pathlib import Path
 from filelock import FileLock
 
 from pipeline.clock import Clock
+from pipeline.config import DEFAULT_ACCOUNT
 from pipeline.okx.limits import IF_REBATE_LIMIT, IF_REBATE_PATH, IF_REBATE_WINDOW
-from pipeline.okx.throttle import GetLimiter
+from pipeline.okx.throttle import GetLimiter, slots_name
 
 SAFETY_MARGIN = timedelta(milliseconds=100)
 """Added to OKX's second so that a little clock difference with the server never costs a 50011."""
@@ -23,12 +24,20 @@ class IfRebateLimiter(GetLimiter):
     retries included, and lets every other call through (the rebate-file GETs have their own limiter).
     """
 
-    def __init__(self, state_dir: Path, clock: Clock, *, on_wait: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        clock: Clock,
+        *,
+        on_wait: Callable[[float], None] | None = None,
+        account: str = DEFAULT_ACCOUNT,
+    ) -> None:
         super().__init__(
             state_dir, clock, limit=IF_REBATE_LIMIT, window=IF_REBATE_WINDOW + SAFETY_MARGIN, on_wait=on_wait
         )
-        self.state_file = state_dir / "okx-if-rebate-slots.json"
-        self.lock = FileLock(str(state_dir / "okx-if-rebate-slots.lock"))
+        stem = slots_name("okx-if-rebate-slots", account)
+        self.state_file = state_dir / f"{stem}.json"
+        self.lock = FileLock(str(state_dir / f"{stem}.lock"))
 
     def before_request(self, method: str, path: str) -> None:
         """The client hook: GETs to if-rebate take a slot; anything else passes."""

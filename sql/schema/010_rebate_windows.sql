@@ -1,5 +1,6 @@
 -- rebate_windows: the acquisition ledger, one row per (broker type, window) with where its file is in its lifecycle.
--- Grain: window_id ('api:20240101-20240628'). Windows of one broker type never overlap (enforced by the ledger).
+-- Grain: window_id ('api:20240101-20240628'; 'eu:api:…' for account eu). Windows of one account and broker type
+-- never overlap (enforced by the ledger).
 CREATE TABLE IF NOT EXISTS rebate_windows (
     window_id            VARCHAR PRIMARY KEY,
     broker_type          VARCHAR NOT NULL,      -- 'api' | 'oauth' | 'default' (single-type broker: no brokerType sent)
@@ -20,7 +21,11 @@ CREATE TABLE IF NOT EXISTS rebate_windows (
     next_attempt_at      TIMESTAMPTZ,           -- not before this (after a failure)
     last_error           VARCHAR,               -- why the last step failed, or why the file was quarantined
     updated_at           TIMESTAMPTZ NOT NULL,
+    account              VARCHAR NOT NULL DEFAULT 'default',  -- the OKX broker account (REBATES_ACCOUNTS; 'default' without)
     CHECK (end_date >= begin_date),
     CHECK (kind IN ('history', 'daily', 'adopted')),
     CHECK (state IN ('planned', 'requesting', 'requested', 'ongoing', 'finished', 'downloaded', 'loaded', 'failed', 'quarantined'))
 );
+
+-- Ledgers from before accounts: every window was the default account's.
+ALTER TABLE rebate_windows ADD COLUMN IF NOT EXISTS account VARCHAR DEFAULT 'default';
