@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import SettingsError, load_settings, parse_timezone
+from pipeline.config import SettingsError, UsageError, load_settings, parse_timezone, select_accounts
 from pipeline.okx.limits import BrokerType
 
 
@@ -100,3 +100,92 @@ def test_secrets_are_masked_in_repr_and_never_echoed_in_errors(monkeypatch: pyte
     with pytest.raises(SettingsError) as caught:
         load_settings(okx_secret_key=["not", "a", "string"])
     assert "not" not in str(caught.value).split(":", 1)[1].replace("not set", "")
+
+
+def test_without_rebates_accounts_the_one_account_is_default() -> None:
+    settings = load_settings(okx_api_key="k")
+    assert settings.account_names == ("default",)
+    assert settings.rebates_account == "default"
+    assert settings.for_account("default") is settings
+    assert select_accounts(settings) == [settings]
+
+
+def test_each_account_reads_its_own_variables_and_falls_back_only_for_the_optional_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REBATES_ACCOUNTS", "EU, asia")
+    monkeypatch.setenv("OKX_API_KEY", "shared-key")  # never used by a named account
+    monkeypatch.setenv("REBATES_START_DATE", "2024-01-01")
+    monkeypatch.setenv("REBATES_BROKER_TYPES", "api")
+    for name, key in (("EU", "eu-key"), ("ASIA", "asia-key")):
+        monkeypatch.setenv(f"OKX_API_KEY_{name}", key)
+        monkeypatch.setenv(f"OKX_SECRET_KEY_{name}", f"{key}-secret")
+        monkeypatch.setenv(f"OKX_PASSPHRASE_{name}", f"{key}-pass")
+    monkeypatch.setenv("OKX_BASE_URL_ASIA", "https://asia.example.com")
+    monkeypatch.setenv("REBATES_BROKER_TYPES_ASIA", "api,oauth")
+    monkeypatch.setenv("REBATES_START_DATE_EU", "2025-02-01")
+    settings = load_settings()
+    assert settings.account_names == ("eu", "asia")
+    eu, asia = select_accounts(settings)
+    assert (eu.rebates_account, asia.rebates_account) == ("eu", "asia")
+    assert eu.require_credentials()[0].get_secret_value() == "eu-key"
+    assert asia.require_credentials()[2].get_secret_value() == "asia-key-pass"
+    assert eu.okx_base_url == "https://www.okx.com" and asia.okx_base_url == "https://asia.example.com"
+    assert eu.rebates_broker_types == (BrokerType.API,)
+    assert asia.rebates_broker_types == (BrokerType.API, BrokerType.OAUTH)
+    assert eu.rebates_start_date == date(2025, 2, 1) and asia.rebates_start_date == date(2024, 1, 1)
+    assert [item.rebates_account for item in select_accounts(settings, "ASIA")] == ["asia"]
+
+
+def test_an_account_without_its_own_credentials_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REBATES_ACCOUNTS", "eu")
+    monkeypatch.setenv("OKX_API_KEY", "shared-key")
+    monkeypatch.setenv("OKX_SECRET_KEY", "shared-secret")
+    monkeypatch.setenv("OKX_PASSPHRASE", "shared-pass")
+    eu = load_settings().for_account("eu")
+    with pytest.raises(SettingsError, match=r"^OKX_API_KEY_EU is not set"):
+        eu.require_credentials()
+
+
+def test_an_account_variable_is_also_read_from_dot_env(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("REBATES_ACCOUNTS=eu\nOKX_API_KEY_EU=from-dotenv\n")
+    eu = load_settings().for_account("eu")
+    assert eu.okx_api_key is not None and eu.okx_api_key.get_secret_value() == "from-dotenv"
+
+
+def test_a_malformed_account_variable_is_named_and_a_secret_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REBATES_ACCOUNTS", "eu")
+    monkeypatch.setenv("OKX_BASE_URL_EU", "http://eu.example.com")
+    with pytest.raises(SettingsError, match=r"^OKX_BASE_URL_EU: .*plain http"):
+        load_settings().for_account("eu")
+    monkeypatch.delenv("OKX_BASE_URL_EU")
+    monkeypatch.setenv("OKX_SECRET_KEY_EU", " hunter2-secret\n")
+    with pytest.raises(SettingsError) as caught:
+        load_settings().for_account("eu")
+    assert str(caught.value).startswith("OKX_SECRET_KEY_EU:") and "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("eu,EU", "named twice"), ("9lives", "not an account name"), ("eu-west", "not an account name")],
+)
+def test_malformed_account_names_are_refused(value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=f"^REBATES_ACCOUNTS: .*{message}"):
+        load_settings(rebates_accounts=value)
+
+
+def test_an_unknown_account_is_a_usage_error_listing_the_configured_ones() -> None:
+    settings = load_settings(rebates_accounts="eu,asia")
+    with pytest.raises(UsageError, match="'us' is not configured: REBATES_ACCOUNTS names eu, asia"):
+        select_accounts(settings, "us")
+    with pytest.raises(UsageError, match="REBATES_ACCOUNTS names default"):
+        load_settings().for_account("eu")
+
+
+def test_the_state_url_is_postgresql_only_and_a_secret() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(rebates_state_url="mysql://user:pw-secret@db/rebates")
+    assert "pw-secret" not in str(caught.value)
+    settings = load_settings(rebates_state_url="postgresql://user:pw-secret@db:5432/rebates")
+    assert settings.rebates_state_url is not None and "pw-secret" not in repr(settings)
+    assert load_settings(rebates_state_url="").rebates_state_url is None

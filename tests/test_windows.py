@@ -92,3 +92,27 @@ def test_yesterday_is_taken_in_the_configured_timezone() -> None:
     now = datetime(2024, 3, 1, 17, 0, tzinfo=UTC)  # 01:00 on 2 March at UTC+8
     assert yesterday(now, UTC8) == date(2024, 3, 1)
     assert yesterday(now, UTC) == date(2024, 2, 29)
+
+
+def test_the_default_account_keeps_its_ids_and_another_account_prefixes_them() -> None:
+    window = RebateWindow("api", date(2025, 1, 1), date(2025, 1, 31))
+    assert window.window_id == "api:20250101-20250131"
+    eu = RebateWindow("api", date(2025, 1, 1), date(2025, 1, 31), "eu")
+    assert eu.window_id == "eu:api:20250101-20250131"
+    assert RebateWindow.parse(eu.window_id) == eu
+    assert RebateWindow.parse(window.window_id) == window
+    single_type = RebateWindow("default", date(2025, 1, 1), date(2025, 1, 1))
+    assert RebateWindow.parse(single_type.window_id) == single_type
+
+
+@pytest.mark.parametrize("text", ["default:api:20250101-20250131", ":api:20250101-20250131", "a:b:api:20250101-2025"])
+def test_a_window_id_naming_the_default_account_or_malformed_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a window id"):
+        RebateWindow.parse(text)
+
+
+def test_accounts_plan_their_own_windows_independently() -> None:
+    mine = [(RebateWindow("api", date(2024, 1, 1), date(2024, 1, 10), "eu"), WindowKind.HISTORY)]
+    planned = plan_windows("api", date(2024, 1, 1), date(2024, 1, 10), mine, "asia")
+    assert [(w.account, w.begin, w.end) for w, _ in planned] == [("asia", date(2024, 1, 1), date(2024, 1, 10))]
+    assert plan_windows("api", date(2024, 1, 1), date(2024, 1, 10), mine, "eu") == []
