@@ -56,13 +56,13 @@ def partition_files(settings: Settings) -> dict[str, int]:
     return {
         str(path.relative_to(lake)): path.stat().st_ino
         for table in ("rebate_details", "rebate_orders")
-        for path in lake.glob(f"{table}/*/*/*.parquet")
+        for path in lake.glob(f"{table}/*/*/*/*.parquet")
     }
 
 
 def order_keys_in_lake(settings: Settings) -> list[tuple[str, str, int]]:
     """Order keys the lake holds more than once (an order left behind in its old partition)."""
-    pattern = settings.layout.lake / "rebate_orders" / "*" / "*" / "*.parquet"
+    pattern = settings.layout.lake / "rebate_orders" / "*" / "*" / "*" / "*.parquet"
     with duckdb.connect() as reader:
         return reader.execute(
             f"SELECT ord_id, broker_code, count(*) FROM read_parquet('{pattern}') GROUP BY ALL HAVING count(*) > 1"
@@ -105,10 +105,11 @@ def test_a_publish_rewrites_only_the_partitions_the_load_touched(
     after = partition_files(settings)
     rewritten = {path for path, inode in after.items() if before.get(path) != inode}
     new_day = {
-        "rebate_details/broker_type=api/trade_date=2025-01-11/data.parquet",
-        "rebate_orders/broker_type=api/first_trade_date=2025-01-11/data.parquet",
+        "rebate_details/account=default/broker_type=api/trade_date=2025-01-11/data.parquet",
+        "rebate_orders/account=default/broker_type=api/first_trade_date=2025-01-11/data.parquet",
     }
-    straddlers = {"rebate_orders/broker_type=api/first_trade_date=2025-01-10/data.parquet"}  # orders filling on 10+11
+    # orders filling on 10 and 11 January
+    straddlers = {"rebate_orders/account=default/broker_type=api/first_trade_date=2025-01-10/data.parquet"}
     assert new_day <= rewritten <= new_day | straddlers
     assert len(before) == 20 and set(before) <= set(after)
     assert digests.lake(settings) == digests.database(settings)
@@ -134,7 +135,7 @@ def test_an_order_a_load_moves_to_another_partition_is_not_left_behind(
     load(settings, ledger, fake_clock, source(tmp_path, EARLY, end=date(2025, 1, 4)), EARLY)
     assert order_keys_in_lake(settings) == []
     assert digests.lake(settings) == digests.database(settings)
-    gone = settings.layout.lake / "rebate_details" / "broker_type=api" / "trade_date=2025-01-05"
+    gone = settings.layout.lake / "rebate_details" / "account=default" / "broker_type=api" / "trade_date=2025-01-05"
     assert not gone.exists(), "a day the window no longer has is removed from the lake"
 
 
