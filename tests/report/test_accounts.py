@@ -84,14 +84,17 @@ def test_the_report_of_every_account_breaks_its_totals_down_by_account_exactly(a
     report = make_report(accounts_db.path)
     assert by_name(report)[:2] == ["by_day", "by_account"]
     table = report.table("by_account")
-    records = {row[0]: dict(zip((column.name for column in table.columns), row, strict=True)) for row in table.rows}
+    records = {
+        str(row[0]): dict(zip((column.name for column in table.columns), row, strict=True)) for row in table.rows
+    }
     assert set(records) == {"default", "eu"}
     for account, record in records.items():
         rows = rows_of(accounts_db, account)
         assert record["broker_rebate"] == broker_rebate(rows)
         assert record["net_fee"] == totals(rows)["net_fee"]
         assert record["orders"] == len({row.ord_id for row in rows})
-    assert sum(record["broker_rebate"] for record in records.values()) == broker_rebate(rows_of(accounts_db))
+    parts = [record["broker_rebate"] for record in records.values()]
+    assert sum((part for part in parts if isinstance(part, Decimal)), Decimal(0)) == broker_rebate(rows_of(accounts_db))
     assert summary_values(report)["Broker rebate"] == broker_rebate(rows_of(accounts_db))
     assert report.account is None and "account" not in report.title
 
