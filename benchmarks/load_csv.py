@@ -53,7 +53,7 @@ INSERT INTO rebate_details
 SELECT
     'api', broker_code, level, uid, inst_id, inst_type(inst_id), ord_id, cl_ord_id,
     spot_trade_amt, derivative_trade_amt, fee, net_fee, settlement_fee, broker_rebate, sub_broker_rebate,
-    user_rebate, affiliated, ts, trade_date, NULL, $window_id, $file_id, row_number() OVER (), now()
+    user_rebate, affiliated, ts, trade_date, NULL, $window_id, $file_id, row_number() OVER (), now(), 'default'
 FROM (
     SELECT
         brokerCode AS broker_code, level, uid, instId AS inst_id, ordId AS ord_id, clOrdId AS cl_ord_id,

@@ -57,7 +57,7 @@ SELECT
     bench_decimal(spot_u), bench_decimal(deriv_u), bench_decimal(fee_u), bench_decimal(net_u),
     bench_decimal(settle_u), bench_decimal(broker_u), bench_decimal(sub_u), bench_decimal(user_u),
     affiliated, make_timestamp_ms(ts_ms)::TIMESTAMPTZ, fill_day, NULL,
-    bench_window(fill_day), bench_window(fill_day) || '@history', i + 1 + fill * $orders, $now
+    bench_window(fill_day), bench_window(fill_day) || '@history', i + 1 + fill * $orders, $now, 'default'
 FROM batch
 WHERE fill_day >= $lo;
 
@@ -73,7 +73,8 @@ SELECT
     ord_id, broker_code, arg_max(broker_type, ts), arg_max(uid, ts), arg_max(level, ts), arg_max(inst_id, ts),
     arg_max(inst_type, ts), arg_max(cl_ord_id, ts), sum(spot_trade_amt), sum(derivative_trade_amt), sum(fee),
     sum(net_fee), sum(settlement_fee), sum(broker_rebate), sum(sub_broker_rebate), sum(user_rebate),
-    bool_or(affiliated), min(ts), max(ts), min(trade_date), max(trade_date), count(*), count(DISTINCT window_id)
+    bool_or(affiliated), min(ts), max(ts), min(trade_date), max(trade_date), count(*), count(DISTINCT window_id),
+    'default'
 FROM rebate_details
 WHERE trade_date BETWEEN ($lo - 1)::DATE AND $lo AND (ord_id, broker_code) IN (SELECT * FROM carried)
 GROUP BY ord_id, broker_code;
@@ -85,7 +86,8 @@ SELECT
     ord_id, broker_code, 'api', uid, level, inst_id, inst_type(inst_id), cl_ord_id,
     bench_decimal(spot_u), bench_decimal(deriv_u), bench_decimal(fee_u), bench_decimal(net_u),
     bench_decimal(settle_u), bench_decimal(broker_u), bench_decimal(sub_u), bench_decimal(user_u),
-    affiliated, make_timestamp_ms(ts_ms)::TIMESTAMPTZ, make_timestamp_ms(ts_ms)::TIMESTAMPTZ, fill_day, fill_day, 1, 1
+    affiliated, make_timestamp_ms(ts_ms)::TIMESTAMPTZ, make_timestamp_ms(ts_ms)::TIMESTAMPTZ, fill_day, fill_day, 1, 1,
+    'default'
 FROM batch
 WHERE order_day >= $lo AND (NOT carried OR order_day = $hi);
 
@@ -96,7 +98,7 @@ SELECT
     bench_decimal(sum(spot_u)), bench_decimal(sum(deriv_u)), bench_decimal(sum(fee_u)), bench_decimal(sum(net_u)),
     bench_decimal(sum(settle_u)), bench_decimal(sum(broker_u)), bench_decimal(sum(sub_u)), bench_decimal(sum(user_u)),
     bool_or(affiliated), make_timestamp_ms(min(ts_ms))::TIMESTAMPTZ, make_timestamp_ms(max(ts_ms))::TIMESTAMPTZ,
-    min(fill_day), max(fill_day), count(*), count(*)
+    min(fill_day), max(fill_day), count(*), count(*), 'default'
 FROM batch
 WHERE order_day >= $lo AND carried AND order_day < $hi
 GROUP BY order_day, i;

@@ -344,17 +344,22 @@ def report(
     date_from: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD), with --to.")] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="Last day (YYYY-MM-DD), with --from.")] = None,
     broker_code: Annotated[str | None, typer.Option(help="Only this broker code.")] = None,
+    account: AccountOption = None,
     out: Annotated[Path | None, typer.Option(help="Folder to write to (default REBATES_DATA_DIR/reports).")] = None,
     formats: Annotated[str, typer.Option("--format", help="Any of xlsx,csv,html.")] = "xlsx,csv,html",
 ) -> None:
     """Write the commission report for a month or a day range: an Excel workbook, CSV tables and one HTML page.
 
     Days are trade_date in REBATES_TZ. Each report compares with the previous period and reconciles every
-    window's file totals with what the database holds.
+    window's file totals with what the database holds. Without --account the report covers every account together,
+    with a table by account when more than one has rows; with it, that account alone, named in the file names
+    (commission_eu_2025-01.xlsx) and the heading.
 
     Examples:
 
       rebates report --month 2025-01
+
+      rebates report --month 2025-01 --account eu
 
       rebates report --from 2025-01-01 --to 2025-01-15 --broker-code 656204a3b0e9BCDE --format html
     """
@@ -384,8 +389,18 @@ def report(
     with exit_codes():
         if not Path(settings.rebates_db).exists():
             fail(Exit.CONFIG, f"no database at {settings.rebates_db} (REBATES_DB): run `rebates sync` first")
+        if account is not None and account.lower() not in settings.account_names:
+            settings.for_account(account)  # the UsageError naming the configured accounts
         check_writable_dir("--out", out or settings.layout.reports)
-        written = write_reports(settings, period, broker_code=broker_code, out_dir=out, formats=chosen, clock=clock)
+        written = write_reports(
+            settings,
+            period,
+            broker_code=broker_code,
+            out_dir=out,
+            formats=chosen,
+            clock=clock,
+            account=account.lower() if account else None,
+        )
     for path in written:
         console.print(str(path), highlight=False)
 

@@ -85,6 +85,7 @@ MATRIX = [
     Row("REBATES_DATA_DIR under a file", ["sync"], Exit.CONFIG, "REBATES_DATA_DIR", setup=data_dir_under_a_file),
     Row("a malformed --window", ["load", "file.csv", "--window", "x"], Exit.CONFIG, "window", setup=a_rebate_file),
     Row("--out under a file", ["report", "--out", "a-file/x"], Exit.CONFIG, "--out", setup=out_under_a_file),
+    Row("a report of an account not configured", ["report", "--account", "asia"], Exit.CONFIG, "asia"),
     Row("retry of an unknown window", ["retry", "api:20250101-20250131"], Exit.CONFIG, "not in the ledger"),
     Row("retry of a malformed id", ["retry", "api:2025"], Exit.CONFIG, "not a window id"),
 ]

@@ -60,6 +60,7 @@ _COLUMNS: dict[str, Column] = {
     column.name: column
     for column in (
         Column("trade_date", "Day", Kind.DATE),
+        Column("account", "Account", Kind.TEXT),
         Column("broker_type", "Broker type", Kind.TEXT),
         Column("broker_code", "Broker code", Kind.TEXT),
         Column("inst_type", "Instrument type", Kind.TEXT),
@@ -140,6 +141,13 @@ TABLES = (
         "days counts on both.{scope}",
     ),
     _TableSpec(
+        "by_account", "By account",
+        ("account", "orders", "users", "spot_trade_amt", "derivative_trade_amt", "fee", "net_fee", "broker_rebate",
+         "effective_rate", "share"),
+        "Totals per OKX broker account (REBATES_ACCOUNTS); effective rate is broker rebate / net fee, share its part "
+        "of the period's broker rebate.{scope}",
+    ),
+    _TableSpec(
         "by_broker_code", "By broker code",
         ("broker_type", "broker_code", "orders", "users", "spot_trade_amt", "derivative_trade_amt", "fee", "net_fee",
          "broker_rebate", "effective_rate", "share"),
@@ -176,7 +184,9 @@ TABLES = (
         "totals against what the database holds for it now.",
     ),
 )  # fmt: skip
-"""The report's tables, in order."""
+"""The report's tables, in order; by_account only in a report of every account when more than one has rows."""
+
+BY_ACCOUNT = "by_account"
 
 CHARTS = (
     Chart("by_day", "Broker rebate per day", "line", "trade_date", ("broker_rebate",)),
@@ -260,10 +270,13 @@ class _Results:
     windows: list[dict[str, Any]]
 
 
-def _read(db: duckdb.DuckDBPyConnection, period: Period, previous: Period, broker_code: str | None) -> _Results:
-    params = {"start": period.start, "end": period.end, "broker_code": broker_code}
-    previous_params = {"start": previous.start, "end": previous.end, "broker_code": broker_code}
-    window_params = {"start": period.start, "end": period.end}
+def _read(
+    db: duckdb.DuckDBPyConnection, period: Period, previous: Period, broker_code: str | None, account: str | None
+) -> _Results:
+    scope = {"broker_code": broker_code, "account": account}
+    params = {"start": period.start, "end": period.end, **scope}
+    previous_params = {"start": previous.start, "end": previous.end, **scope}
+    window_params = {"start": period.start, "end": period.end, "account": account}
     query_params: dict[str, Mapping[str, object]] = {
         "top_instruments": {**params, "top": TOP_INSTRUMENTS},
         "reconciliation": window_params,
@@ -315,21 +328,27 @@ def build_report(
     tz_label: str,
     now: datetime,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    account: str | None = None,
 ) -> Report:
     """The commission report for `period` (days are trade_date in REBATES_TZ), compared with `period.previous()`.
 
     `broker_code` limits every table but the reconciliation (which is per window, whole) to one code; None means
-    all codes. `tz_label` is REBATES_TZ as text and `now` the generation time, both printed on the report. The
-    database is opened read-only, for the queries only, waiting up to `lock_timeout` seconds while a pipeline run
-    holds it; when the file does not exist yet the report is empty and says so in its warnings.
+    all codes. `account` limits every table, the reconciliation and the coverage of days to one OKX broker
+    account's rows and windows; None means every account together, with a `by_account` table whenever more than one
+    account has rows in the period. `tz_label` is REBATES_TZ as text and `now` the generation time, both printed on
+    the report. The database is opened read-only, for the queries only, waiting up to `lock_timeout` seconds while a
+    pipeline run holds it; when the file does not exist yet the report is empty and says so in its warnings.
     """
     previous = period.previous()
     with _open(db_path, lock_timeout) as db:
-        results = _read(db, period, previous, broker_code)
+        results = _read(db, period, previous, broker_code, account)
     reconciliation = _reconciliation(results.tables["reconciliation"])
-    scope = f" Broker code {broker_code} only." if broker_code else ""
+    scope = f" Account {account} only." if account else ""
+    scope += f" Broker code {broker_code} only." if broker_code else ""
     tables = []
     for spec in TABLES:
+        if spec.name == BY_ACCOUNT and (account is not None or len(results.tables[BY_ACCOUNT]) < 2):
+            continue
         if spec.name == "reconciliation":
             note = spec.note.format(scope=", and for every broker code" if broker_code else "")
             tables.append(_table(spec, reconciliation, note))
@@ -351,4 +370,5 @@ def build_report(
         missing_days=tuple(day["trade_date"] for day in results.tables["by_day"] if not day["covered"]),
         reconciliation_ok=all(record["matches"] for record in reconciliation),
         warnings=tuple(_warnings(db_path, period, previous, results, reconciliation)),
+        account=account,
     )

@@ -139,6 +139,7 @@ def _header(report: Report) -> str:
     facts = [
         ("Period", f"{period.start} to {period.end} ({period.days} days, trade dates in {report.timezone})"),
         ("Compared with", f"{previous.start} to {previous.end} ({previous.days} days)"),
+        ("Account", report.account or "all accounts"),
         ("Broker code", report.broker_code or "all broker codes"),
         ("Timezone", report.timezone),
         ("Generated at", report.generated_at.isoformat(sep=" ", timespec="seconds")),

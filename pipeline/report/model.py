@@ -124,7 +124,7 @@ class Period:
 
 @dataclass(frozen=True)
 class Report:
-    """A commission report for a period (optionally one broker code), with the previous period to compare."""
+    """A commission report for a period (optionally one account, one broker code), with the previous period."""
 
     period: Period
     previous: Period
@@ -135,7 +135,8 @@ class Report:
     summary: Table
     """metric, this period, previous period, change, change % (change % is a RATE, None when undefined)."""
     tables: tuple[Table, ...]
-    """by_day, by_broker_code, by_instrument_type, top_instruments, by_user_level, affiliated, reconciliation."""
+    """by_day, by_account (all accounts, more than one with rows), by_broker_code, by_instrument_type,
+    top_instruments, by_user_level, affiliated, reconciliation."""
     charts: tuple[Chart, ...]
     windows_covered: tuple[str, ...]
     """Loaded windows overlapping the period."""
@@ -144,12 +145,15 @@ class Report:
     reconciliation_ok: bool
     """Every window's file totals equal what the database holds for it."""
     warnings: tuple[str, ...] = field(default=())
+    account: str | None = None
+    """The one OKX broker account reported on; None for every account together."""
 
     @property
     def title(self) -> str:
         """The report's heading."""
+        account = f", account {self.account}" if self.account else ""
         scope = f", broker code {self.broker_code}" if self.broker_code else ""
-        return f"OKX broker commission {self.period.label}{scope}"
+        return f"OKX broker commission {self.period.label}{account}{scope}"
 
     def table(self, name: str) -> Table:
         """A table by machine name (the summary included)."""

@@ -27,12 +27,19 @@ def parse_formats(text: str) -> tuple[ReportFormat, ...]:
     return tuple(sorted(known, key=chosen.index))
 
 
-def report_stem(period: Period, broker_code: str | None) -> str:
-    """The file name every format shares: `commission_2025-01` or `commission_2025-01-03_2025-01-09_<code>`."""
-    name = f"commission_{period.label.replace('..', '_')}"
+def report_stem(period: Period, broker_code: str | None, account: str | None = None) -> str:
+    """The file name every format shares, e.g. `commission_2025-01`, or `commission_eu_2025-01` for account eu.
+
+    A day range reads `commission_2025-01-03_2025-01-09`; one broker code adds `_<code>`.
+    """
+    name = "commission_" + (f"{_file_safe(account)}_" if account else "") + period.label.replace("..", "_")
     if broker_code:
-        name += "_" + re.sub(r"[^A-Za-z0-9_-]", "_", broker_code)
+        name += "_" + _file_safe(broker_code)
     return name
+
+
+def _file_safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text)
 
 
 def write_reports(
@@ -43,12 +50,17 @@ def write_reports(
     out_dir: Path | None = None,
     formats: Iterable[ReportFormat] = FORMATS,
     clock: Clock | None = None,
+    account: str | None = None,
 ) -> list[Path]:
-    """Query the database once and write the report as xlsx, csv (a folder of tables) and html; returns the paths."""
-    report = make_report(settings, period, broker_code=broker_code, clock=clock)
+    """Query the database once and write the report as xlsx, csv (a folder of tables) and html; returns the paths.
+
+    `account` reports on one OKX broker account (its name is in the file names and the heading); None, on every
+    account together, broken down by account when more than one has rows in the period.
+    """
+    report = make_report(settings, period, broker_code=broker_code, clock=clock, account=account)
     directory = out_dir or settings.layout.reports
     directory.mkdir(parents=True, exist_ok=True)
-    stem = report_stem(period, broker_code)
+    stem = report_stem(period, broker_code, account)
     written: list[Path] = []
     for name in formats:
         if name == "xlsx":
@@ -64,7 +76,12 @@ def write_reports(
 
 
 def make_report(
-    settings: Settings, period: Period, *, broker_code: str | None = None, clock: Clock | None = None
+    settings: Settings,
+    period: Period,
+    *,
+    broker_code: str | None = None,
+    clock: Clock | None = None,
+    account: str | None = None,
 ) -> Report:
     """The report's content, read from the database (read-only)."""
     now = (clock or SystemClock()).now()
@@ -75,4 +92,5 @@ def make_report(
         tz_label=str(settings.rebates_tz),
         now=now,
         lock_timeout=settings.rebates_db_lock_timeout,
+        account=account,
     )

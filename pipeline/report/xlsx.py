@@ -101,6 +101,7 @@ def _write_summary(sheet: Worksheet, report: Report) -> _Placed:
     facts: list[tuple[str, str]] = [
         ("Period", f"{report.period.label} ({report.period.start} to {report.period.end})"),
         ("Compared with", f"{report.previous.label} ({report.previous.start} to {report.previous.end})"),
+        ("Account", report.account or "all"),
         ("Broker code", report.broker_code or "all"),
         ("Timezone", f"days are trade_date in {report.timezone} (REBATES_TZ)"),
         ("Generated at", report.generated_at.isoformat(timespec="seconds")),

@@ -1,6 +1,7 @@
 """Publish what analysts read: the rebate tables as a Parquet lake, rewritten by partition, and its entry point.
 
-The lake (`DataLayout.lake`) holds `rebate_details` and `rebate_orders` hive-partitioned by broker type and day, and
+The lake (`DataLayout.lake`) holds `rebate_details` and `rebate_orders` hive-partitioned by account, broker type and
+day, and
 the ledger's small tables whole. A publish rewrites only the partitions the loads since the last publish touched,
 each file written beside the lake and renamed into place, so a reader sees the old file or the new one, never half of
 one. The database remembers up to which load the lake holds (`lake_publishes`), so a publish that died is redone by
@@ -33,6 +34,10 @@ ENTRY_POINT_STORAGE_VERSION = "v1.4.0"
 PARTITION_FILE = "data.parquet"
 """The one file in each partition folder (and of each small table): replaced whole, never appended to."""
 
+LAKE_LAYOUT = 2
+"""The lake's folder layout: 2 is `<table>/account=<a>/broker_type=<t>/<day column>=<d>/`, 1 had no account level.
+A publish records it; the first publish after it changes rewrites the whole lake and removes the old folders."""
+
 BATCH_DAYS = 31
 """Days of partitions written by one COPY: bounds the memory a first publish of years of history needs."""
 
@@ -41,17 +46,18 @@ _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 @dataclass(frozen=True)
 class PartitionedTable:
-    """A table the lake splits into one file per (broker_type, day)."""
+    """A table the lake splits into one file per (account, broker_type, day)."""
 
     name: str
     day_column: str
     """The date column that names the day folder: trade_date for details, first_trade_date for orders."""
 
-    def folder(self, broker_type: str, day: str) -> Path:
-        """The partition's folder, relative to the lake: `rebate_details/broker_type=api/trade_date=2025-01-31`."""
-        if not _SAFE_VALUE.match(broker_type):
-            raise ValueError(f"broker type {broker_type!r} cannot name a lake folder")
-        return Path(self.name, f"broker_type={broker_type}", f"{self.day_column}={day}")
+    def folder(self, account: str, broker_type: str, day: str) -> Path:
+        """The partition's folder in the lake: `rebate_details/account=eu/broker_type=api/trade_date=2025-01-31`."""
+        for value in (account, broker_type):
+            if not _SAFE_VALUE.match(value):
+                raise ValueError(f"{value!r} cannot name a lake folder")
+        return Path(self.name, f"account={account}", f"broker_type={broker_type}", f"{self.day_column}={day}")
 
 
 PARTITIONED = (PartitionedTable("rebate_details", "trade_date"), PartitionedTable("rebate_orders", "first_trade_date"))
@@ -124,11 +130,14 @@ def publish_lake(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> PublishRe
         entry_written = _entry_point_stale(db, layout, fingerprint)
         if entry_written:
             write_entry_point(db, layout, staging)
+        if full:  # after the entry point reads the new layout: analysts see the old files or the new, never both
+            removed += _remove_old_layout(layout)
         with transaction(db):
             db.execute(
                 sql_text("lake/record_publish.sql"),
-                {"written": written, "removed": removed, "bytes": size, "entry_point": fingerprint},
-            )
+                {"written": written, "removed": removed, "bytes": size, "entry_point": fingerprint,
+                 "layout": LAKE_LAYOUT},
+            )  # fmt: skip
         row = db.execute("SELECT max(last_load_id) FROM lake_publishes").fetchone()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -136,8 +145,9 @@ def publish_lake(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> PublishRe
 
 
 def _needs_full_publish(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> bool:
-    """True before the first publish, and when the lake is gone although the database has rows for it."""
-    if db.execute("SELECT 1 FROM lake_publishes LIMIT 1").fetchone() is None:
+    """True before the first publish, after LAKE_LAYOUT changed, and when the lake is gone but the database is not."""
+    last = db.execute("SELECT layout FROM lake_publishes ORDER BY publish_id DESC LIMIT 1").fetchone()
+    if last is None or last[0] != LAKE_LAYOUT:
         return True
     lake_is_gone = not all((layout.lake / table.name).exists() for table in PARTITIONED)
     return lake_is_gone and db.execute("SELECT 1 FROM rebate_details LIMIT 1").fetchone() is not None
@@ -147,11 +157,22 @@ def _plan_existing_partitions(db: duckdb.DuckDBPyConnection, layout: DataLayout)
     """Add every partition folder already in the lake to a full publish's plan, so one with no rows is deleted."""
     existing = []
     for table in PARTITIONED:
-        for folder in (layout.lake / table.name).glob(f"broker_type=*/{table.day_column}=*"):
+        for folder in (layout.lake / table.name).glob(f"account=*/broker_type=*/{table.day_column}=*"):
+            account = folder.parent.parent.name.removeprefix("account=")
             broker_type = folder.parent.name.removeprefix("broker_type=")
-            existing.append((table.name, broker_type, folder.name.removeprefix(f"{table.day_column}=")))
+            existing.append((table.name, account, broker_type, folder.name.removeprefix(f"{table.day_column}=")))
     if existing:
-        db.executemany("INSERT INTO lake_plan VALUES (?, ?, CAST(? AS DATE))", existing)
+        db.executemany("INSERT INTO lake_plan VALUES (?, ?, ?, CAST(? AS DATE))", existing)
+
+
+def _remove_old_layout(layout: DataLayout) -> int:
+    """Delete the partition folders of layout 1 (`<table>/broker_type=*/`), once layout 2 holds their rows."""
+    removed = 0
+    for table in PARTITIONED:
+        for folder in (layout.lake / table.name).glob("broker_type=*"):
+            removed += sum(1 for _ in folder.rglob("*.parquet"))
+            shutil.rmtree(folder)
+    return removed
 
 
 def _publish_partitions(
@@ -171,8 +192,8 @@ def _publish_partitions(
         # One open file per partition, so each partition is written as exactly one file.
         db.execute(f"SET partitioned_write_max_open_files = {len(planned) + 1:d}")
         _copy(db, "lake/copy_partitioned.sql", f"lake_{table.name}", staged_root, day_column=table.day_column)
-        for broker_type, day in planned:
-            folder = table.folder(broker_type, day.isoformat())
+        for account, broker_type, day in planned:
+            folder = table.folder(account, broker_type, day.isoformat())
             staged = sorted((layout.lake_staging / folder).glob("*.parquet"))
             final = layout.lake / folder / PARTITION_FILE
             if len(staged) > 1:
@@ -185,14 +206,15 @@ def _publish_partitions(
                 final.unlink()
                 _remove_empty_folders(final.parent, layout.lake / table.name)
                 removed += 1
-        after = max(day for _, day in planned)
+        after = max(day for _, _, day in planned)
     return written, removed, size
 
 
-def _next_batch(db: duckdb.DuckDBPyConnection, table: str, after: date) -> list[tuple[str, date]]:
+def _next_batch(db: duckdb.DuckDBPyConnection, table: str, after: date) -> list[tuple[str, str, date]]:
     """Make lake_batch the table's next planned partitions after `after` (BATCH_DAYS days at most) and list them."""
     db.execute(sql_text("lake/batch.sql"), {"lake_table": table, "after": after, "size": BATCH_DAYS})
-    return [(str(broker_type), day) for broker_type, day in db.execute("FROM lake_batch ORDER BY ALL").fetchall()]
+    rows = db.execute("FROM lake_batch ORDER BY ALL").fetchall()
+    return [(str(account), str(broker_type), day) for account, broker_type, day in rows]
 
 
 def _copy(db: duckdb.DuckDBPyConnection, statement: str, view: str, target: Path, *, day_column: str = "") -> None:
@@ -233,7 +255,7 @@ def entry_point_sql() -> list[str]:
 
 def entry_point_fingerprint() -> str:
     """A hash of what the entry point is made of: it is written again only when this changes (or it is missing)."""
-    digest = hashlib.sha256(ENTRY_POINT_STORAGE_VERSION.encode())
+    digest = hashlib.sha256(f"{ENTRY_POINT_STORAGE_VERSION} layout {LAKE_LAYOUT}".encode())
     for relative in entry_point_sql():
         digest.update(relative.encode() + b"\0" + sql_text(relative).encode())
     return digest.hexdigest()
@@ -252,7 +274,7 @@ def write_entry_point(db: duckdb.DuckDBPyConnection, layout: DataLayout, staging
     """
     template = staging / "template"
     for table in PARTITIONED:
-        target = template / table.folder("api", "2000-01-01") / PARTITION_FILE
+        target = template / table.folder("default", "api", "2000-01-01") / PARTITION_FILE
         target.parent.mkdir(parents=True)
         _copy(db, "lake/copy_template.sql", f"lake_{table.name}", target, day_column=table.day_column)
     for name in WHOLE:

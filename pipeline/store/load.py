@@ -204,10 +204,11 @@ class _Load:
             low, high = (None, None) if rows == 0 else held.bounds
             db.execute(
                 "INSERT INTO rebate_loads (window_id, file_id, loaded_at, rows_in_file, rows_loaded, rows_replaced, "
-                "min_trade_date, max_trade_date, file_totals, loaded_totals, extra_columns, warnings) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "min_trade_date, max_trade_date, file_totals, loaded_totals, extra_columns, warnings, account) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [window_id, self.archived.file_id, self.now, file_rows, rows, replaced, low, high,
-                 _json_totals(file_totals), _json_totals(held.totals), list(summary.extra_columns), list(warnings)],
+                 _json_totals(file_totals), _json_totals(held.totals), list(summary.extra_columns), list(warnings),
+                 self.record.account],
             )  # fmt: skip
             loaded_in(db, window_id, self.now, rows=rows, detail=f"{rows} rows from {self.archived.file_id}")
         log.info(
@@ -253,6 +254,7 @@ class _Load:
             "window_id": self.record.window_id,
             "file_id": self.archived.file_id,
             "loaded_at": self.now,
+            "account": self.record.account,
         }
 
 

@@ -5,4 +5,4 @@ CREATE OR REPLACE TEMP VIEW lake_rebate_details AS
 SELECT d.* REPLACE (CAST(d.extra AS VARCHAR) AS extra)
 FROM rebate_details AS d
 WHERE d.trade_date BETWEEN getvariable('lake_low') AND getvariable('lake_high')  -- constants: prune row groups
-  AND (d.broker_type, d.trade_date) IN (SELECT broker_type, day FROM lake_batch);
+  AND (d.account, d.broker_type, d.trade_date) IN (SELECT account, broker_type, day FROM lake_batch);

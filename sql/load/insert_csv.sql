@@ -13,7 +13,7 @@ SELECT
     CASE WHEN make_timestamp_ms(ts_ms + $offset_ms)::DATE BETWEEN $begin_date AND $end_date
          THEN make_timestamp_ms(ts_ms + $offset_ms)::DATE ELSE error('trade date') END,
     NULL,
-    $window_id, $file_id, source_row, $loaded_at
+    $window_id, $file_id, source_row, $loaded_at, $account
 FROM (
     SELECT
         source_row,

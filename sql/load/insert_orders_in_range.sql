@@ -1,5 +1,6 @@
--- Refresh, step 2 of 2: one rebate_orders row per (ord_id, broker_code) in the range, from every row the order has
--- in every window (they all share its ordId, so the range holds them all). The range filter lets DuckDB skip the
+-- Refresh, step 2 of 2: one rebate_orders row per (account, ord_id, broker_code) in the range, from every row the
+-- order has in every window of its account (they all share its ordId, so the range holds them all). The ranges are
+-- not per account: a range recomputes every account's orders in it. The range filter lets DuckDB skip the
 -- row groups of other times by their min/max ordId. The attributes come from the latest day, in one arg_max.
 INSERT INTO rebate_orders
 SELECT
@@ -12,9 +13,10 @@ SELECT
     latest.inst_type,
     latest.cl_ord_id,
     spot_trade_amt, derivative_trade_amt, fee, net_fee, settlement_fee, broker_rebate, sub_broker_rebate, user_rebate,
-    affiliated, first_ts, last_ts, first_trade_date, last_trade_date, fill_days, windows
+    affiliated, first_ts, last_ts, first_trade_date, last_trade_date, fill_days, windows, account
 FROM (
     SELECT
+        account,
         ord_id,
         broker_code,
         arg_max(
@@ -32,5 +34,5 @@ FROM (
         count(DISTINCT window_id) AS windows
     FROM rebate_details
     WHERE ord_id BETWEEN $first_ord_id AND $last_ord_id
-    GROUP BY ord_id, broker_code
+    GROUP BY account, ord_id, broker_code
 );

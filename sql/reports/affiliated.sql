@@ -1,5 +1,6 @@
 -- affiliated: the period's totals split by whether the row had an affiliated rebate (true first).
--- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all.
+-- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all;
+-- $account: one account, or NULL for all.
 -- Grain: affiliated, per row of rebate_details. The share of the broker rebate is computed by the report.
 -- Reads rebate_details, not the daily views: distinct orders over a period cannot be added up from days.
 SELECT
@@ -11,5 +12,6 @@ SELECT
 FROM rebate_details
 WHERE trade_date BETWEEN $start AND $end
   AND ($broker_code IS NULL OR broker_code = $broker_code)
+  AND ($account IS NULL OR account = $account)
 GROUP BY affiliated
 ORDER BY affiliated DESC;

@@ -1,5 +1,6 @@
 -- by_broker_code: the period's totals per broker code (the code the user's orders were tagged with), top earner first.
--- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all.
+-- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all;
+-- $account: one account, or NULL for all.
 -- Grain: (broker_type, broker_code). The effective rate and the share are computed by the report, in Decimal.
 -- Reads rebate_details, not the daily views: distinct orders over a period cannot be added up from days.
 SELECT
@@ -15,5 +16,6 @@ SELECT
 FROM rebate_details
 WHERE trade_date BETWEEN $start AND $end
   AND ($broker_code IS NULL OR broker_code = $broker_code)
+  AND ($account IS NULL OR account = $account)
 GROUP BY broker_type, broker_code
 ORDER BY broker_rebate DESC, broker_type, broker_code;

@@ -1,15 +1,16 @@
 -- by_day: every day of the period, with its totals (zeros on a day without rows) and whether its data is complete.
--- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all.
--- covered: every broker type the ledger has windows for has a loaded window holding the day; false for every day
--- while the ledger is empty. orders counts distinct orders that filled on the day, so an order filling on two days
+-- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all;
+-- $account: one account, or NULL for all.
+-- covered: every (account, broker type) the ledger has windows for (of $account, if given) has a loaded window
+-- holding the day; false for every day while the ledger is empty. orders counts distinct orders that filled on the day, so an order filling on two days
 -- counts on both and the days add up to more than the period's orders.
 WITH days AS (
     SELECT CAST(series.day AS DATE) AS trade_date
     FROM generate_series(CAST($start AS DATE), CAST($end AS DATE), INTERVAL 1 DAY) AS series(day)
 ),
 
--- Built on the daily view: an order has one broker type and one broker code, so its distinct orders per
--- (day, type, code) add up to the day's distinct orders.
+-- Built on the daily view: an order has one account, one broker type and one broker code, so its distinct orders per
+-- (day, account, type, code) add up to the day's distinct orders.
 totals AS (
     SELECT
         trade_date,
@@ -22,19 +23,22 @@ totals AS (
     FROM daily_commission_by_broker_code
     WHERE trade_date BETWEEN $start AND $end
       AND ($broker_code IS NULL OR broker_code = $broker_code)
+      AND ($account IS NULL OR account = $account)
     GROUP BY trade_date
 ),
 
 broker_types AS (
-    SELECT count(DISTINCT broker_type) AS known
+    SELECT count(DISTINCT (account, broker_type)) AS known
     FROM rebate_windows
+    WHERE $account IS NULL OR account = $account
 ),
 
 coverage AS (
-    SELECT days.trade_date, count(DISTINCT windows.broker_type) AS covering
+    SELECT days.trade_date, count(DISTINCT (windows.account, windows.broker_type)) AS covering
     FROM days
     JOIN rebate_windows AS windows
       ON windows.state = 'loaded' AND days.trade_date BETWEEN windows.begin_date AND windows.end_date
+     AND ($account IS NULL OR windows.account = $account)
     GROUP BY days.trade_date
 )
 

@@ -1,5 +1,6 @@
 -- by_instrument_type: the period's totals per instrument type (SPOT, SWAP, FUTURES, OPTION, OTHER), top earner first.
--- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all.
+-- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all;
+-- $account: one account, or NULL for all.
 -- Grain: inst_type. The share of the broker rebate is computed by the report, in Decimal.
 -- Reads rebate_details, not the daily views: distinct orders over a period cannot be added up from days.
 SELECT
@@ -12,5 +13,6 @@ SELECT
 FROM rebate_details
 WHERE trade_date BETWEEN $start AND $end
   AND ($broker_code IS NULL OR broker_code = $broker_code)
+  AND ($account IS NULL OR account = $account)
 GROUP BY inst_type
 ORDER BY broker_rebate DESC, inst_type;

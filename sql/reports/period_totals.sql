@@ -1,5 +1,6 @@
 -- period_totals: the summary of one period, one row: every amount's total and the distinct orders, codes and users.
--- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all.
+-- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all;
+-- $account: one account, or NULL for all.
 -- Reads rebate_details rather than the daily views: distinct orders and users over a period cannot be added up
 -- from days (an order filling on two days is one order). uid is NULL in 14-column files, so users undercount them.
 SELECT
@@ -9,4 +10,5 @@ SELECT
     count(DISTINCT uid) AS users
 FROM rebate_details
 WHERE trade_date BETWEEN $start AND $end
-  AND ($broker_code IS NULL OR broker_code = $broker_code);
+  AND ($broker_code IS NULL OR broker_code = $broker_code)
+  AND ($account IS NULL OR account = $account);

@@ -1,6 +1,6 @@
 -- reconciliation: per window sharing a day with the period, what its file held against what the database holds now.
--- $start, $end: the period's days (both included). Whole windows, never clipped to the period, and never filtered
--- by broker code: a file is reconciled as a whole. One row per window that has been loaded (its latest load, which
+-- $start, $end: the period's days (both included); $account: one account's windows, or NULL for all. Whole windows,
+-- never clipped to the period, and never filtered by broker code: a file is reconciled as a whole. One row per window that has been loaded (its latest load, which
 -- its rows come from), whatever its state now. file_totals is JSON of exact decimal strings; the held_* sums are
 -- recomputed from rebate_details now, not copied from rebate_loads.loaded_totals, so a later change shows.
 WITH latest AS (
@@ -10,9 +10,10 @@ WITH latest AS (
 ),
 
 in_period AS (
-    SELECT window_id, begin_date, broker_type, state
+    SELECT window_id, account, begin_date, broker_type, state
     FROM rebate_windows
     WHERE begin_date <= $end AND end_date >= $start
+      AND ($account IS NULL OR account = $account)
 ),
 
 held AS (
@@ -38,4 +39,4 @@ FROM in_period
 JOIN latest ON latest.window_id = in_period.window_id
 JOIN rebate_files AS files ON files.file_id = latest.file_id
 LEFT JOIN held ON held.window_id = in_period.window_id
-ORDER BY in_period.begin_date, in_period.broker_type;
+ORDER BY in_period.begin_date, in_period.account, in_period.broker_type;

@@ -1,5 +1,6 @@
 -- top_instruments: the $top instruments (instId) that earned the most broker rebate in the period.
--- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all.
+-- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all;
+-- $account: one account, or NULL for all.
 -- Grain: inst_id; ties broken by inst_id so the cut is stable. The share is computed by the report, in Decimal.
 -- Reads rebate_details, not the daily views: distinct orders over a period cannot be added up from days.
 SELECT
@@ -13,6 +14,7 @@ SELECT
 FROM rebate_details
 WHERE trade_date BETWEEN $start AND $end
   AND ($broker_code IS NULL OR broker_code = $broker_code)
+  AND ($account IS NULL OR account = $account)
 GROUP BY inst_id
 ORDER BY broker_rebate DESC, inst_id
 LIMIT $top;

@@ -2,7 +2,8 @@
 -- Key: (ord_id, broker_code, trade_date). OKX writes an order once per day it filled (`ts` is the last fill that
 -- day), so an order that fills on two days has two rows, possibly in two windows; see docs/schema.md.
 -- The key is enforced by every load (sql/load/duplicate_keys.sql over the new file's days, inside the load's
--- transaction) rather than by a PRIMARY KEY, whose index cost more than the rest of the insert.
+-- transaction) rather than by a PRIMARY KEY, whose index cost more than the rest of the insert. The key holds across
+-- accounts too: OKX gives each broker account its own broker codes, so one (ord_id, broker_code) is one account's.
 CREATE TABLE IF NOT EXISTS rebate_details (
     broker_type          VARCHAR NOT NULL,           -- 'api' | 'oauth' | 'default' (the window's)
     broker_code          VARCHAR NOT NULL,           -- brokerCode the user's orders were tagged with
@@ -27,5 +28,13 @@ CREATE TABLE IF NOT EXISTS rebate_details (
     window_id            VARCHAR NOT NULL,           -- lineage: rebate_windows.window_id
     file_id              VARCHAR NOT NULL,           -- lineage: rebate_files.file_id (the archived file)
     source_row           BIGINT NOT NULL,            -- lineage: the data row in that file, from 1
-    loaded_at            TIMESTAMPTZ NOT NULL
+    loaded_at            TIMESTAMPTZ NOT NULL,
+    account              VARCHAR NOT NULL DEFAULT 'default'  -- the window's OKX broker account ('default' without REBATES_ACCOUNTS)
 );
+
+-- Databases from before accounts: every row is its window's account's (only 'default' unless a window of another
+-- account was loaded before this column existed).
+ALTER TABLE rebate_details ADD COLUMN IF NOT EXISTS account VARCHAR DEFAULT 'default';
+UPDATE rebate_details SET account = w.account
+FROM rebate_windows AS w
+WHERE w.window_id = rebate_details.window_id AND w.account <> 'default' AND rebate_details.account = 'default';

@@ -11,3 +11,12 @@ CREATE TABLE IF NOT EXISTS pending_order_refresh (ord_id VARCHAR NOT NULL, broke
 INSERT INTO pending_order_ranges
 SELECT min(ord_id), max(ord_id) FROM pending_order_refresh HAVING count(*) > 0;
 DROP TABLE pending_order_refresh;
+
+-- Databases from before accounts whose rebate_orders lack another account's orders (rows of its windows loaded before
+-- rebate_orders had an account): recompute them. Nothing once they are right (their account is no longer 'default').
+INSERT INTO pending_order_ranges
+SELECT min(d.ord_id), max(d.ord_id)
+FROM rebate_details AS d
+JOIN rebate_orders AS o USING (ord_id, broker_code)
+WHERE d.account <> 'default' AND o.account = 'default'
+HAVING count(*) > 0;

@@ -14,5 +14,12 @@ CREATE TABLE IF NOT EXISTS rebate_loads (
     file_totals          JSON NOT NULL,             -- {"fee": "-12.34", ...} summed from the parsed file, exact text
     loaded_totals        JSON NOT NULL,             -- the same sums read back from rebate_details after the insert
     extra_columns        VARCHAR[] NOT NULL,        -- unknown columns kept in rebate_details.extra
-    warnings             VARCHAR[] NOT NULL
+    warnings             VARCHAR[] NOT NULL,
+    account              VARCHAR NOT NULL DEFAULT 'default'  -- the window's OKX broker account
 );
+
+-- Databases from before accounts: every load is its window's account's.
+ALTER TABLE rebate_loads ADD COLUMN IF NOT EXISTS account VARCHAR DEFAULT 'default';
+UPDATE rebate_loads SET account = w.account
+FROM rebate_windows AS w
+WHERE w.window_id = rebate_loads.window_id AND w.account <> 'default' AND rebate_loads.account = 'default';

@@ -10,8 +10,13 @@ CREATE TABLE IF NOT EXISTS lake_publishes (
     partitions_written   INTEGER NOT NULL,     -- partition files replaced (the three small tables are rewritten too)
     partitions_removed   INTEGER NOT NULL,     -- partition files deleted (their partition has no rows any more)
     bytes_written        BIGINT NOT NULL,      -- every file written, the small tables included
-    entry_point          VARCHAR NOT NULL      -- fingerprint of the analysts' entry point's SQL as last written
+    entry_point          VARCHAR NOT NULL,     -- fingerprint of the analysts' entry point's SQL as last written
+    layout               INTEGER NOT NULL DEFAULT 1  -- the lake's folder layout (pipeline/store/lake.py LAKE_LAYOUT)
 );
+
+-- Publishes from before the layout was recorded wrote layout 1 (no account= folder level); the next publish of a
+-- newer layout rewrites the whole lake in it and removes the old folders.
+ALTER TABLE lake_publishes ADD COLUMN IF NOT EXISTS layout INTEGER DEFAULT 1;
 
 -- lake_pending_orders: orders whose rebate_orders row is about to be recomputed (those in pending_order_ranges), noted
 -- just before the refresh, with the lake partition that held them then (NULL: none). The publish that rewrites their old
@@ -20,5 +25,8 @@ CREATE TABLE IF NOT EXISTS lake_pending_orders (
     ord_id               VARCHAR NOT NULL,
     broker_code          VARCHAR NOT NULL,
     broker_type          VARCHAR,
-    first_trade_date     DATE
+    first_trade_date     DATE,
+    account              VARCHAR                     -- with broker_type and first_trade_date: the partition
 );
+
+ALTER TABLE lake_pending_orders ADD COLUMN IF NOT EXISTS account VARCHAR;

@@ -1,8 +1,9 @@
--- daily_commission_by_broker_code: rebate and fee totals per day (trade_date in REBATES_TZ) and broker type, by broker code (the code the user's orders were tagged with).
--- Grain: (trade_date, broker_type, broker_code). Amounts in USDT, exact DECIMAL(38,18).
+-- daily_commission_by_broker_code: rebate and fee totals per day (trade_date in REBATES_TZ), account and broker type, by broker code (the code the user's orders were tagged with).
+-- Grain: (trade_date, account, broker_type, broker_code). Amounts in USDT, exact DECIMAL(38,18).
 CREATE OR REPLACE VIEW daily_commission_by_broker_code AS
 SELECT
     trade_date,
+    account,
     broker_type,
     broker_code,
     count(*) AS rows,

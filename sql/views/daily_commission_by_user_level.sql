@@ -1,8 +1,9 @@
--- daily_commission_by_user_level: rebate and fee totals per day (trade_date in REBATES_TZ) and broker type, by user level (NULL levels shown as '(none)').
--- Grain: (trade_date, broker_type, level). Amounts in USDT, exact DECIMAL(38,18).
+-- daily_commission_by_user_level: rebate and fee totals per day (trade_date in REBATES_TZ), account and broker type, by user level (NULL levels shown as '(none)').
+-- Grain: (trade_date, account, broker_type, level). Amounts in USDT, exact DECIMAL(38,18).
 CREATE OR REPLACE VIEW daily_commission_by_user_level AS
 SELECT
     trade_date,
+    account,
     broker_type,
     coalesce(level, '(none)') AS level,
     count(*) AS rows,

@@ -112,9 +112,13 @@ def totals(rows: Iterable[SourceRow]) -> dict[str, Decimal]:
     return {name: sum((row.amounts[name] for row in rows), Decimal(0)) for name in AMOUNTS}
 
 
-def make_report(db_path: Path, period: Period = JANUARY, broker_code: str | None = None) -> Report:
+def make_report(
+    db_path: Path, period: Period = JANUARY, broker_code: str | None = None, account: str | None = None
+) -> Report:
     """The report of `period` from `db_path`, generated at the fixture's fixed time."""
-    return build_report(db_path, period, broker_code=broker_code, tz_label=REPORT_TZ_LABEL, now=REPORT_NOW)
+    return build_report(
+        db_path, period, broker_code=broker_code, tz_label=REPORT_TZ_LABEL, now=REPORT_NOW, account=account
+    )
 
 
 @pytest.fixture(scope="session")

@@ -39,10 +39,10 @@ class Digests:
         with duckdb.connect() as reader:
             reader.execute("SET TimeZone = 'UTC'")
             for table, key in KEY_ORDER.items():
-                if not list(settings.layout.lake.glob(f"{table}/*/*/*.parquet")):
+                if not list(settings.layout.lake.glob(f"{table}/*/*/*/*.parquet")):
                     rows.append([])
                     continue
-                pattern = settings.layout.lake / table / "*" / "*" / "*.parquet"
+                pattern = settings.layout.lake / table / "*" / "*" / "*" / "*.parquet"
                 rows.append(_ordered(reader, f"read_parquet('{pattern}', hive_partitioning = true)", key))
         return hashlib.sha256(repr(rows).encode()).hexdigest()
 

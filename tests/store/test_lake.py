@@ -56,13 +56,13 @@ def partition_files(settings: Settings) -> dict[str, int]:
     return {
         str(path.relative_to(lake)): path.stat().st_ino
         for table in ("rebate_details", "rebate_orders")
-        for path in lake.glob(f"{table}/*/*/*.parquet")
+        for path in lake.glob(f"{table}/*/*/*/*.parquet")
     }
 
 
 def order_keys_in_lake(settings: Settings) -> list[tuple[str, str, int]]:
     """Order keys the lake holds more than once (an order left behind in its old partition)."""
-    pattern = settings.layout.lake / "rebate_orders" / "*" / "*" / "*.parquet"
+    pattern = settings.layout.lake / "rebate_orders" / "*" / "*" / "*" / "*.parquet"
     with duckdb.connect() as reader:
         return reader.execute(
             f"SELECT ord_id, broker_code, count(*) FROM read_parquet('{pattern}') GROUP BY ALL HAVING count(*) > 1"
@@ -105,10 +105,11 @@ def test_a_publish_rewrites_only_the_partitions_the_load_touched(
     after = partition_files(settings)
     rewritten = {path for path, inode in after.items() if before.get(path) != inode}
     new_day = {
-        "rebate_details/broker_type=api/trade_date=2025-01-11/data.parquet",
-        "rebate_orders/broker_type=api/first_trade_date=2025-01-11/data.parquet",
+        "rebate_details/account=default/broker_type=api/trade_date=2025-01-11/data.parquet",
+        "rebate_orders/account=default/broker_type=api/first_trade_date=2025-01-11/data.parquet",
     }
-    straddlers = {"rebate_orders/broker_type=api/first_trade_date=2025-01-10/data.parquet"}  # orders filling on 10+11
+    # orders filling on 10 and 11 January
+    straddlers = {"rebate_orders/account=default/broker_type=api/first_trade_date=2025-01-10/data.parquet"}
     assert new_day <= rewritten <= new_day | straddlers
     assert len(before) == 20 and set(before) <= set(after)
     assert digests.lake(settings) == digests.database(settings)
@@ -134,7 +135,7 @@ def test_an_order_a_load_moves_to_another_partition_is_not_left_behind(
     load(settings, ledger, fake_clock, source(tmp_path, EARLY, end=date(2025, 1, 4)), EARLY)
     assert order_keys_in_lake(settings) == []
     assert digests.lake(settings) == digests.database(settings)
-    gone = settings.layout.lake / "rebate_details" / "broker_type=api" / "trade_date=2025-01-05"
+    gone = settings.layout.lake / "rebate_details" / "account=default" / "broker_type=api" / "trade_date=2025-01-05"
     assert not gone.exists(), "a day the window no longer has is removed from the lake"
 
 
@@ -251,3 +252,81 @@ def test_a_publish_of_more_days_than_one_batch_writes_them_all(
     load(settings, ledger, fake_clock, source(tmp_path, history, orders_per_day=4), history)
     assert len(partition_files(settings)) == 20
     assert digests.lake(settings) == digests.database(settings)
+
+
+# --- several OKX broker accounts: one folder level per account --------------------------------------------------------
+
+
+def load_two_accounts(settings: Settings, clock: FakeClock, tmp_path: Path) -> None:
+    """EARLY's days for account default and for account eu (another broker's users, so other broker codes)."""
+    for account, seed in (("default", 0), ("eu", 7)):
+        window = RebateWindow("api", EARLY.begin, EARLY.end, account=account)
+        spec = FileSpec(window.begin, window.end, "api", orders_per_day=12, seed=seed)
+        path = tmp_path / f"{account}.csv"
+        path.write_bytes(build_rebate_file(spec))
+        load(settings, Ledger(settings.rebates_db, clock, account=account), clock, path, window)
+
+
+def test_each_account_has_its_own_partitions_and_the_entry_point_shows_the_account(
+    settings: Settings, fake_clock: FakeClock, tmp_path: Path, digests: Digests
+) -> None:
+    load_two_accounts(settings, fake_clock, tmp_path)
+    lake = settings.layout.lake
+    for table in ("rebate_details", "rebate_orders"):
+        assert sorted(path.name for path in (lake / table).iterdir()) == ["account=default", "account=eu"]
+    assert (lake / "rebate_details/account=eu/broker_type=api/trade_date=2025-01-03/data.parquet").exists()
+    assert digests.lake(settings) == digests.database(settings)
+    by_account = "SELECT account, count(*), sum(broker_rebate) FROM {} GROUP BY account ORDER BY account"
+    with connect(settings.rebates_db) as db:
+        expected = {
+            table: db.execute(by_account.format(table)).fetchall() for table in ("rebate_details", "rebate_orders")
+        }
+    with duckdb.connect(str(settings.layout.analysts), read_only=True) as analyst:
+        seen = {table: analyst.execute(by_account.format(table)).fetchall() for table in expected}
+        daily = analyst.execute(by_account.format("daily_commission_by_broker_code").replace("count(*)", "sum(rows)"))
+        daily_rows = daily.fetchall()
+        coverage = analyst.execute(
+            "SELECT account, count(*), bool_and(complete) FROM coverage GROUP BY account ORDER BY account"
+        ).fetchall()
+        small = {
+            table: analyst.execute(f"SELECT DISTINCT account FROM {table} ORDER BY account").fetchall()
+            for table in ("rebate_windows", "rebate_loads", "rebate_files")
+        }
+    assert seen == expected
+    assert [(account, int(rows), rebate) for account, rows, rebate in daily_rows] == expected["rebate_details"]
+    assert coverage == [("default", 5, True), ("eu", 5, True)]
+    assert small == {key: [("default",), ("eu",)] for key in small}
+
+
+def test_a_lake_in_the_layout_before_accounts_is_moved_whole_by_the_next_publish(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, digests: Digests
+) -> None:
+    """An old lake (no account= level): the next publish rewrites it in the new layout and removes the old folders."""
+    load(settings, ledger, fake_clock, source(tmp_path, EARLY), EARLY)
+    lake = settings.layout.lake
+    for table in ("rebate_details", "rebate_orders"):  # the lake as a publish before accounts left it
+        (lake / table / "account=default" / "broker_type=api").rename(lake / table / "broker_type=api")
+        (lake / table / "account=default").rmdir()
+    with connect(settings.rebates_db) as db:
+        db.execute("UPDATE lake_publishes SET layout = 1, entry_point = 'before accounts'")
+    old_files = sorted(lake.glob("rebate_*/broker_type=*/*/*.parquet"))
+    assert len(old_files) == 10
+
+    pipeline.store.ingest.refresh_and_publish(settings, loaded=False)
+
+    assert list(lake.glob("rebate_*/broker_type=*")) == [], "the old layout's folders are gone"
+    assert len(partition_files(settings)) == 10
+    assert digests.lake(settings) == digests.database(settings)
+    with connect(settings.rebates_db) as db:
+        expected = db.execute("SELECT count(*) FROM rebate_details").fetchone()
+        last = db.execute("SELECT layout, entry_point FROM lake_publishes ORDER BY publish_id DESC LIMIT 1").fetchone()
+    with duckdb.connect() as reader:  # every Parquet file under the folder: no row twice
+        everything = reader.execute(f"SELECT count(*) FROM read_parquet('{lake}/rebate_details/**/*.parquet')")
+        assert everything.fetchone() == expected
+    with duckdb.connect(str(settings.layout.analysts), read_only=True) as analyst:
+        assert analyst.execute("SELECT count(*) FROM rebate_details").fetchone() == expected
+    assert last == (pipeline.store.lake.LAKE_LAYOUT, pipeline.store.lake.entry_point_fingerprint())
+
+    before = partition_files(settings)
+    pipeline.store.ingest.refresh_and_publish(settings, loaded=False)
+    assert partition_files(settings) == before, "the layout moves once"

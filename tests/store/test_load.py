@@ -195,11 +195,14 @@ LOAD_TRANSACTION_STATEMENTS = [
 def orders_mismatch(db_path: Path) -> list[tuple[object, ...]]:
     """Orders whose rebate_orders row differs from one recomputed from scratch out of rebate_details (both ways)."""
     recomputed = """
-        SELECT ord_id, broker_code, sum(fee) AS fee, sum(broker_rebate) AS broker_rebate, count(*) AS fill_days,
-               count(DISTINCT window_id) AS windows, min(ts) AS first_ts, max(ts) AS last_ts
-        FROM rebate_details GROUP BY ord_id, broker_code
+        SELECT account, ord_id, broker_code, sum(fee) AS fee, sum(broker_rebate) AS broker_rebate,
+               count(*) AS fill_days, count(DISTINCT window_id) AS windows, min(ts) AS first_ts, max(ts) AS last_ts
+        FROM rebate_details GROUP BY account, ord_id, broker_code
     """
-    stored = "SELECT ord_id, broker_code, fee, broker_rebate, fill_days, windows, first_ts, last_ts FROM rebate_orders"
+    stored = (
+        "SELECT account, ord_id, broker_code, fee, broker_rebate, fill_days, windows, first_ts, last_ts "
+        "FROM rebate_orders"
+    )
     with connect(db_path) as db:
         return db.execute(f"({recomputed} EXCEPT ALL {stored}) UNION ALL ({stored} EXCEPT ALL {recomputed})").fetchall()
 
@@ -637,3 +640,104 @@ def test_a_csv_loads_through_duckdb_exactly_and_an_unusual_value_through_the_exa
     assert outcome.state is WindowState.LOADED, outcome.reason
     assert "load/insert_csv.sql" in used and "load/insert_details.sql" in used
     assert table_totals(settings.rebates_db) == independent_totals(SPEC)
+
+
+# --- several OKX broker accounts in one database --------------------------------------------------------------------
+
+EU_SEED = 7
+"""The eu account's files: another broker's users, so other broker codes (OKX gives each account its own)."""
+
+
+def load_two_accounts(settings: Settings, fake_clock: FakeClock, tmp_path: Path) -> dict[str, FileSpec]:
+    """The same days of api rebates loaded for account default and for account eu, each through its own ledger."""
+    specs = {"default": SPEC, "eu": FileSpec(SPEC.begin, SPEC.end, "api", orders_per_day=12, seed=EU_SEED)}
+    for account, spec in specs.items():
+        window = RebateWindow("api", spec.begin, spec.end, account=account)
+        ledger = Ledger(settings.rebates_db, fake_clock, account=account)
+        outcome = load_by_hand(settings, ledger, write_file(tmp_path, spec, name=f"{account}.csv"), window, fake_clock)
+        assert outcome.state is WindowState.LOADED, outcome.reason
+    return specs
+
+
+def test_each_accounts_rows_carry_its_account_with_its_files_exact_totals(
+    settings: Settings, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    specs = load_two_accounts(settings, fake_clock, tmp_path)
+    for account, spec in specs.items():
+        assert table_totals(settings.rebates_db, f"account = '{account}'") == independent_totals(spec)
+    with connect(settings.rebates_db) as db:
+        windows = db.execute("SELECT DISTINCT account, window_id FROM rebate_details ORDER BY ALL").fetchall()
+        loads = db.execute("SELECT account, window_id, rows_loaded FROM rebate_loads ORDER BY ALL").fetchall()
+        codes = db.execute(
+            "SELECT broker_code FROM rebate_details GROUP BY broker_code HAVING count(DISTINCT account) > 1"
+        ).fetchall()
+    assert windows == [("default", "api:20250101-20250110"), ("eu", "eu:api:20250101-20250110")]
+    assert loads == [
+        ("default", "api:20250101-20250110", independent_totals(specs["default"])[0]),
+        ("eu", "eu:api:20250101-20250110", independent_totals(specs["eu"])[0]),
+    ]
+    assert codes == [], "the fixture's accounts have broker codes of their own, as OKX's do"
+
+
+def test_rebate_orders_are_recomputed_per_account_with_exact_sums(
+    settings: Settings, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    """Two accounts' orders share ordId ranges; a refresh recomputes both, each from its own account's rows only."""
+    specs = load_two_accounts(settings, fake_clock, tmp_path)
+    assert orders_mismatch(settings.rebates_db) == []
+    assert pending_orders(settings.rebates_db) == 0
+    with connect(settings.rebates_db) as db:
+        per_account = dict(
+            db.execute("SELECT account, sum(broker_rebate) FROM rebate_orders GROUP BY account").fetchall()
+        )
+        unique = db.execute("SELECT count(*) = count(DISTINCT (ord_id, broker_code)) FROM rebate_orders").fetchone()
+    assert per_account == {account: independent_totals(spec)[1]["broker_rebate"] for account, spec in specs.items()}
+    assert unique == (True,), "(ord_id, broker_code) stays unique across accounts"
+
+    # Reloading eu's window with half its file changes eu's orders only.
+    before = table_totals(settings.rebates_db, "account = 'default'")
+    header, *rows = build_rebate_file(specs["eu"]).decode().splitlines()
+    half = tmp_path / "eu-half.csv"
+    half.write_text("\n".join([header, *rows[: len(rows) // 2]]) + "\n")
+    eu_window = RebateWindow("api", SPEC.begin, SPEC.end, account="eu")
+    outcome = load_by_hand(settings, Ledger(settings.rebates_db, fake_clock, account="eu"), half, eu_window, fake_clock)
+    assert outcome.result is not None and outcome.result.rows_loaded == len(rows) // 2
+    assert orders_mismatch(settings.rebates_db) == []
+    assert table_totals(settings.rebates_db, "account = 'default'") == before
+
+
+def test_a_database_from_before_accounts_gets_the_account_columns_and_loads_on(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    """The DDL adds `account` to an old database's tables: 'default' for its rows, except those of another account's
+    windows (loaded before the column existed), which take their window's account; loads then go on exactly."""
+    load_by_hand(settings, ledger, write_file(tmp_path, SPEC, name="old.csv"), WINDOW, fake_clock)
+    eu_spec = FileSpec(SPEC.begin, SPEC.end, "api", orders_per_day=12, seed=EU_SEED)
+    eu_window = RebateWindow("api", SPEC.begin, SPEC.end, account="eu")
+    eu_ledger = Ledger(settings.rebates_db, fake_clock, account="eu")
+    load_by_hand(settings, eu_ledger, write_file(tmp_path, eu_spec, name="eu.csv"), eu_window, fake_clock)
+    tables = ("rebate_details", "rebate_orders", "rebate_loads")
+    with connect(settings.rebates_db) as db:
+        for table in tables:
+            db.execute(f"ALTER TABLE {table} DROP COLUMN account")  # as the table was before accounts
+        db.execute("ALTER TABLE lake_publishes DROP COLUMN layout")
+        db.execute("DELETE FROM schema_fingerprint")  # the DDL changed since: apply it again
+    with connect(settings.rebates_db) as db:
+        accounts = {
+            table: db.execute(f"SELECT DISTINCT account FROM {table} ORDER BY 1").fetchall() for table in tables
+        }
+        layouts = db.execute("SELECT DISTINCT layout FROM lake_publishes").fetchall()
+    assert accounts == {
+        "rebate_details": [("default",), ("eu",)],
+        "rebate_orders": [("default",)],  # until the next refresh, which the DDL listed eu's orders for
+        "rebate_loads": [("default",), ("eu",)],
+    }
+    assert pending_orders(settings.rebates_db) > 0
+    assert layouts == [(1,)], "an old lake is taken as the layout without account folders"
+    later = FileSpec(date(2025, 1, 11), date(2025, 1, 12), "api", orders_per_day=12)
+    window = RebateWindow("api", later.begin, later.end)
+    outcome = load_by_hand(settings, ledger, write_file(tmp_path, later, name="new.csv"), window, fake_clock)
+    assert outcome.state is WindowState.LOADED, outcome.reason
+    assert table_totals(settings.rebates_db, f"window_id = '{window.window_id}'") == independent_totals(later)
+    assert table_totals(settings.rebates_db, "account = 'eu'") == independent_totals(eu_spec)
+    assert orders_mismatch(settings.rebates_db) == []
