@@ -41,6 +41,8 @@ Control endpoints (no OKX auth, loopback clients only), for a simulator running 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 import math
@@ -73,6 +75,7 @@ from pipeline.okx.signing import parse_okx_timestamp, sign
 from pipeline.simulator.files import Corruption, FileShape, corrupt
 from pipeline.simulator.state import (
     OSS_ACCESS_KEY_ID,
+    STALL_LIMIT,
     Fault,
     RangeRecord,
     SimAccount,
@@ -152,6 +155,22 @@ class _TruncatedResponse(Response):
         body = bytes(self.body)
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+
+
+class _StalledResponse(Response):
+    """Announces the whole body's Content-Length, sends half of it, then waits for the client to go (STALL_LIMIT)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = bytes(self.body)
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+
+        async def client_gone() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                continue
+
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(client_gone(), STALL_LIMIT.total_seconds())
 
 
 def _xml_error(code: str, message: str, **extra: str) -> Response:
@@ -428,6 +447,9 @@ class SimulatorApp:
         if self.state.faults.take(Fault.TRUNCATED_DOWNLOAD)[0]:
             self.state.note_deliberate_truncation()
             return _TruncatedResponse(data, media_type=media_type)
+        if self.state.faults.take(Fault.STALLED_DOWNLOAD)[0]:
+            self.state.note_deliberate_truncation()
+            return _StalledResponse(data, media_type=media_type)
         return Response(data, media_type=media_type)
 
     # Control endpoints

@@ -41,6 +41,9 @@ DEFAULT_API_KEY = "sim-api-key"
 DEFAULT_SECRET_KEY = "sim-secret-key"  # noqa: S105 - a well-known development credential, not a secret
 DEFAULT_PASSPHRASE = "sim-passphrase"  # noqa: S105 - a well-known development credential, not a secret
 
+STALL_LIMIT = timedelta(seconds=60)
+"""The longest a stalled download waits (real time) for its client to go before the simulator ends it."""
+
 OSS_ACCESS_KEY_ID = "LTAIsimulatorOSSkey"
 """The `OSSAccessKeyId` every simulated file link carries (object-store style, opaque to clients)."""
 
@@ -66,6 +69,9 @@ class Fault(StrEnum):
     """The next N file downloads announce the full Content-Length, send part of the body, then close."""
     EXPIRED_LINK = "expired-link"
     """The next N links handed out by GET are already expired."""
+    STALLED_DOWNLOAD = "stalled-download"
+    """The next N file downloads send part of the body, then nothing more until the client goes (at most
+    STALL_LIMIT): a download in progress to kill a worker in, at a moment the test knows."""
     MALFORMED_FILE = "malformed-file"
     """The next N files served are `corrupt(data, how)` (garbage if `how` needs a row and the file has none)."""
 
