@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -24,6 +25,7 @@ from pipeline.simulator.cli import simulator_command
 
 if TYPE_CHECKING:
     from pipeline.acquire.steps import SyncReport
+    from pipeline.clock import Clock
     from pipeline.config import Settings
     from pipeline.ledger import WindowRecord
     from pipeline.store.analysts import QueryResult
@@ -104,6 +106,40 @@ def settings_or_exit() -> Settings:
         return load_settings()
     except SettingsError as exc:
         fail(Exit.CONFIG, str(exc))
+
+
+CLOCK_FILE_VARIABLE = "REBATES_CLOCK_FILE"
+"""A testing and demo hook: every command reads the time from this file (a `FileClock`) instead of the system's."""
+
+
+def clock_from_env(settings: Settings | None = None) -> Clock:
+    """The clock every command uses: the system's, or the shared `FileClock` that REBATES_CLOCK_FILE names.
+
+    The file clock is for tests and demos against the simulator only: it is refused unless OKX_BASE_URL and every
+    account's base URL are loopback, so a simulated time can never reach the real OKX.
+    """
+    from pipeline.clock import FileClock, SystemClock
+    from pipeline.config import LOOPBACK_HOSTS, SettingsError
+
+    path = os.environ.get(CLOCK_FILE_VARIABLE, "").strip()
+    if not path:
+        return SystemClock()
+    settings = settings or settings_or_exit()
+    try:
+        hosts = {"OKX_BASE_URL": settings.okx_base_url} | {
+            f"OKX_BASE_URL_{name.upper()}": settings.for_account(name).okx_base_url
+            for name in settings.rebates_accounts
+        }
+    except SettingsError as exc:
+        fail(Exit.CONFIG, str(exc))
+    for variable, url in hosts.items():
+        if urlsplit(url).hostname not in LOOPBACK_HOSTS:
+            fail(
+                Exit.CONFIG,
+                f"{CLOCK_FILE_VARIABLE} is a testing hook for the simulator only; {variable}={url} is not loopback: "
+                f"unset {CLOCK_FILE_VARIABLE}",
+            )
+    return FileClock(path)
 
 
 @contextmanager
@@ -210,12 +246,11 @@ def sync(
 
       rebates sync --begin 2025-01-01 --end 2025-03-31 --broker-type api
     """
-    from pipeline.clock import SystemClock
     from pipeline.passes import sync_accounts
 
     settings = settings_or_exit()
     first, last = parse_day(begin), parse_day(end)
-    clock = SystemClock()
+    clock = clock_from_env(settings)
     with exit_codes():
         with console.status("starting", spinner="dots") as status:
             runs = sync_accounts(
@@ -270,14 +305,13 @@ def load(
 
     Example: rebates load ~/Downloads/RebateDetails0101-0131.xlsx --window api:20250101-20250131
     """
-    from pipeline.clock import SystemClock
     from pipeline.config import check_writable_paths
     from pipeline.ledger import open_ledger
     from pipeline.store.ingest import load_by_hand
     from pipeline.windows import RebateWindow
 
     settings = settings_or_exit()
-    clock = SystemClock()
+    clock = clock_from_env(settings)
     try:
         target = RebateWindow.parse(window)
     except ValueError as exc:
@@ -307,12 +341,11 @@ def retry(
 
     Example: rebates retry api:20250101-20250131
     """
-    from pipeline.clock import SystemClock
     from pipeline.passes import prepare, retry_windows, sync_accounts
     from pipeline.windows import RebateWindow
 
     settings = settings_or_exit()
-    clock = SystemClock()
+    clock = clock_from_env(settings)
     with exit_codes():
         accounts = list(dict.fromkeys(window_account(item) for item in windows))
         for name in accounts:
@@ -363,13 +396,12 @@ def report(
 
       rebates report --from 2025-01-01 --to 2025-01-15 --broker-code 656204a3b0e9BCDE --format html
     """
-    from pipeline.clock import SystemClock
     from pipeline.config import check_writable_dir
     from pipeline.report.model import Period
     from pipeline.report.run import parse_formats, write_reports
 
     settings = settings_or_exit()
-    clock = SystemClock()
+    clock = clock_from_env(settings)
     first, last = parse_day(date_from), parse_day(date_to)
     try:
         chosen = parse_formats(formats)
@@ -425,10 +457,9 @@ def doctor() -> None:
 
     Each failure says in plain words what is wrong and how to fix it. Example: rebates doctor
     """
-    from pipeline.clock import SystemClock
     from pipeline.doctor import run_doctor
 
-    checks = run_doctor(None, SystemClock())
+    checks = run_doctor(None, clock_from_env())
     for check in checks:
         mark = "[green]ok  [/]" if check.ok else "[red]fail[/]"
         console.print(f"{mark} {check.name}: {escape(check.detail)}", highlight=False)
@@ -449,11 +480,10 @@ def status(
 
       rebates status --json | jq '.windows[] | select(.state == "failed")'
     """
-    from pipeline.clock import SystemClock
     from pipeline.ledger import open_ledger
 
     settings = settings_or_exit()
-    clock = SystemClock()
+    clock = clock_from_env(settings)
     with exit_codes():
         if not Path(settings.rebates_db).exists():
             console.print(f"no ledger yet at {settings.rebates_db}: run `rebates sync` first", highlight=False)
@@ -638,7 +668,6 @@ def check_users(
 
     Example: rebates check-users users.xlsx --out checked.xlsx
     """
-    from pipeline.clock import SystemClock
     from pipeline.users import COLUMNS, UsersFileError, read_users, write_checks
     from pipeline.users import check_users as run_checks
 
@@ -647,7 +676,7 @@ def check_users(
         try:
             users = read_users(users_file)
             with console.status("asking OKX about each user", spinner="dots") as spinner:
-                checks = run_checks(settings, SystemClock(), users, progress=spinner.update)
+                checks = run_checks(settings, clock_from_env(settings), users, progress=spinner.update)
             written = write_checks(checks, out)
         except UsersFileError as exc:
             fail(Exit.CONFIG, str(exc))

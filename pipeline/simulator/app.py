@@ -6,11 +6,12 @@ the injected clock. Checks run in this order, each answering OKX's envelope `{"c
 
 1. injected faults: `server-error` → HTTP 503 / 50001, `busy` → 429 / 50013 (before anything else, like a gateway);
 2. missing headers: OK-ACCESS-KEY 50103, OK-ACCESS-PASSPHRASE 50104, OK-ACCESS-TIMESTAMP 50107, OK-ACCESS-SIGN
-   50106; unknown key 50111; live/demo mismatch 50101; wrong passphrase 50105; unparsable timestamp 50112;
-   timestamp more than 30 s from the clock 50102; wrong signature 50113 (all HTTP 401);
+   50106; unknown key 50111 (also a key sent to a host other than its account's `host`: another region's);
+   live/demo mismatch 50101; wrong passphrase 50105; unparsable timestamp 50112; timestamp more than 30 s from
+   the clock 50102; wrong signature 50113 (all HTTP 401);
 3. not a broker account: 59608 (HTTP 200);
-4. the rate limit (per account: 1 create per hour, 2 GETs per rolling minute) → HTTP 429 / 50011. A call that
-   passes this point spends budget even if its parameters are then rejected (OKX limits before the handler);
+4. the rate limit (per account, never shared: 1 create per hour, 2 GETs per rolling minute) → HTTP 429 / 50011. A
+   call that passes this point spends budget even if its parameters are then rejected (OKX limits before the handler);
 5. parameters: brokerType (50044 when the account has both types and none is given, HTTP 200; 51000 for a type
    the account lacks), `begin`/`end`/`type` missing 50014, malformed 51000, begin after end 51000, a range over
    MAX_WINDOW_DAYS 50076, a body that is not a JSON object 50002 (all HTTP 400).
@@ -40,6 +41,8 @@ Control endpoints (no OKX auth, loopback clients only), for a simulator running 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 import math
@@ -72,6 +75,7 @@ from pipeline.okx.signing import parse_okx_timestamp, sign
 from pipeline.simulator.files import Corruption, FileShape, corrupt
 from pipeline.simulator.state import (
     OSS_ACCESS_KEY_ID,
+    STALL_LIMIT,
     Fault,
     RangeRecord,
     SimAccount,
@@ -153,6 +157,22 @@ class _TruncatedResponse(Response):
         await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
 
 
+class _StalledResponse(Response):
+    """Announces the whole body's Content-Length, sends half of it, then waits for the client to go (STALL_LIMIT)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = bytes(self.body)
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+
+        async def client_gone() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                continue
+
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(client_gone(), STALL_LIMIT.total_seconds())
+
+
 def _xml_error(code: str, message: str, **extra: str) -> Response:
     """An object-store style 403 with an XML body."""
     fields = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in extra.items())
@@ -202,7 +222,15 @@ class SimulatorApp:
             answer = self._handle(request, body, now)
         except _Rejected as rejected:
             answer = rejected.answer
-        self.state.record_call(request.method, REBATE_PATH, answer.status, answer.code, now)
+        self.state.record_call(
+            request.method,
+            REBATE_PATH,
+            answer.status,
+            answer.code,
+            now,
+            api_key=self._caller(request),
+            host=_host(request),
+        )
         return answer.response()
 
     async def _if_rebate(self, request: Request) -> Response:
@@ -211,8 +239,21 @@ class SimulatorApp:
             answer = self._user_answer(request, now)
         except _Rejected as rejected:
             answer = rejected.answer
-        self.state.record_call(request.method, IF_REBATE_PATH, answer.status, answer.code, now)
+        self.state.record_call(
+            request.method,
+            IF_REBATE_PATH,
+            answer.status,
+            answer.code,
+            now,
+            api_key=self._caller(request),
+            host=_host(request),
+        )
         return answer.response()
+
+    def _caller(self, request: Request) -> str | None:
+        """The account a request's OK-ACCESS-KEY names, for the call log (None for an unknown or missing key)."""
+        key = request.headers.get("OK-ACCESS-KEY", "")
+        return key if self.state.account(key) is not None else None
 
     def _user_answer(self, request: Request, now: datetime) -> _Answer:
         if self.state.faults.take(Fault.SERVER_ERROR)[0]:
@@ -273,7 +314,7 @@ class SimulatorApp:
             if not value:
                 raise _Rejected(code)
         account = self.state.account(key)
-        if account is None:
+        if account is None or (account.host is not None and _host(request) != account.host):
             raise _Rejected("50111")
         if (headers.get("x-simulated-trading") == "1") != self.config.demo_only:
             raise _Rejected("50101")
@@ -364,7 +405,9 @@ class SimulatorApp:
     async def _download(self, request: Request) -> Response:
         now = self.clock.now()
         response = await self._serve_file(request, now)
-        self.state.record_call("GET", FILES_PATH, response.status_code, None, now)
+        record = self.state.range_by_token(request.path_params["token"])
+        api_key = record.api_key if record is not None else None
+        self.state.record_call("GET", FILES_PATH, response.status_code, None, now, api_key=api_key, host=_host(request))
         return response
 
     async def _serve_file(self, request: Request, now: datetime) -> Response:
@@ -404,6 +447,9 @@ class SimulatorApp:
         if self.state.faults.take(Fault.TRUNCATED_DOWNLOAD)[0]:
             self.state.note_deliberate_truncation()
             return _TruncatedResponse(data, media_type=media_type)
+        if self.state.faults.take(Fault.STALLED_DOWNLOAD)[0]:
+            self.state.note_deliberate_truncation()
+            return _StalledResponse(data, media_type=media_type)
         return Response(data, media_type=media_type)
 
     # Control endpoints
@@ -477,6 +523,11 @@ class SimulatorApp:
             return refused
         self.state.reset()
         return JSONResponse({"reset": True})
+
+
+def _host(request: Request) -> str:
+    """The host name a request was sent to (its Host header without the port)."""
+    return request.url.hostname or ""
 
 
 def _corrupted(data: bytes, how: Corruption) -> bytes:

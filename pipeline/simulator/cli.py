@@ -30,6 +30,13 @@ def simulator_command(
     broker_types: Annotated[
         str, typer.Option(help="Broker types of the account: api, oauth or api,oauth.")
     ] = "api,oauth",
+    accounts: Annotated[
+        str,
+        typer.Option(
+            help="Serve several accounts instead of the default one, e.g. eu,asia:api (name[:types joined by +]): "
+            "keys, secrets, passphrases and files derived from each name, hosts 127.0.0.1 and localhost in turn.",
+        ),
+    ] = "",
     fake_clock: Annotated[
         bool,
         typer.Option(
@@ -45,18 +52,22 @@ def simulator_command(
 
     Control endpoints under /__sim__/ (state, clock/advance, faults, seed, reset): see pipeline/simulator/app.py.
 
+    Several accounts (each its own keys, files, limits and host; the regional hosts OKX serves from):
+    rebates simulator --accounts eu,asia:api prints the REBATES_ACCOUNTS, OKX_API_KEY_EU, ... lines to export.
+
     Example: rebates simulator --port 8765 --ready-after 5 --shape rotate --broker-types api
     """
     # Imported here: `rebates --help` lists this command without loading the simulator (uvicorn, openpyxl, xlwt).
     from pipeline.clock import Clock, FakeClock, SystemClock
     from pipeline.config import parse_broker_types
     from pipeline.simulator.server import serve
-    from pipeline.simulator.state import SimAccount, SimulatorConfig
+    from pipeline.simulator.state import SimAccount, SimulatorConfig, named_accounts, operator_variables
 
     try:
-        account = SimAccount(broker_types=parse_broker_types(broker_types))
+        types = parse_broker_types(broker_types)
+        served = named_accounts(accounts, types) if accounts.strip() else (SimAccount(broker_types=types),)
         config = SimulatorConfig(
-            accounts=(account,),
+            accounts=served,
             ready_after=timedelta(seconds=ready_after),
             shape=FileShape(shape) if shape != ROTATE else ROTATE,
             layout=Layout(layout) if layout != ROTATE else ROTATE,
@@ -74,13 +85,18 @@ def simulator_command(
         if fake_clock:
             typer.echo("Fake clock: advance it with POST /__sim__/clock/advance; timestamps are not checked.")
         typer.echo("Point the pipeline at it:")
-        for name, value in (
-            ("OKX_BASE_URL", base_url),
-            ("OKX_API_KEY", account.api_key),
-            ("OKX_SECRET_KEY", account.secret_key),
-            ("OKX_PASSPHRASE", account.passphrase),
-            ("REBATES_BROKER_TYPES", ",".join(account.broker_types)),
-        ):
+        if accounts.strip():
+            variables = operator_variables(served, int(base_url.rsplit(":", 1)[1]))
+        else:
+            (account,) = served
+            variables = {
+                "OKX_BASE_URL": base_url,
+                "OKX_API_KEY": account.api_key,
+                "OKX_SECRET_KEY": account.secret_key,
+                "OKX_PASSPHRASE": account.passphrase,
+                "REBATES_BROKER_TYPES": ",".join(account.broker_types),
+            }
+        for name, value in variables.items():
             typer.echo(f"  export {name}={value}")
 
     try:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
+from urllib.parse import urlsplit
 
 import uvicorn
 
@@ -92,6 +93,12 @@ class RunningSimulator:
         self._thread: threading.Thread | None = None
         self._filter = _QuietDeliberateTruncation(self.state)
         self.base_url = ""
+
+    def url_at(self, host: str) -> str:
+        """This simulator's base URL under another loopback name, e.g. `localhost`: how regional hosts are simulated."""
+        if host not in LOOPBACK_HOSTS or not self.base_url:
+            raise ValueError(f"the running simulator answers loopback names only, not {host!r}")
+        return f"http://{host}:{urlsplit(self.base_url).port}"
 
     def start(self) -> None:
         """Listen and serve in a background thread; return once connections are accepted."""

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
 from pipeline.clock import Clock, FakeClock, epoch_ms
+from pipeline.config import account_variable, parse_accounts
 from pipeline.okx.limits import (
     CREATE_INTERVAL,
     DATE_FORMAT,
@@ -39,6 +40,9 @@ from pipeline.simulator.options import ROTATE
 DEFAULT_API_KEY = "sim-api-key"
 DEFAULT_SECRET_KEY = "sim-secret-key"  # noqa: S105 - a well-known development credential, not a secret
 DEFAULT_PASSPHRASE = "sim-passphrase"  # noqa: S105 - a well-known development credential, not a secret
+
+STALL_LIMIT = timedelta(seconds=60)
+"""The longest a stalled download waits (real time) for its client to go before the simulator ends it."""
 
 OSS_ACCESS_KEY_ID = "LTAIsimulatorOSSkey"
 """The `OSSAccessKeyId` every simulated file link carries (object-store style, opaque to clients)."""
@@ -65,19 +69,32 @@ class Fault(StrEnum):
     """The next N file downloads announce the full Content-Length, send part of the body, then close."""
     EXPIRED_LINK = "expired-link"
     """The next N links handed out by GET are already expired."""
+    STALLED_DOWNLOAD = "stalled-download"
+    """The next N file downloads send part of the body, then nothing more until the client goes (at most
+    STALL_LIMIT): a download in progress to kill a worker in, at a moment the test knows."""
     MALFORMED_FILE = "malformed-file"
     """The next N files served are `corrupt(data, how)` (garbage if `how` needs a row and the file has none)."""
 
 
 @dataclass(frozen=True)
 class SimAccount:
-    """One OKX user with one API key. `broker_types` is one or both of api/oauth; `is_broker=False` gets 59608."""
+    """One OKX user with one API key. `broker_types` is one or both of api/oauth; `is_broker=False` gets 59608.
+
+    `name` is how tests and the call log tell accounts apart. `seed` makes its files (None: the simulator's
+    `SimulatorConfig.seed`, so the default account's files are what they always were); give each account its own
+    so their order ids, broker codes and amounts differ. `host`, when set, is the only host name (as in the
+    request's Host, e.g. `localhost`) the account's key is valid on: OKX serves regions from different hosts, and a
+    key used on another region's host is unknown there (50111).
+    """
 
     api_key: str = DEFAULT_API_KEY
     secret_key: str = DEFAULT_SECRET_KEY
     passphrase: str = DEFAULT_PASSPHRASE
     broker_types: tuple[BrokerType, ...] = (BrokerType.API, BrokerType.OAUTH)
     is_broker: bool = True
+    name: str = "default"
+    seed: int | None = None
+    host: str | None = None
 
     def __post_init__(self) -> None:
         types = tuple(sorted({BrokerType(str(value)) for value in self.broker_types}))
@@ -85,8 +102,74 @@ class SimAccount:
             raise ValueError("a broker account needs at least one broker type (api, oauth or both)")
         object.__setattr__(self, "broker_types", types)
 
+    @classmethod
+    def named(
+        cls, name: str, broker_types: tuple[BrokerType, ...] = (BrokerType.API, BrokerType.OAUTH), **fields: Any
+    ) -> SimAccount:
+        """An account whose key, secret, passphrase and file seed derive from `name` (well-known, like the default's).
+
+        `named("eu")` has key `sim-api-key-eu`, secret `sim-secret-key-eu`, passphrase `sim-passphrase-eu`.
+        """
+        derived: dict[str, Any] = {
+            "api_key": f"{DEFAULT_API_KEY}-{name}",
+            "secret_key": f"{DEFAULT_SECRET_KEY}-{name}",
+            "passphrase": f"{DEFAULT_PASSPHRASE}-{name}",
+            "seed": account_seed(name),
+        }
+        return cls(**(derived | fields), broker_types=broker_types, name=name)
+
+    def data_seed(self, default: int) -> int:
+        """The seed of this account's files: its own, or `default` (the simulator's) when it has none."""
+        return default if self.seed is None else self.seed
+
     def __repr__(self) -> str:
-        return f"SimAccount(api_key={self.api_key!r}, broker_types={self.broker_types!r}, is_broker={self.is_broker})"
+        return (
+            f"SimAccount(name={self.name!r}, api_key={self.api_key!r}, broker_types={self.broker_types!r}, "
+            f"is_broker={self.is_broker}, host={self.host!r})"
+        )
+
+
+REGION_HOSTS = ("127.0.0.1", "localhost")
+"""Loopback host names that reach one simulator as if they were OKX's regional hosts: named accounts take turns."""
+
+
+def named_accounts(spec: str, broker_types: tuple[BrokerType, ...]) -> tuple[SimAccount, ...]:
+    """Accounts from `eu,asia:api` (a name, optionally `:` broker types joined by `+`; `broker_types` otherwise).
+
+    Each has credentials and data of its own (`SimAccount.named`) and a host of its own in turn from REGION_HOSTS.
+    """
+    items = [part.strip().partition(":") for part in spec.split(",") if part.strip()]
+    names = parse_accounts([name for name, _, _ in items])
+    if not names:
+        raise ValueError("--accounts needs one or more account names, e.g. eu,asia:api")
+    return tuple(
+        SimAccount.named(
+            name,
+            tuple(BrokerType(kind.strip()) for kind in types.split("+")) if types else broker_types,
+            host=REGION_HOSTS[index % len(REGION_HOSTS)],
+        )
+        for index, (name, (_, _, types)) in enumerate(zip(names, items, strict=True))
+    )
+
+
+def operator_variables(accounts: tuple[SimAccount, ...], port: int) -> dict[str, str]:
+    """What an operator exports to point `rebates` at these accounts of a simulator listening on `port`."""
+    variables = {"REBATES_ACCOUNTS": ",".join(account.name for account in accounts)}
+    for account in accounts:
+        values = {
+            "okx_api_key": account.api_key,
+            "okx_secret_key": account.secret_key,
+            "okx_passphrase": account.passphrase,
+            "okx_base_url": f"http://{account.host or REGION_HOSTS[0]}:{port}",
+            "rebates_broker_types": ",".join(account.broker_types),
+        }
+        variables |= {account_variable(field, account.name): value for field, value in values.items()}
+    return variables
+
+
+def account_seed(name: str) -> int:
+    """A file seed derived from an account's name: stable across runs and processes, different per name."""
+    return int.from_bytes(hashlib.sha256(f"okx-rebates-simulator-account|{name}".encode()).digest()[:4], "big")
 
 
 DEFAULT_ACCOUNT = SimAccount()
@@ -136,7 +219,7 @@ class SimulatorConfig:
     accounts: the users the simulator knows (default: `DEFAULT_ACCOUNT`, an api + oauth broker).
     ready_after: how long a newly requested file stays `ongoing` (default: OKX's 2 hours, `GENERATION_TIME`).
     shape / layout / header_style: the file's format, or "rotate" to pick one per range deterministically.
-    seed / orders_per_day: passed to the file generator.
+    seed / orders_per_day: passed to the file generator (`seed` for the accounts without a seed of their own).
     demo_only: the keys are demo-trading keys (requests must send `x-simulated-trading: 1`); default live keys.
     day_tz: the timezone of OKX's day boundaries (`beginTime`/`endTime` and the rows of the file).
     check_timestamps: reject OK-ACCESS-TIMESTAMP off by more than 30 s (off only for a fake clock in another process).
@@ -231,6 +314,10 @@ class CallRecord:
     status: int
     code: str | None
     at: datetime
+    api_key: str | None = None
+    """The account the call was for: its OK-ACCESS-KEY when that names an account, a download's range's account."""
+    host: str = ""
+    """The host name the request was sent to (its Host header, without the port)."""
 
 
 @dataclass
@@ -304,6 +391,11 @@ class SimulatorState:
     def account(self, api_key: str) -> SimAccount | None:
         """The account with this API key, if any."""
         return self.config.account(api_key)
+
+    def data_seed(self, api_key: str) -> int:
+        """The seed of the files this account's ranges hold."""
+        account = self.account(api_key)
+        return account.data_seed(self.config.seed) if account is not None else self.config.seed
 
     def try_spend_create(self, api_key: str, now: datetime) -> bool:
         """Count one create call if the account's hourly budget allows it; a refused call changes nothing."""
@@ -426,7 +518,7 @@ class SimulatorState:
             shape=_rotate(FileShape, self.config.shape, "shape:" + salt),
             layout=_rotate(Layout, self.config.layout, "layout:" + salt),
             header_style=_rotate(HeaderStyle, self.config.header_style, "header:" + salt),
-            seed=self.config.seed,
+            seed=self.data_seed(record.api_key),
             orders_per_day=self.config.orders_per_day,
             day_tz=self.config.day_tz,
         )
@@ -454,18 +546,34 @@ class SimulatorState:
 
     # Call log
 
-    def record_call(self, method: str, path: str, status: int, code: str | None, at: datetime) -> None:
+    def record_call(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        code: str | None,
+        at: datetime,
+        *,
+        api_key: str | None = None,
+        host: str = "",
+    ) -> None:
         """Append one answered request to the log."""
         with self._lock:
-            self._calls.append(CallRecord(method=method, path=path, status=status, code=code, at=at))
+            self._calls.append(
+                CallRecord(method=method, path=path, status=status, code=code, at=at, api_key=api_key, host=host)
+            )
 
-    def calls(self, method: str | None = None, path: str | None = None) -> list[CallRecord]:
-        """The logged calls, oldest first, optionally only one method and/or path."""
+    def calls(
+        self, method: str | None = None, path: str | None = None, *, api_key: str | None = None
+    ) -> list[CallRecord]:
+        """The logged calls, oldest first, optionally only one method, path and/or account (by API key)."""
         with self._lock:
             return [
                 call
                 for call in self._calls
-                if (method is None or call.method == method.upper()) and (path is None or call.path == path)
+                if (method is None or call.method == method.upper())
+                and (path is None or call.path == path)
+                and (api_key is None or call.api_key == api_key)
             ]
 
     def count(
@@ -529,7 +637,15 @@ class SimulatorState:
             ],
             "counts": dict(counts),
             "calls": [
-                {"method": c.method, "path": c.path, "status": c.status, "code": c.code, "ts": str(epoch_ms(c.at))}
+                {
+                    "method": c.method,
+                    "path": c.path,
+                    "status": c.status,
+                    "code": c.code,
+                    "ts": str(epoch_ms(c.at)),
+                    "apiKey": c.api_key,
+                    "host": c.host,
+                }
                 for c in calls
             ],
             "faults": self.faults.snapshot(),

@@ -66,6 +66,27 @@ def test_a_truncated_download_sends_part_of_the_announced_length(
     assert 0 < len(received) < announced
 
 
+def test_a_stalled_download_sends_part_then_holds_the_client_until_it_goes(
+    okx: SignedOkx, sim: RunningSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    href = seeded_href(sim, okx)
+    sim.state.faults.inject(Fault.STALLED_DOWNLOAD)
+    received = b""
+    with (
+        caplog.at_level(logging.WARNING),
+        httpx.Client(timeout=httpx.Timeout(5, read=0.5)) as impatient,
+        impatient.stream("GET", href) as response,
+        pytest.raises(httpx.ReadTimeout),
+    ):
+        announced = int(response.headers["content-length"])
+        for chunk in response.iter_raw():
+            received += chunk
+    assert 0 < len(received) < announced
+    assert sim.state.faults.pending(Fault.STALLED_DOWNLOAD) == 0
+    assert httpx.get(href, timeout=5).status_code == 200
+    assert not [record for record in caplog.records if record.name.startswith("uvicorn")]
+
+
 def test_an_expired_link_fault_hands_out_links_that_are_already_expired(
     okx: SignedOkx, sim: RunningSimulator, sim_http: httpx.Client, sim_clock: FakeClock
 ) -> None:
