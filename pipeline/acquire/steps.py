@@ -34,7 +34,7 @@ from pipeline.okx.errors import (
     OkxRateLimitError,
     OkxTransientError,
 )
-from pipeline.okx.limits import CREATE_INTERVAL, MAX_RETRY_AFTER, OVERDUE_AFTER, BrokerType
+from pipeline.okx.limits import CREATE_INTERVAL, CREATE_WAIT, MAX_RETRY_AFTER, OVERDUE_AFTER, BrokerType
 from pipeline.okx.throttle import GetLimiter
 from pipeline.windows import DEFAULT_SCOPE, RebateWindow, WindowKind
 
@@ -344,9 +344,12 @@ class Syncer:
         chosen = min(candidates, key=create_priority)
         attempt = self.ledger.reserve_create(chosen.window_id)
         if attempt is None:
+            attempt = self._wait_for_the_hour(chosen)
+        if attempt is None:
             report.create_next_at = self.ledger.create_budget_next_at()
             log.info("the hourly create is spent until %s", report.create_next_at)
             return
+        now = self.clock.now()  # after any wait for the hour
         report.created = chosen.window_id
         self.progress(f"asking OKX to generate {chosen.window_id}")
         broker_type = scope_broker_type(chosen.broker_type)
@@ -394,6 +397,23 @@ class Syncer:
         self.ledger.record_create(attempt, outcome, server_ts=result.first_requested_at)
         self.ledger.requested(chosen.window_id, outcome, result.first_requested_at)
         report.create_outcome = outcome
+
+    def _wait_for_the_hour(self, chosen: WindowRecord) -> int | None:
+        """Reserve the hour for `chosen` once it frees, if that is within CREATE_WAIT (else None, at once).
+
+        Another process may take the hour meanwhile: the reservation is tried again, never forced.
+        """
+        next_at = self.ledger.create_budget_next_at()
+        now = self.clock.now()
+        if next_at is None or next_at - now > CREATE_WAIT:
+            return None
+        wait = max((next_at - now).total_seconds(), 0.0)
+        self.progress(f"waiting {wait:.0f} s for the account's create hour")
+        log.info("the create hour frees in %.0f s; waiting for it", wait)
+        self.clock.sleep(wait)
+        if self.ledger.get(chosen.window_id).state is not WindowState.PLANNED:
+            return None
+        return self.ledger.reserve_create(chosen.window_id)
 
     def _rate_limited_until(self, now: datetime, exc: OkxRateLimitError, report: SyncReport) -> datetime:
         """When the next create may go after a 50011: an hour on, or OKX's Retry-After, believed up to a bound."""

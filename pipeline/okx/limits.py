@@ -23,6 +23,12 @@ PUBLIC_TIME_PATH = "/api/v5/public/time"
 CREATE_INTERVAL = timedelta(minutes=60)
 """POST (create): 1 request per 60 minutes per OKX user (shared by both broker types)."""
 
+CREATE_WAIT = timedelta(minutes=5)
+"""How long a pass waits for the account's create hour when it frees that soon, instead of giving the hour up.
+
+An hourly pass whose create went out a few seconds into the hour finds the next hour a few seconds short; without
+this wait the schedule would slide and lose every other hour."""
+
 MAX_RETRY_AFTER = timedelta(hours=2)
 """The longest Retry-After believed from a 50011 (a longer one is taken as this, with a warning)."""
 

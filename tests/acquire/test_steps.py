@@ -15,7 +15,7 @@ from pipeline.config import Settings, UsageError
 from pipeline.ledger import CreateOutcome, Ledger, WindowState
 from pipeline.okx.client import OkxClient
 from pipeline.okx.errors import OkxParameterError, OkxRateLimitError, OkxTransientError
-from pipeline.okx.limits import CREATE_INTERVAL, GET_LIMIT, GET_WINDOW, MAX_RETRY_AFTER, REBATE_PATH
+from pipeline.okx.limits import CREATE_INTERVAL, CREATE_WAIT, GET_LIMIT, GET_WINDOW, MAX_RETRY_AFTER, REBATE_PATH
 from pipeline.passes import retry_windows, sync
 from pipeline.simulator.files import Corruption
 from pipeline.simulator.server import RunningSimulator
@@ -362,3 +362,21 @@ def test_a_quarantined_window_is_downloaded_and_loaded_again_when_retried(
     assert len(ledger.files(window_id)) == 2, "the quarantined file stays archived beside the good one"
     with pytest.raises(UsageError, match="is loaded"):
         retry_windows(settings, fake_clock, [window_id])
+
+
+def test_a_pass_a_little_early_for_the_hour_waits_for_it_instead_of_losing_it(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_start_date=date(2024, 1, 1))  # several history windows to create
+    sync(settings, fake_clock)
+    first = creates(simulator)[-1]
+    fake_clock.set(first + CREATE_INTERVAL - timedelta(seconds=20))  # the hourly schedule, 20 s ahead of the hour
+    report = sync(settings, fake_clock).report
+    assert report.created is not None
+    assert creates(simulator)[-1] == first + CREATE_INTERVAL  # waited the 20 s, not the hour
+    assert_okx_limits_held(simulator)
+
+    fake_clock.set(creates(simulator)[-1] + CREATE_INTERVAL - CREATE_WAIT - timedelta(seconds=1))
+    report = sync(settings, fake_clock).report
+    assert report.created is None and len(creates(simulator)) == 2  # too early to wait: the hour is not forced
+    assert report.create_next_at == first + 2 * CREATE_INTERVAL
