@@ -224,7 +224,13 @@ def test_a_refused_pass_still_publishes_its_summary_and_fails_the_run(
     assert "OKX_SECRET_KEY" in markdown
     name, parameters = run_name_and_parameters(state)
     assert name == f"sync {START}..{SEEDED_END}"
-    assert parameters == {"begin": START.isoformat(), "end": SEEDED_END.isoformat(), "broker_type": None, "retry": None}
+    assert parameters == {
+        "begin": START.isoformat(),
+        "end": SEEDED_END.isoformat(),
+        "broker_type": None,
+        "retry": None,
+        "account": None,
+    }
     assert_no_secret(markdown, str(state.message), json.dumps(parameters, default=str))
 
 
