@@ -404,6 +404,47 @@ def serve(limit: Annotated[int | None, typer.Option(help="Most flow runs at once
         serve_all(limit=limit)
 
 
+@app.command("deployments")
+def deployments(
+    out: Annotated[Path | None, typer.Option(help="Write the YAML to this file instead of printing it.")] = None,
+    pool: Annotated[str, typer.Option(help="The work pool the deployments run on.")] = "rebates-process",
+    timezone: Annotated[
+        str | None, typer.Option(help="The schedules' IANA timezone; default REBATES_TZ's (UTC+8: Etc/GMT-8).")
+    ] = None,
+) -> None:
+    """Write the prefect.yaml deployments for the accounts in REBATES_ACCOUNTS: an hourly sync and an on-demand
+    backfill per account (each its own concurrency limit), and the daily reports.
+
+    Nothing secret is written: each account's credentials stay in the worker's environment or Secret blocks.
+
+    Example, from the repository root:
+
+      rebates deployments --out prefect.accounts.yaml
+
+      prefect deploy --all --prefect-file prefect.accounts.yaml
+    """
+    from flows.deployments import deployments_yaml, schedule_timezone  # no Prefect import: only names and YAML
+
+    settings = settings_or_exit()
+    try:
+        schedule_tz = timezone or schedule_timezone(settings.rebates_tz)
+    except ValueError as exc:
+        fail(Exit.CONFIG, f"{exc}, or pass --timezone")
+    text = deployments_yaml(settings.rebates_accounts, schedule_tz, pool, file=str(out or "FILE"))
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(Exit.CONFIG, f"--out {out}: {exc.strerror or exc}")
+    names = ", ".join(settings.rebates_accounts) or "the default account"
+    console.print(
+        f"wrote {out} for {names}: prefect deploy --all --prefect-file {out} (from the repository root)",
+        highlight=False,
+    )
+
+
 @app.command("doctor")
 def doctor() -> None:
     """Check the settings, the credentials (one signed GET), the clock, the data directory and the database.
