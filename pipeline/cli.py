@@ -163,7 +163,7 @@ def when(moment: datetime | None, now: datetime) -> str:
 
 @app.command("settings")
 def show_settings() -> None:
-    """Show the effective settings (secrets only as set / not set).
+    """Show the effective settings, and with REBATES_ACCOUNTS each account's own (secrets only as set / not set).
 
     Example: rebates settings
     """
@@ -173,12 +173,78 @@ def show_settings() -> None:
     table = Table("variable", "value", "expects")
     for field in Settings.model_fields:
         value = getattr(settings, field)
-        shown = ("set" if value is not None else "not set") if field in SECRET_FIELDS else str(value)
+        if field == "rebates_state_url":
+            shown = state_url_shown(value)
+        elif field in SECRET_FIELDS:
+            shown = "set" if value is not None else "not set"
+        else:
+            shown = str(value)
         table.add_row(field.upper(), shown, EXPECTATIONS.get(field, ""))
     layout = settings.layout
     table.add_row("(lake)", str(layout.lake), "what analysts read: Parquet, republished after every load")
     table.add_row("(analysts)", str(layout.analysts), "the analysts' entry point: `rebates sql`, or any DuckDB 1.4+")
     console.print(table)
+    if settings.rebates_accounts:
+        console.print(accounts_table(settings))
+
+
+CREDENTIALS_BLOCK_VARIABLE = "REBATES_CREDENTIALS_BLOCK"
+"""As flows/runtime.py names it (kept here so `rebates settings` loads no Prefect): an account's Secret block."""
+
+
+def state_url_shown(value: object) -> str:
+    """REBATES_STATE_URL without its user or password: `set (host:port/database)`, or `not set`."""
+    from urllib.parse import urlsplit
+
+    from pydantic import SecretStr
+
+    if not isinstance(value, SecretStr):
+        return "not set"
+    parts = urlsplit(value.get_secret_value())
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"set ({parts.hostname or '?'}{port}{parts.path or ''})"
+
+
+def plain(value: object) -> str:
+    """A setting's value for people: `api,oauth` for a tuple, `not set` for None."""
+    if value is None:
+        return "not set"
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in value) or "(empty)"
+    return str(value)
+
+
+def accounts_table(settings: Settings) -> Table:
+    """Each account's own variables: set or not (secrets never shown), and what the account then uses."""
+    from dotenv import dotenv_values
+
+    from pipeline.config import ACCOUNT_FIELDS, SECRET_FIELDS, SettingsError, account_variable
+
+    dotenv = {key.upper() for key, value in dotenv_values(".env").items() if value is not None}
+    present = {key.upper() for key in os.environ} | dotenv
+    table = Table("account", "variable", "set", "the account uses", title="Accounts (REBATES_ACCOUNTS)")
+    for name in settings.account_names:
+        try:
+            chosen = settings.for_account(name)
+        except SettingsError as exc:
+            table.add_row(name, "", "", f"[red]{escape(str(exc))}[/]")
+            continue
+        for field in (*ACCOUNT_FIELDS, "credentials_block"):
+            variable = account_variable(CREDENTIALS_BLOCK_VARIABLE if field == "credentials_block" else field, name)
+            is_set = variable in present
+            block = account_variable(CREDENTIALS_BLOCK_VARIABLE, name) in present
+            if field == "credentials_block":
+                uses = f"Secret block {os.environ.get(variable, '(named in .env)')}" if is_set else "the variables"
+            elif field in SECRET_FIELDS:
+                found = getattr(chosen, field) is not None
+                uses = "set" if found else ("from the Secret block" if block else "[red]not set[/]")
+            else:
+                uses = plain(getattr(chosen, field)) + ("" if is_set else f" (from {field.upper()})")
+            table.add_row(name, variable, "yes" if is_set else "no", uses)
+    return table
 
 
 app.command("simulator")(simulator_command)
