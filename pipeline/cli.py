@@ -721,31 +721,35 @@ def check_users(
     out: Annotated[Path, typer.Option(help="Where to write the result: .xlsx or .csv.")] = Path(
         "user-rebate-check.xlsx"
     ),
+    account: AccountOption = None,
 ) -> None:
     """Ask OKX whether each user's API key earns the broker a rebate, and if not why (2 checks a second).
 
     The file needs a header row with an apiKey column; a brokerType column (api / oauth) is needed when the broker
-    is both. Keys are shown and written with their last 4 characters only. An error for one user is written in its
-    row and the others are still checked.
+    is both, and an account column (a name in REBATES_ACCOUNTS) checks a row with that account only. Keys are shown
+    and written with their last 4 characters only. An error for one user is written in its row and the others are
+    still checked. With several accounts, each account in turn, and the result has an account column.
 
-    Example: rebates check-users users.xlsx --out checked.xlsx
+    Example: rebates check-users users.xlsx --out checked.xlsx --account eu
     """
     from pipeline.clock import SystemClock
-    from pipeline.users import COLUMNS, UsersFileError, read_users, write_checks
-    from pipeline.users import check_users as run_checks
+    from pipeline.users import UsersFileError, check_accounts_users, columns, read_users, write_checks
 
     settings = settings_or_exit()
+    with_account = account is None and len(settings.account_names) > 1
     with exit_codes():
         try:
             users = read_users(users_file)
             with console.status("asking OKX about each user", spinner="dots") as spinner:
-                checks = run_checks(settings, SystemClock(), users, progress=spinner.update)
-            written = write_checks(checks, out)
+                checks, refused = check_accounts_users(
+                    settings, SystemClock(), users, account=account, progress=spinner.update
+                )
+            written = write_checks(checks, out, with_account=with_account)
         except UsersFileError as exc:
             fail(Exit.CONFIG, str(exc))
-    table = Table(*COLUMNS, title="User rebate check")
+    table = Table(*columns(with_account), title="User rebate check")
     for check in checks:
-        table.add_row(*("" if cell is None else str(cell) for cell in check.cells()))
+        table.add_row(*("" if cell is None else str(cell) for cell in check.cells(with_account)))
     console.print(table)
     failed = sum(1 for check in checks if check.info is None)
     console.print(
@@ -753,6 +757,8 @@ def check_users(
         f"written to {written}",
         highlight=False,
     )
+    if refused:
+        fail(Exit.OKX_REFUSED, "; ".join(f"account {name}: {reason}" for name, reason in refused.items()))
 
 
 alerts_app = typer.Typer(help="Prefect automations that send the pipeline's alerts to a notification block.")
