@@ -134,8 +134,45 @@ YAML_HEADER = """\
 """
 
 
-def deployments_document(accounts: Sequence[str], schedule_tz: str, pool: str = POOL) -> dict[str, Any]:
+SECRET_VARIABLES = ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE", "REBATES_STATE_URL")
+"""Variables (and their `_<NAME>` forms) that never go into a deployment: a job variable is stored on the server."""
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """What the work pool's jobs need beyond the defaults: an image and volumes (Docker, Kubernetes), more env.
+
+    `prefect deploy --all` ignores `--job-variable` on its command line, so they are written into the file.
+    """
+
+    image: str | None = None
+    volumes: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in self.env:
+            if name.upper().startswith(SECRET_VARIABLES):
+                raise ValueError(
+                    f"{name} is a secret: a job variable is stored in the deployment on the Prefect server. Give it "
+                    "through the worker's environment, a Secret block (REBATES_CREDENTIALS_BLOCK_<NAME>) or a "
+                    "Kubernetes Secret (docs/operations.md#work-pools)"
+                )
+
+    def job_variables(self) -> dict[str, Any]:
+        """The deployment's `job_variables`: the pipeline's log lines in the run's logs, plus these."""
+        found: dict[str, Any] = {"env": dict(JOB_VARIABLES["env"]) | self.env}
+        if self.image:
+            found["image"] = self.image
+        if self.volumes:
+            found["volumes"] = list(self.volumes)
+        return found
+
+
+def deployments_document(
+    accounts: Sequence[str], schedule_tz: str, pool: str = POOL, jobs: JobOptions | None = None
+) -> dict[str, Any]:
     """The prefect.yaml document for these accounts' deployments (`prefect deploy --all --prefect-file FILE`)."""
+    jobs = jobs or JobOptions()
     entries = []
     for spec in deployment_specs(accounts):
         entry: dict[str, Any] = {
@@ -148,7 +185,7 @@ def deployments_document(accounts: Sequence[str], schedule_tz: str, pool: str = 
         if spec.cron:
             entry["schedules"] = [{"cron": spec.cron, "timezone": schedule_tz}]
         entry["concurrency_limit"] = {"limit": CONCURRENCY_LIMIT, "collision_strategy": COLLISION_STRATEGY}
-        entry["work_pool"] = {"name": pool, "job_variables": {"env": dict(JOB_VARIABLES["env"])}}
+        entry["work_pool"] = {"name": pool, "job_variables": jobs.job_variables()}
         entries.append(entry)
     return {
         "name": "okx-rebates",
@@ -160,12 +197,14 @@ def deployments_document(accounts: Sequence[str], schedule_tz: str, pool: str = 
     }
 
 
-def deployments_yaml(accounts: Sequence[str], schedule_tz: str, pool: str = POOL, file: str = "FILE") -> str:
+def deployments_yaml(
+    accounts: Sequence[str], schedule_tz: str, pool: str = POOL, jobs: JobOptions | None = None, file: str = "FILE"
+) -> str:
     """`deployments_document` as YAML text, with a header saying what it is and how to deploy it."""
     import yaml  # type: ignore[import-untyped]  # no stubs in the locked dev set; only this command needs it
 
     header = YAML_HEADER.format(accounts=",".join(accounts) or "(not set)", file=file, tz=schedule_tz)
     body: str = yaml.safe_dump(
-        deployments_document(accounts, schedule_tz, pool), sort_keys=False, width=118, allow_unicode=True
+        deployments_document(accounts, schedule_tz, pool, jobs), sort_keys=False, width=118, allow_unicode=True
     )
     return header + body

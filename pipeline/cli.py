@@ -477,11 +477,20 @@ def deployments(
     timezone: Annotated[
         str | None, typer.Option(help="The schedules' IANA timezone; default REBATES_TZ's (UTC+8: Etc/GMT-8).")
     ] = None,
+    image: Annotated[str | None, typer.Option(help="Docker / Kubernetes pools: the image each run starts.")] = None,
+    volume: Annotated[
+        list[str] | None, typer.Option(help="Docker pools: HOST:CONTAINER[:ro] to mount (repeat it).")
+    ] = None,
+    env: Annotated[
+        list[str] | None, typer.Option(help="NAME=VALUE for each run's environment (repeat it); never a secret.")
+    ] = None,
 ) -> None:
     """Write the prefect.yaml deployments for the accounts in REBATES_ACCOUNTS: an hourly sync and an on-demand
     backfill per account (each its own concurrency limit), and the daily reports.
 
-    Nothing secret is written: each account's credentials stay in the worker's environment or Secret blocks.
+    Nothing secret is written (a secret --env is refused): each account's credentials stay in the worker's
+    environment, Secret blocks or a Kubernetes Secret. `prefect deploy --all` ignores --job-variable on its own
+    command line, hence --image, --volume and --env here.
 
     Example, from the repository root:
 
@@ -489,14 +498,21 @@ def deployments(
 
       prefect deploy --all --prefect-file prefect.accounts.yaml
     """
-    from flows.deployments import deployments_yaml, schedule_timezone  # no Prefect import: only names and YAML
+    from flows.deployments import JobOptions, deployments_yaml, schedule_timezone  # no Prefect: names and YAML
 
     settings = settings_or_exit()
     try:
         schedule_tz = timezone or schedule_timezone(settings.rebates_tz)
     except ValueError as exc:
         fail(Exit.CONFIG, f"{exc}, or pass --timezone")
-    text = deployments_yaml(settings.rebates_accounts, schedule_tz, pool, file=str(out or "FILE"))
+    pairs = [item.partition("=") for item in env or []]
+    if any(not name or not sep for name, sep, _ in pairs):
+        fail(Exit.CONFIG, "--env takes NAME=VALUE")
+    try:
+        jobs = JobOptions(image, tuple(volume or ()), {name: value for name, _, value in pairs})
+    except ValueError as exc:
+        fail(Exit.CONFIG, f"--env {exc}")
+    text = deployments_yaml(settings.rebates_accounts, schedule_tz, pool, jobs, file=str(out or "FILE"))
     if out is None:
         typer.echo(text, nl=False)
         return

@@ -102,3 +102,23 @@ def test_a_timezone_without_an_iana_name_asks_for_one(monkeypatch: pytest.Monkey
     assert result.exit_code == Exit.CONFIG
     assert "--timezone" in result.output
     assert runner.invoke(app, ["deployments", "--timezone", "Asia/Kolkata"]).exit_code == 0
+
+
+def test_image_volumes_and_env_go_into_the_file_and_a_secret_env_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "docker.yaml"
+    options = ["--pool", "rebates-docker", "--image", "registry.example/okx-rebates:1", "--volume", "/mnt/d:/data"]
+    result = runner.invoke(app, ["deployments", "--out", str(out), *options, "--env", "REBATES_DATA_DIR=/data"])
+    assert result.exit_code == 0, result.output
+    (entry, *_) = yaml.safe_load(out.read_text())["deployments"]
+    assert entry["work_pool"] == {
+        "name": "rebates-docker",
+        "job_variables": {
+            "env": {"PREFECT_LOGGING_EXTRA_LOGGERS": "pipeline", "REBATES_DATA_DIR": "/data"},
+            "image": "registry.example/okx-rebates:1",
+            "volumes": ["/mnt/d:/data"],
+        },
+    }
+    for secret in ("OKX_SECRET_KEY_EU=sk-never-shown", "rebates_state_url=postgresql://u:pw9@h/d", "OKX_PASSPHRASE=p"):
+        refused = runner.invoke(app, ["deployments", "--env", secret])
+        assert refused.exit_code == Exit.CONFIG, secret
+        assert "is a secret" in refused.output and "never-shown" not in refused.output and "pw9" not in refused.output
