@@ -84,11 +84,18 @@ def base_settings(account: str | None = None) -> Settings:
 
 
 def account_names(account: str | None = None) -> list[str]:
-    """The accounts a run covers: `account` alone (checked against REBATES_ACCOUNTS), or every configured one."""
-    settings = base_settings()
+    """The accounts a run covers: `account` alone (checked against REBATES_ACCOUNTS), or every configured one.
+
+    Only the names are read here: one account's malformed variables fail that account's pass, not the others'.
+    """
+    settings = _pinned[0] if _pinned is not None else load_settings()
+    names = list(settings.account_names)
     if account is None:
-        return list(settings.account_names)
-    return [settings.for_account(account).rebates_account]
+        return names
+    wanted = account.strip().lower()
+    if wanted not in names:
+        settings.for_account(account)  # the UsageError naming the configured accounts
+    return [wanted]
 
 
 def run_clock() -> Clock:

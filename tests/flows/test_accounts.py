@@ -230,3 +230,13 @@ def test_retry_ids_go_to_their_own_account_and_another_accounts_are_refused() ->
 def test_artifact_keys_are_todays_for_the_default_account_and_suffixed_for_others() -> None:
     assert account_key("window-states", "default") == "window-states"
     assert account_key("window-states", "eu_2") == "window-states-eu-2"
+
+
+def test_one_accounts_malformed_variable_fails_only_that_account(
+    accounts_env: Path, two_accounts: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OKX_BASE_URL_EU", "http://not-loopback.example")  # plain http off loopback: refused
+    state = sync_rebates(begin=ASIA_START, end=ASIA_END, return_state=True)
+    assert state.is_failed()
+    assert "1 of 2 accounts failed (eu): eu: OKX_BASE_URL_EU" in str(state.message)
+    assert set(loaded_windows(accounts_env)) == {window("asia")}
