@@ -11,37 +11,53 @@ from prefect.artifacts import create_progress_artifact, create_table_artifact, u
 from flows.policy import DATABASE_RETRIES, STEP_OPTIONS
 from flows.runtime import base_settings, run_clock
 from pipeline.acquire.steps import PassScope
+from pipeline.config import DEFAULT_ACCOUNT
 from pipeline.run_tables import WindowRow, percent_done, window_rows
 
 WINDOW_STATES_KEY = "window-states"
 BACKFILL_PROGRESS_KEY = "backfill-progress"
 
 
+def account_key(key: str, account: str) -> str:
+    """An artifact key for one account: `window-states-eu` (the key as it is for `default`, the only account).
+
+    Prefect's keys are lower-case letters, digits and dashes, so `_` in an account name becomes `-`.
+    """
+    return key if account == DEFAULT_ACCOUNT else f"{key}-{account.replace('_', '-')}"
+
+
+def account_words(account: str) -> str:
+    """`Account eu: ` before an artifact's description, nothing for `default`."""
+    return "" if account == DEFAULT_ACCOUNT else f"Account {account}: "
+
+
 @task(name="window-states", **STEP_OPTIONS, **DATABASE_RETRIES)
 def window_states(scope: PassScope) -> list[WindowRow]:
-    """Every window of the pass's days and broker types, with its state, as the ledger has it now."""
-    return window_rows(base_settings(), run_clock(), scope)
+    """Every window of the pass's account, days and broker types, with its state, as the ledger has it now."""
+    return window_rows(base_settings(scope.account), run_clock(), scope)
 
 
 def publish_window_states(scope: PassScope) -> list[WindowRow] | None:
-    """The `window-states` table artifact of this run; None (and no artifact) when the ledger could not be read."""
+    """The `window-states[-<account>]` table artifact; None (and no artifact) when the ledger could not be read."""
     rows = window_states(scope, return_state=True).result(raise_on_failure=False)
     if not isinstance(rows, list):
         return None
     create_table_artifact(
-        table=rows, key=WINDOW_STATES_KEY, description="Every window of this run's days and its state after the run"
+        table=rows,
+        key=account_key(WINDOW_STATES_KEY, scope.account),
+        description=account_words(scope.account) + "every window of this run's days and its state after the run",
     )
     return rows
 
 
 class BackfillProgress:
-    """The `backfill-progress` artifact: the share of the range's windows loaded or quarantined, after each pass."""
+    """The `backfill-progress[-<account>]` artifact: the share of the range's windows loaded or quarantined."""
 
-    def __init__(self, begin: date, end: date) -> None:
+    def __init__(self, begin: date, end: date, account: str = DEFAULT_ACCOUNT) -> None:
         created = create_progress_artifact(
             progress=0.0,
-            key=BACKFILL_PROGRESS_KEY,
-            description=f"Backfill {begin}..{end}: share of its windows loaded or quarantined",
+            key=account_key(BACKFILL_PROGRESS_KEY, account),
+            description=f"{account_words(account)}backfill {begin}..{end}: share of its windows loaded or quarantined",
         )
         assert isinstance(created, UUID)  # called from the (synchronous) flow: the sync variant answered
         self.artifact_id = created

@@ -17,6 +17,7 @@ from rich.table import Table
 from flows.demo_home import DEMO_DIR, clear_demo_data
 from flows.runtime import pinned
 from flows.sync import sync_rebates
+from pipeline.acquire.steps import SyncReport
 from pipeline.clock import FakeClock, SystemClock
 from pipeline.config import Settings, load_settings
 from pipeline.db import connect, sql_text
@@ -81,6 +82,7 @@ def run_demo(
                     passes += 1
                     state = sync_rebates(return_state=True)
                     report = state.result()  # a failed run raises its error here
+                    assert isinstance(report, SyncReport)  # the demo has one account: one report
                     if report.created:
                         console.print(f"  hour {hour}: sync-rebates asked OKX to generate {report.created}")
                     windows = ledger.windows()

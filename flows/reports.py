@@ -9,8 +9,9 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
+from flows.artifacts import account_key
 from flows.policy import DATABASE_RETRIES, REPORTS_TIMEOUT, STEP_OPTIONS
-from flows.runtime import base_settings, run_clock, show_pipeline_logs
+from flows.runtime import account_names, base_settings, run_clock, show_pipeline_logs
 from pipeline.config import SettingsError
 from pipeline.report.model import FORMATS, Period, ReportFormat
 from pipeline.summary import one_line
@@ -27,9 +28,14 @@ def report_periods(day: date) -> list[Period]:
 
 @task(name="write-commission-reports", **STEP_OPTIONS, **DATABASE_RETRIES)
 def write_commission_reports(
-    start: date, end: date, broker_code: str | None, out_dir: str | None, formats: tuple[ReportFormat, ...]
+    start: date,
+    end: date,
+    broker_code: str | None,
+    out_dir: str | None,
+    formats: tuple[ReportFormat, ...],
+    account: str | None = None,
 ) -> list[str]:
-    """Query the database once for start..end and write the report in each format; returns the paths written."""
+    """Query the database once for start..end (one account, or all) and write each format; returns the paths."""
     # Imported here: the sync flows share this worker and need none of the report writers' libraries.
     from pipeline.report.run import write_reports
 
@@ -40,6 +46,7 @@ def write_commission_reports(
         broker_code=broker_code,
         out_dir=Path(out_dir) if out_dir else None,
         formats=formats,
+        account=account,
     )
     return [str(path) for path in written]
 
@@ -65,7 +72,13 @@ def reports_run_name() -> str:
         return "reports (settings incomplete)"
     names = [period_name(periods[0])] + [f"statement {period_name(period)}" for period in periods[1:]]
     code = flow_run.parameters.get("broker_code")
-    return "reports " + " + ".join(names) + (f" for {code}" if code else "")
+    account = flow_run.parameters.get("account")
+    return (
+        "reports "
+        + " + ".join(names)
+        + (f" for {code}" if code else "")
+        + (f" of account {account}" if account else "")
+    )
 
 
 @flow(
@@ -79,22 +92,30 @@ def build_reports(
     broker_code: str | None = None,
     out_dir: str | None = None,
     formats: tuple[ReportFormat, ...] = FORMATS,
+    account: str | None = None,
 ) -> list[str]:
     """Write the day's commission report; on the last day of a month, that month's statement as well.
 
     day: default yesterday in REBATES_TZ (the daily schedule runs after that day's window is loaded).
     broker_code: only this broker code. out_dir: default REBATES_DATA_DIR/reports. formats: any of xlsx, csv, html.
-    Publishes the `reports-summary` artifact listing the files written.
+    account: one account's report (a name in REBATES_ACCOUNTS); default one report over every account.
+    Publishes the `reports-summary` artifact (`reports-summary-<account>` for one named account) listing the files.
     """
     show_pipeline_logs()
+    if account is not None:
+        account = account_names(account)[0]  # an account not configured stops the run here, naming the configured
     periods = report_periods(reports_day(day))
     written = {
-        period_name(period): write_commission_reports(period.start, period.end, broker_code, out_dir, formats)
+        period_name(period): write_commission_reports(period.start, period.end, broker_code, out_dir, formats, account)
         for period in periods
     }
     lines = [f"# {flow_run.name or 'reports'}", "", "| period | files written |", "|---|---|"]
     lines += [
         f"| {label} | {'<br>'.join(one_line(path) for path in paths) or '-'} |" for label, paths in written.items()
     ]
-    create_markdown_artifact(markdown="\n".join(lines) + "\n", key="reports-summary", description="Reports written")
+    create_markdown_artifact(
+        markdown="\n".join(lines) + "\n",
+        key=account_key("reports-summary", account) if account else "reports-summary",
+        description="Reports written" + (f" for account {account}" if account else ""),
+    )
     return [path for paths in written.values() for path in paths]

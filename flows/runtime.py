@@ -11,10 +11,13 @@ from typing import Any
 from prefect.blocks.system import Secret
 
 from pipeline.clock import Clock, SystemClock
-from pipeline.config import Settings, SettingsError, load_settings
+from pipeline.config import DEFAULT_ACCOUNT, Settings, SettingsError, account_variable, load_settings
 
 CREDENTIALS_BLOCK_VARIABLE = "REBATES_CREDENTIALS_BLOCK"
-"""Names a Prefect Secret block holding the OKX credentials, used instead of OKX_API_KEY & co. when set."""
+"""Names a Prefect Secret block holding the OKX credentials, used instead of OKX_API_KEY & co. when set.
+
+With REBATES_ACCOUNTS, each account names its own: `REBATES_CREDENTIALS_BLOCK_<NAME>` (never the unsuffixed one,
+which would spend another account's budget)."""
 
 CREDENTIAL_FIELDS = {
     "okx_api_key": "OKX_API_KEY",
@@ -26,32 +29,38 @@ CREDENTIAL_FIELDS = {
 _pinned: tuple[Settings, Clock] | None = None
 
 
-def run_settings() -> Settings:
-    """The settings from the worker's environment (and `.env`); the OKX credentials from a Secret block if one is named.
+def credentials_block_variable(settings: Settings) -> str:
+    """The variable naming the account's Secret block: REBATES_CREDENTIALS_BLOCK, or `…_<NAME>` for a named one."""
+    if settings.rebates_account == DEFAULT_ACCOUNT and not settings.rebates_accounts:
+        return CREDENTIALS_BLOCK_VARIABLE
+    return account_variable(CREDENTIALS_BLOCK_VARIABLE, settings.rebates_account)
 
-    With REBATES_CREDENTIALS_BLOCK=<name>, the block must hold a JSON object with OKX_API_KEY, OKX_SECRET_KEY and
-    OKX_PASSPHRASE; it wins over the variables. Nothing read here is ever passed on as a parameter. Inside
-    `pinned`, the pinned settings instead.
+
+def run_settings(account: str | None = None) -> Settings:
+    """The account's settings from the worker's environment (and `.env`), its credentials from a Secret block if named.
+
+    `account`: a name in REBATES_ACCOUNTS (None: the first configured account; `default` without it). With
+    REBATES_CREDENTIALS_BLOCK=<name> (`REBATES_CREDENTIALS_BLOCK_<NAME>` for a named account), the block must hold a
+    JSON object with OKX_API_KEY, OKX_SECRET_KEY and OKX_PASSPHRASE; it wins over the variables. Nothing read here
+    is ever passed on as a parameter. Inside `pinned`, the pinned settings (for that account) instead.
     """
+    settings = base_settings(account)
     if _pinned is not None:
-        return _pinned[0]
-    settings = load_settings()
-    block_name = os.environ.get(CREDENTIALS_BLOCK_VARIABLE, "").strip()
+        return settings
+    variable = credentials_block_variable(settings)
+    block_name = os.environ.get(variable, "").strip()
     if not block_name:
         return settings
     try:
         value: Any = Secret.load(block_name).get()  # type: ignore[union-attr]
     except ValueError:
         raise SettingsError(
-            f"{CREDENTIALS_BLOCK_VARIABLE}={block_name}: no Prefect Secret block has that name (docs/operations.md "
+            f"{variable}={block_name}: no Prefect Secret block has that name (docs/operations.md "
             "shows how to create it)"
         ) from None
     keys = list(CREDENTIAL_FIELDS.values())
     if not isinstance(value, dict) or not all(isinstance(value.get(key), str) and value[key] for key in keys):
-        raise SettingsError(
-            f"{CREDENTIALS_BLOCK_VARIABLE}={block_name}: the Secret block must hold a JSON object with "
-            f"{', '.join(keys)}"
-        )
+        raise SettingsError(f"{variable}={block_name}: the Secret block must hold a JSON object with {', '.join(keys)}")
     return settings.replace(**{name: value[key] for name, key in CREDENTIAL_FIELDS.items()})
 
 
@@ -65,9 +74,28 @@ def show_pipeline_logs() -> None:
         logger.setLevel(logging.INFO)
 
 
-def base_settings() -> Settings:
-    """The settings without the Secret block's credentials: for steps that never call OKX (no block to load)."""
-    return _pinned[0] if _pinned is not None else load_settings()
+def base_settings(account: str | None = None) -> Settings:
+    """The account's settings without the Secret block's credentials: for steps that never call OKX (no block to load).
+
+    `account` None: the first configured account. An account not in REBATES_ACCOUNTS is a UsageError naming them.
+    """
+    settings = _pinned[0] if _pinned is not None else load_settings()
+    return settings.for_account(account if account is not None else settings.rebates_account)
+
+
+def account_names(account: str | None = None) -> list[str]:
+    """The accounts a run covers: `account` alone (checked against REBATES_ACCOUNTS), or every configured one.
+
+    Only the names are read here: one account's malformed variables fail that account's pass, not the others'.
+    """
+    settings = _pinned[0] if _pinned is not None else load_settings()
+    names = list(settings.account_names)
+    if account is None:
+        return names
+    wanted = account.strip().lower()
+    if wanted not in names:
+        settings.for_account(account)  # the UsageError naming the configured accounts
+    return [wanted]
 
 
 def run_clock() -> Clock:

@@ -1,90 +1,64 @@
-"""`rebates serve`: the three deployments and their schedules in one process, without a work pool or a worker."""
+"""`rebates serve`: the deployments and their schedules in one process, without a work pool or a worker."""
 
 from __future__ import annotations
 
 import os
-from datetime import timedelta, timezone, tzinfo
-from zoneinfo import ZoneInfo
+from collections.abc import Sequence
+from typing import Any
 
-from prefect import serve
+from prefect import Flow, serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
 
+from flows.deployments import COLLISION_STRATEGY, CONCURRENCY_LIMIT, TAGS, deployment_specs, schedule_timezone
 from flows.reports import build_reports
 from flows.sync import backfill, sync_rebates
 from pipeline.config import load_settings
 
-HOURLY_SYNC_CRON = "5 * * * *"
-"""Five past every hour: the account's create budget is hourly, and a new day's window exists from 00:00."""
+__all__ = ["ONE_AT_A_TIME", "deployments", "schedule_timezone", "serve_all"]
 
-DAILY_REPORTS_CRON = "30 6 * * *"
-"""06:30 in REBATES_TZ: the day's window, created after midnight and ready ~2 hours later, is loaded by then."""
-
-SYNC_DEPLOYMENT = "hourly"
-BACKFILL_DEPLOYMENT = "on-demand"
-REPORTS_DEPLOYMENT = "daily"
-"""Deployment names, as in prefect.yaml: `sync-rebates/hourly`, `backfill/on-demand`, `build-reports/daily`."""
-
-TAGS = ["okx-rebates"]
-
-ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
+ONE_AT_A_TIME = ConcurrencyLimitConfig(
+    limit=CONCURRENCY_LIMIT, collision_strategy=ConcurrencyLimitStrategy(COLLISION_STRATEGY)
+)
 """Every deployment runs one flow run at a time; a run that would overlap it is cancelled, never queued.
 
 So late runs after an outage do not replay back to back (prefect.yaml says the same; a test checks they agree)."""
 
-
-def schedule_timezone(tz: tzinfo) -> str:
-    """REBATES_TZ as the IANA name Prefect's cron schedules take (`UTC+8` is `Etc/GMT-8`, POSIX's inverted sign)."""
-    if isinstance(tz, ZoneInfo):
-        return tz.key
-    offset = tz.utcoffset(None) if isinstance(tz, timezone) else None
-    if offset == timedelta(0):
-        return "UTC"
-    if offset is not None and offset % timedelta(hours=1) == timedelta(0):
-        hours = offset // timedelta(hours=1)
-        return f"Etc/GMT{-hours:+d}"
-    raise ValueError(
-        f"REBATES_TZ={tz} has no IANA name for the schedules; use a whole-hour offset or a name like Asia/Shanghai"
-    )
+FLOWS: dict[str, Flow[..., Any]] = {flow.name: flow for flow in (sync_rebates, backfill, build_reports)}
 
 
-def deployments(schedule_tz: str) -> list[RunnerDeployment]:
-    """The deployments `rebates serve` runs: hourly sync, on-demand backfill, daily reports (cron in `schedule_tz`).
+def deployments(schedule_tz: str, accounts: Sequence[str] = ()) -> list[RunnerDeployment]:
+    """The deployments `rebates serve` runs (`flows/deployments.py`), cron schedules in `schedule_tz`.
 
-    Each runs one flow run at a time (`ONE_AT_A_TIME`); the flows carry their own timeouts (flows/policy.py).
+    Without accounts: hourly sync, on-demand backfill, daily reports. With REBATES_ACCOUNTS: an hourly sync and an
+    on-demand backfill per account (`hourly-eu`, parameter account=eu), then the daily reports. Each runs one flow
+    run at a time (`ONE_AT_A_TIME`); the flows carry their own timeouts (flows/policy.py).
     """
     module = EntrypointType.MODULE_PATH  # the flows load by module name, wherever the package is installed
     return [
         RunnerDeployment.from_flow(
-            sync_rebates,
-            SYNC_DEPLOYMENT,
-            schedules=[Cron(HOURLY_SYNC_CRON, timezone=schedule_tz)],
+            FLOWS[spec.flow_name],
+            spec.name,
+            schedules=[Cron(spec.cron, timezone=schedule_tz)] if spec.cron else None,
+            parameters=spec.parameters or None,
+            description=spec.description,
             tags=TAGS,
             entrypoint_type=module,
             concurrency_limit=ONE_AT_A_TIME,
-        ),
-        RunnerDeployment.from_flow(
-            backfill, BACKFILL_DEPLOYMENT, tags=TAGS, entrypoint_type=module, concurrency_limit=ONE_AT_A_TIME
-        ),
-        RunnerDeployment.from_flow(
-            build_reports,
-            REPORTS_DEPLOYMENT,
-            schedules=[Cron(DAILY_REPORTS_CRON, timezone=schedule_tz)],
-            tags=TAGS,
-            entrypoint_type=module,
-            concurrency_limit=ONE_AT_A_TIME,
-        ),
+        )
+        for spec in deployment_specs(accounts)
     ]
 
 
 def serve_all(*, limit: int | None = None) -> None:
-    """Register the three deployments with the Prefect API (PREFECT_API_URL) and run their flows until stopped.
+    """Register the deployments with the Prefect API (PREFECT_API_URL) and run their flows until stopped.
 
-    Reads the settings first, so a missing or malformed one stops it at once with its one-line reason. The
-    pipeline's own log lines go to the Prefect API with each run's (PREFECT_LOGGING_EXTRA_LOGGERS=pipeline).
+    Reads the settings first, so a missing or malformed one stops it at once with its one-line reason. With
+    REBATES_ACCOUNTS, one hourly sync and one backfill deployment per account. The pipeline's own log lines go to
+    the Prefect API with each run's (PREFECT_LOGGING_EXTRA_LOGGERS=pipeline).
     """
     settings = load_settings()
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "pipeline")
-    serve(*deployments(schedule_timezone(settings.rebates_tz)), limit=limit)
+    serve(*deployments(schedule_timezone(settings.rebates_tz), settings.rebates_accounts), limit=limit)

@@ -12,9 +12,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pipeline.acquire.steps import SyncReport
+from pipeline.config import DEFAULT_ACCOUNT
 
 RESOURCE_PREFIX = "okx-rebates"
-"""Every event's resource id starts with this: `okx-rebates.window.<window id>`, `okx-rebates.pass.<flow>`."""
+"""Every event's resource id starts with this: `okx-rebates.window.<window id>`, `okx-rebates.pass.<flow>[.<acct>]`."""
+
+ACCOUNT_LABEL = "rebates.account"
+"""The resource label every event carries: the OKX account it is about (`default` without REBATES_ACCOUNTS)."""
 
 _URL_QUERY = re.compile(r"(https?://[^\s\"'?]+)\?[^\s\"']*")
 
@@ -34,31 +38,42 @@ class AlertKind(StrEnum):
 
 @dataclass(frozen=True)
 class Alert:
-    """One thing to tell the broker: its kind, what it is about (a window id, or the pass), and why."""
+    """One thing to tell the broker: its kind, what it is about (a window id, or the pass), why, and whose account."""
 
     kind: AlertKind
     subject: str
     reason: str
     details: dict[str, str] = field(default_factory=dict)
+    account: str = DEFAULT_ACCOUNT
 
     @property
     def resource_id(self) -> str:
-        """The event's resource: the window, or the pass (`okx-rebates.pass.<run kind>`)."""
+        """The event's resource: the window (its id names its account), or the pass (`….pass.<kind>[.<account>]`)."""
         if self.kind is AlertKind.PASS_FAILED:
-            return f"{RESOURCE_PREFIX}.pass.{self.subject}"
+            suffix = "" if self.account == DEFAULT_ACCOUNT else f".{self.account}"
+            return f"{RESOURCE_PREFIX}.pass.{self.subject}{suffix}"
         return f"{RESOURCE_PREFIX}.window.{self.subject}"
 
+    @property
+    def resource_name(self) -> str:
+        """What a notification calls it: the window id or the pass, with `(account eu)` for a named account."""
+        return self.subject if self.account == DEFAULT_ACCOUNT else f"{self.subject} (account {self.account})"
 
-def alerts_for(reports: Sequence[SyncReport], failures: Sequence[Exception], run_kind: str) -> list[Alert]:
-    """The alerts a run's passes call for: each quarantined window, overdue file and refused create once, then the
-    first failure (the one the run fails with).
 
-    `run_kind` names the pass in a failure's resource (`sync`, `backfill`).
+def alerts_for(
+    reports: Sequence[SyncReport], failures: Sequence[Exception], run_kind: str, account: str = DEFAULT_ACCOUNT
+) -> list[Alert]:
+    """The alerts one account's passes call for: each quarantined window, overdue file and refused create once, then
+    the first failure (the one the account's pass fails with).
+
+    `run_kind` names the pass in a failure's resource (`sync`, `backfill`); `account` is whose passes they were.
     """
     alerts: dict[tuple[AlertKind, str], Alert] = {}
 
     def add(kind: AlertKind, subject: str, reason: str, **details: str) -> None:
-        alerts.setdefault((kind, subject), Alert(kind, subject, redact(reason), details))
+        if account != DEFAULT_ACCOUNT:
+            details["account"] = account
+        alerts.setdefault((kind, subject), Alert(kind, subject, redact(reason), details, account))
 
     for report in reports:
         for window_id, reason in report.quarantined.items():

@@ -199,7 +199,7 @@ def when(moment: datetime | None, now: datetime) -> str:
 
 @app.command("settings")
 def show_settings() -> None:
-    """Show the effective settings (secrets only as set / not set).
+    """Show the effective settings, and with REBATES_ACCOUNTS each account's own (secrets only as set / not set).
 
     Example: rebates settings
     """
@@ -209,12 +209,78 @@ def show_settings() -> None:
     table = Table("variable", "value", "expects")
     for field in Settings.model_fields:
         value = getattr(settings, field)
-        shown = ("set" if value is not None else "not set") if field in SECRET_FIELDS else str(value)
+        if field == "rebates_state_url":
+            shown = state_url_shown(value)
+        elif field in SECRET_FIELDS:
+            shown = "set" if value is not None else "not set"
+        else:
+            shown = str(value)
         table.add_row(field.upper(), shown, EXPECTATIONS.get(field, ""))
     layout = settings.layout
     table.add_row("(lake)", str(layout.lake), "what analysts read: Parquet, republished after every load")
     table.add_row("(analysts)", str(layout.analysts), "the analysts' entry point: `rebates sql`, or any DuckDB 1.4+")
     console.print(table)
+    if settings.rebates_accounts:
+        console.print(accounts_table(settings))
+
+
+CREDENTIALS_BLOCK_VARIABLE = "REBATES_CREDENTIALS_BLOCK"
+"""As flows/runtime.py names it (kept here so `rebates settings` loads no Prefect): an account's Secret block."""
+
+
+def state_url_shown(value: object) -> str:
+    """REBATES_STATE_URL without its user or password: `set (host:port/database)`, or `not set`."""
+    from urllib.parse import urlsplit
+
+    from pydantic import SecretStr
+
+    if not isinstance(value, SecretStr):
+        return "not set"
+    parts = urlsplit(value.get_secret_value())
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"set ({parts.hostname or '?'}{port}{parts.path or ''})"
+
+
+def plain(value: object) -> str:
+    """A setting's value for people: `api,oauth` for a tuple, `not set` for None."""
+    if value is None:
+        return "not set"
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in value) or "(empty)"
+    return str(value)
+
+
+def accounts_table(settings: Settings) -> Table:
+    """Each account's own variables: set or not (secrets never shown), and what the account then uses."""
+    from dotenv import dotenv_values
+
+    from pipeline.config import ACCOUNT_FIELDS, SECRET_FIELDS, SettingsError, account_variable
+
+    dotenv = {key.upper() for key, value in dotenv_values(".env").items() if value is not None}
+    present = {key.upper() for key in os.environ} | dotenv
+    table = Table("account", "variable", "set", "the account uses", title="Accounts (REBATES_ACCOUNTS)")
+    for name in settings.account_names:
+        try:
+            chosen = settings.for_account(name)
+        except SettingsError as exc:
+            table.add_row(name, "", "", f"[red]{escape(str(exc))}[/]")
+            continue
+        for field in (*ACCOUNT_FIELDS, "credentials_block"):
+            variable = account_variable(CREDENTIALS_BLOCK_VARIABLE if field == "credentials_block" else field, name)
+            is_set = variable in present
+            block = account_variable(CREDENTIALS_BLOCK_VARIABLE, name) in present
+            if field == "credentials_block":
+                uses = f"Secret block {os.environ.get(variable, '(named in .env)')}" if is_set else "the variables"
+            elif field in SECRET_FIELDS:
+                found = getattr(chosen, field) is not None
+                uses = "set" if found else ("from the Secret block" if block else "[red]not set[/]")
+            else:
+                uses = plain(getattr(chosen, field)) + ("" if is_set else f" (from {field.upper()})")
+            table.add_row(name, variable, "yes" if is_set else "no", uses)
+    return table
 
 
 app.command("simulator")(simulator_command)
@@ -451,6 +517,63 @@ def serve(limit: Annotated[int | None, typer.Option(help="Most flow runs at once
         serve_all(limit=limit)
 
 
+@app.command("deployments")
+def deployments(
+    out: Annotated[Path | None, typer.Option(help="Write the YAML to this file instead of printing it.")] = None,
+    pool: Annotated[str, typer.Option(help="The work pool the deployments run on.")] = "rebates-process",
+    timezone: Annotated[
+        str | None, typer.Option(help="The schedules' IANA timezone; default REBATES_TZ's (UTC+8: Etc/GMT-8).")
+    ] = None,
+    image: Annotated[str | None, typer.Option(help="Docker / Kubernetes pools: the image each run starts.")] = None,
+    volume: Annotated[
+        list[str] | None, typer.Option(help="Docker pools: HOST:CONTAINER[:ro] to mount (repeat it).")
+    ] = None,
+    env: Annotated[
+        list[str] | None, typer.Option(help="NAME=VALUE for each run's environment (repeat it); never a secret.")
+    ] = None,
+) -> None:
+    """Write the prefect.yaml deployments for the accounts in REBATES_ACCOUNTS: an hourly sync and an on-demand
+    backfill per account (each its own concurrency limit), and the daily reports.
+
+    Nothing secret is written (a secret --env is refused): each account's credentials stay in the worker's
+    environment, Secret blocks or a Kubernetes Secret. `prefect deploy --all` ignores --job-variable on its own
+    command line, hence --image, --volume and --env here.
+
+    Example, from the repository root:
+
+      rebates deployments --out prefect.accounts.yaml
+
+      prefect deploy --all --prefect-file prefect.accounts.yaml
+    """
+    from flows.deployments import JobOptions, deployments_yaml, schedule_timezone  # no Prefect: names and YAML
+
+    settings = settings_or_exit()
+    try:
+        schedule_tz = timezone or schedule_timezone(settings.rebates_tz)
+    except ValueError as exc:
+        fail(Exit.CONFIG, f"{exc}, or pass --timezone")
+    pairs = [item.partition("=") for item in env or []]
+    if any(not name or not sep for name, sep, _ in pairs):
+        fail(Exit.CONFIG, "--env takes NAME=VALUE")
+    try:
+        jobs = JobOptions(image, tuple(volume or ()), {name: value for name, _, value in pairs})
+    except ValueError as exc:
+        fail(Exit.CONFIG, f"--env {exc}")
+    text = deployments_yaml(settings.rebates_accounts, schedule_tz, pool, jobs, file=str(out or "FILE"))
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(Exit.CONFIG, f"--out {out}: {exc.strerror or exc}")
+    names = ", ".join(settings.rebates_accounts) or "the default account"
+    console.print(
+        f"wrote {out} for {names}: prefect deploy --all --prefect-file {out} (from the repository root)",
+        highlight=False,
+    )
+
+
 @app.command("doctor")
 def doctor() -> None:
     """Check the settings, the credentials (one signed GET), the clock, the data directory and the database.
@@ -659,30 +782,34 @@ def check_users(
     out: Annotated[Path, typer.Option(help="Where to write the result: .xlsx or .csv.")] = Path(
         "user-rebate-check.xlsx"
     ),
+    account: AccountOption = None,
 ) -> None:
     """Ask OKX whether each user's API key earns the broker a rebate, and if not why (2 checks a second).
 
     The file needs a header row with an apiKey column; a brokerType column (api / oauth) is needed when the broker
-    is both. Keys are shown and written with their last 4 characters only. An error for one user is written in its
-    row and the others are still checked.
+    is both, and an account column (a name in REBATES_ACCOUNTS) checks a row with that account only. Keys are shown
+    and written with their last 4 characters only. An error for one user is written in its row and the others are
+    still checked. With several accounts, each account in turn, and the result has an account column.
 
-    Example: rebates check-users users.xlsx --out checked.xlsx
+    Example: rebates check-users users.xlsx --out checked.xlsx --account eu
     """
-    from pipeline.users import COLUMNS, UsersFileError, read_users, write_checks
-    from pipeline.users import check_users as run_checks
+    from pipeline.users import UsersFileError, check_accounts_users, columns, read_users, write_checks
 
     settings = settings_or_exit()
+    with_account = account is None and len(settings.account_names) > 1
     with exit_codes():
         try:
             users = read_users(users_file)
             with console.status("asking OKX about each user", spinner="dots") as spinner:
-                checks = run_checks(settings, clock_from_env(settings), users, progress=spinner.update)
-            written = write_checks(checks, out)
+                checks, refused = check_accounts_users(
+                    settings, clock_from_env(settings), users, account=account, progress=spinner.update
+                )
+            written = write_checks(checks, out, with_account=with_account)
         except UsersFileError as exc:
             fail(Exit.CONFIG, str(exc))
-    table = Table(*COLUMNS, title="User rebate check")
+    table = Table(*columns(with_account), title="User rebate check")
     for check in checks:
-        table.add_row(*("" if cell is None else str(cell) for cell in check.cells()))
+        table.add_row(*("" if cell is None else str(cell) for cell in check.cells(with_account)))
     console.print(table)
     failed = sum(1 for check in checks if check.info is None)
     console.print(
@@ -690,6 +817,8 @@ def check_users(
         f"written to {written}",
         highlight=False,
     )
+    if refused:
+        fail(Exit.OKX_REFUSED, "; ".join(f"account {name}: {reason}" for name, reason in refused.items()))
 
 
 alerts_app = typer.Typer(help="Prefect automations that send the pipeline's alerts to a notification block.")

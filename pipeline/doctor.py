@@ -14,7 +14,7 @@ import duckdb
 import httpx
 
 from pipeline.clock import Clock, from_epoch_ms
-from pipeline.config import LOOPBACK_HOSTS, Settings, SettingsError, load_settings
+from pipeline.config import LOOPBACK_HOSTS, Settings, SettingsError, account_variable, load_settings
 from pipeline.db import DatabaseLockedError, DatabaseUnusableError, connect
 from pipeline.okx.client import OkxClient
 from pipeline.okx.errors import OkxError, OkxParameterError, OkxRateLimitError
@@ -57,17 +57,47 @@ def run_doctor(settings: Settings | None, clock: Clock, *, transport: httpx.Base
                 Check("clock", False, reason),
             ]
     checks = [Check("settings", True, describe_settings(settings))]
-    credentials = check_credentials(settings)
+    accounts = account_settings(settings)
+    credentials = {
+        name: check_credentials(chosen) if isinstance(chosen, Settings) else Check("credentials", False, chosen)
+        for name, chosen in accounts.items()
+    }
     data_dir = check_data_dir(settings)
-    checks += [credentials, data_dir, check_database(settings)]
-    if not credentials.ok:
-        checks.append(Check("OKX API", False, "not checked: set the credentials first"))
-    elif not data_dir.ok:
-        checks.append(Check("OKX API", False, "not checked: the GET limiter keeps its state in REBATES_DATA_DIR"))
-    else:
-        checks.append(check_okx(settings, clock, transport=transport))
-    checks.append(check_clock(settings, clock, transport=transport))
+    checks += [named(check, name, settings) for name, check in credentials.items()]
+    checks += [data_dir, check_database(settings)]
+    for name, chosen in accounts.items():
+        if not isinstance(chosen, Settings) or not credentials[name].ok:
+            okx = Check("OKX API", False, "not checked: set the credentials first")
+        elif not data_dir.ok:
+            okx = Check("OKX API", False, "not checked: the GET limiter keeps its state in REBATES_DATA_DIR")
+        else:
+            okx = check_okx(chosen, clock, transport=transport)
+        checks.append(named(okx, name, settings))
+    for name, chosen in accounts.items():
+        if isinstance(chosen, Settings):
+            clock_check = check_clock(chosen, clock, transport=transport)
+        else:
+            clock_check = Check("clock", False, "not checked: the account's settings must load first")
+        checks.append(named(clock_check, name, settings))
     return checks
+
+
+def account_settings(settings: Settings) -> dict[str, Settings | str]:
+    """Each configured account's settings, or why they do not load (a malformed OKX_BASE_URL_<NAME>, say)."""
+    found: dict[str, Settings | str] = {}
+    for name in settings.account_names:
+        try:
+            found[name] = settings.for_account(name)
+        except SettingsError as exc:
+            found[name] = f"{exc} (set it in the environment or in .env, then run this again)"
+    return found
+
+
+def named(check: Check, account: str, settings: Settings) -> Check:
+    """The check named for its account (`OKX API (eu)`) when REBATES_ACCOUNTS names the accounts; as it is without."""
+    if not settings.rebates_accounts:
+        return check
+    return Check(f"{check.name} ({account})", check.ok, check.detail)
 
 
 def describe_settings(settings: Settings) -> str:
@@ -76,9 +106,10 @@ def describe_settings(settings: Settings) -> str:
     target = "the loopback simulator" if host in LOOPBACK_HOSTS else "OKX"
     types = ",".join(settings.rebates_broker_types) or "(one broker type, none sent)"
     start = settings.rebates_start_date or "not set (rebates sync needs it or --begin)"
+    accounts = f", accounts {', '.join(settings.rebates_accounts)}" if settings.rebates_accounts else ""
     return (
         f"loaded: {target} at {settings.okx_base_url}{' (demo trading)' if settings.okx_demo else ''}, "
-        f"broker types {types}, REBATES_TZ {settings.rebates_tz}, start date {start}"
+        f"broker types {types}, REBATES_TZ {settings.rebates_tz}, start date {start}{accounts}"
     )
 
 
@@ -88,7 +119,12 @@ def check_credentials(settings: Settings) -> Check:
         settings.require_credentials()
     except SettingsError as exc:
         return Check("credentials", False, str(exc))
-    return Check("credentials", True, "OKX_API_KEY, OKX_SECRET_KEY and OKX_PASSPHRASE are set")
+    names = ("okx_api_key", "okx_secret_key", "okx_passphrase")
+    variables = [
+        account_variable(name, settings.rebates_account) if settings.rebates_accounts else name.upper()
+        for name in names
+    ]
+    return Check("credentials", True, f"{variables[0]}, {variables[1]} and {variables[2]} are set")
 
 
 def check_data_dir(settings: Settings) -> Check:

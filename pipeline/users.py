@@ -5,14 +5,14 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from pipeline.clock import Clock
-from pipeline.config import Settings
+from pipeline.config import DEFAULT_ACCOUNT, Settings, select_accounts
 from pipeline.okx.client import OkxClient, UserRebateInfo, mask_key
 from pipeline.okx.errors import OkxAuthError, OkxError, OkxRateLimitError
 from pipeline.okx.limits import BrokerType
@@ -25,6 +25,9 @@ KEY_HEADERS = {"apikey", "key", "userapikey"}
 
 BROKER_TYPE_HEADERS = {"brokertype", "type"}
 """Headers of the optional broker type column (`api` or `oauth`)."""
+
+ACCOUNT_HEADERS = {"account", "brokeraccount"}
+"""Headers of the optional account column: the broker account (in REBATES_ACCOUNTS) a user trades under."""
 
 TYPE_REASONS = {
     "0": "earns the broker rebate",
@@ -57,7 +60,12 @@ COLUMNS = (
     "last monthly rebate (VIP4/5)",
     "affiliated",
 )
-"""The result's columns, in the table and in the file written."""
+"""The result's columns, in the table and in the file written (after `account` when several accounts are checked)."""
+
+
+def columns(with_account: bool) -> tuple[str, ...]:
+    """The result's columns, with the account first when several accounts are checked."""
+    return ("account", *COLUMNS) if with_account else COLUMNS
 
 
 class UsersFileError(ValueError):
@@ -73,6 +81,8 @@ class UserKey:
     broker_type: BrokerType | None
     problem: str | None = None
     """Why this row cannot be checked (a broker type that is neither api nor oauth), or None."""
+    account: str | None = None
+    """The broker account the file's account column gives (lower-case), or None: checked with every account."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class UserCheck:
     broker_type: BrokerType | None
     info: UserRebateInfo | None
     error: str | None = None
+    account: str = DEFAULT_ACCOUNT
 
     @property
     def earns(self) -> bool | None:
@@ -97,10 +108,10 @@ class UserCheck:
             return self.error or ""
         return TYPE_REASONS.get(self.info.type, f"type {self.info.type}: not in OKX's docs; ask OKX what it means")
 
-    def cells(self) -> tuple[str | int | Decimal | None, ...]:
-        """The row as written: text, numbers and Decimals (empty when OKX left a field empty)."""
+    def cells(self, with_account: bool = False) -> tuple[str | int | Decimal | None, ...]:
+        """The row as written: text, numbers and Decimals (empty when OKX left a field empty); `columns` order."""
         info = self.info
-        return (
+        return ((self.account,) if with_account else ()) + (
             self.row,
             self.masked_key,
             self.broker_type.value if self.broker_type else "",
@@ -125,6 +136,7 @@ def read_users(path: Path) -> list[UserKey]:
     if key_column is None:
         raise UsersFileError(f"{path}: no apiKey column in the header row (found {len(headers)} columns)")
     type_column = next((index for index, name in enumerate(headers) if name in BROKER_TYPE_HEADERS), None)
+    account_column = next((index for index, name in enumerate(headers) if name in ACCOUNT_HEADERS), None)
     users = []
     for number, row in enumerate(rows[1:], start=2):
         key = _cell(row, key_column)
@@ -138,7 +150,8 @@ def read_users(path: Path) -> list[UserKey]:
                 broker_type = BrokerType(raw_type)
             except ValueError:
                 problem = f"brokerType {raw_type!r} is neither api nor oauth"
-        users.append(UserKey(number, SecretStr(key), broker_type, problem))
+        account = _cell(row, account_column).lower() or None
+        users.append(UserKey(number, SecretStr(key), broker_type, problem, account))
     return users
 
 
@@ -171,6 +184,53 @@ def check_users(
     return checks
 
 
+def check_accounts_users(
+    settings: Settings,
+    clock: Clock,
+    users: Sequence[UserKey],
+    *,
+    account: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[UserCheck], dict[str, str]]:
+    """`check_users` for each account in turn (`account` alone, or every configured one): the checks, account by
+    account, and each account whose own credentials OKX refused, with why.
+
+    A row with an account column is checked only with that account (an account not configured is an error in its
+    row); a row without one with every account checked. With one account a refusal of its credentials is raised as
+    `check_users` raises it; with several, that account's rows say so and the next account is checked.
+    """
+    chosen = select_accounts(settings, account)
+    names = [item.rebates_account for item in chosen]
+    checks: list[UserCheck] = []
+    refused: dict[str, str] = {}
+    for user in users:
+        if user.account is not None and user.account not in settings.account_names:
+            problem = f"account {user.account!r} is not in REBATES_ACCOUNTS ({', '.join(settings.account_names)})"
+            masked = mask_key(user.api_key.get_secret_value())
+            checks.append(UserCheck(user.row, masked, user.broker_type, None, problem, user.account))
+    for item in chosen:
+        name = item.rebates_account
+        mine = [user for user in users if user.account in (None, name)]
+        try:
+            found = check_users(item, clock, mine, progress=progress)
+        except OkxAuthError as exc:
+            if len(names) == 1:
+                raise
+            refused[name] = str(exc)
+            found = [
+                UserCheck(
+                    user.row,
+                    mask_key(user.api_key.get_secret_value()),
+                    user.broker_type,
+                    None,
+                    f"not checked: OKX refused account {name}'s own credentials",
+                )
+                for user in mine
+            ]
+        checks += [replace(check, account=name) for check in found]
+    return checks, refused
+
+
 def _check(
     client: OkxClient, limiter: IfRebateLimiter, user: UserKey, masked: str, broker_type: BrokerType | None
 ) -> UserCheck:
@@ -193,14 +253,15 @@ def _check(
     raise AssertionError("unreachable: the loop returns")
 
 
-def write_checks(checks: Sequence[UserCheck], path: Path) -> Path:
+def write_checks(checks: Sequence[UserCheck], path: Path, *, with_account: bool = False) -> Path:
     """Write the checks as .xlsx (typed numbers, frozen header, filters) or .csv, by `path`'s suffix."""
+    header = columns(with_account)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".csv":
         with path.open("w", newline="", encoding="utf-8") as output:
             writer = csv.writer(output)
-            writer.writerow(COLUMNS)
-            writer.writerows(["" if cell is None else cell for cell in check.cells()] for check in checks)
+            writer.writerow(header)
+            writer.writerows(["" if cell is None else cell for cell in check.cells(with_account)] for check in checks)
         return path
     if path.suffix.lower() != ".xlsx":
         raise UsersFileError(f"{path}: the result is written as .xlsx or .csv; name the file with one of those")
@@ -210,12 +271,13 @@ def write_checks(checks: Sequence[UserCheck], path: Path) -> Path:
     sheet = book.active
     assert sheet is not None
     sheet.title = "User rebate check"
-    sheet.append(COLUMNS)
+    sheet.append(header)
     for check in checks:
-        sheet.append(check.cells())
+        sheet.append(check.cells(with_account))
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = sheet.dimensions
-    for letter, width in zip("ABCDEFGHI", (6, 12, 12, 22, 13, 70, 20, 28, 11), strict=True):
+    widths = ((10,) if with_account else ()) + (6, 12, 12, 22, 13, 70, 20, 28, 11)
+    for letter, width in zip("ABCDEFGHIJ", widths, strict=False):
         sheet.column_dimensions[letter].width = width
     book.save(path)
     return path

@@ -71,3 +71,38 @@ def test_a_clock_file_is_refused_when_any_account_could_reach_the_real_okx(
     result = runner.invoke(app, ["sync"])
     assert result.exit_code == Exit.CONFIG
     assert f"{variable}={url} is not loopback" in result.output
+
+
+def test_settings_show_each_accounts_variables_as_set_or_not_and_never_a_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REBATES_ACCOUNTS", "eu,asia")
+    monkeypatch.setenv("OKX_API_KEY_EU", "eu-key-never-shown")
+    monkeypatch.setenv("OKX_SECRET_KEY_EU", "eu-secret-never-shown")
+    monkeypatch.setenv("OKX_BASE_URL_ASIA", "https://us.okx.com")
+    monkeypatch.setenv("REBATES_BROKER_TYPES", "api")
+    monkeypatch.setenv("REBATES_CREDENTIALS_BLOCK_ASIA", "okx-asia")
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["settings"])
+    assert result.exit_code == 0, result.output
+    rows = {
+        cells[1]: (cells[0], cells[2], cells[3])
+        for line in result.output.splitlines()
+        if len(cells := [cell.strip() for cell in line.strip("│ ").split("│")]) == 4
+    }
+    assert rows["OKX_API_KEY_EU"] == ("eu", "yes", "set")
+    assert rows["OKX_PASSPHRASE_EU"] == ("eu", "no", "not set")
+    assert rows["OKX_API_KEY_ASIA"] == ("asia", "no", "from the Secret block")
+    assert rows["OKX_BASE_URL_ASIA"] == ("asia", "yes", "https://us.okx.com")
+    assert rows["OKX_BASE_URL_EU"] == ("eu", "no", "https://www.okx.com (from OKX_BASE_URL)")
+    assert rows["REBATES_BROKER_TYPES_EU"] == ("eu", "no", "api (from REBATES_BROKER_TYPES)")
+    assert rows["REBATES_CREDENTIALS_BLOCK_ASIA"] == ("asia", "yes", "Secret block okx-asia")
+    assert "eu-key-never-shown" not in result.output and "eu-secret-never-shown" not in result.output
+
+
+def test_settings_show_the_state_url_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REBATES_STATE_URL", "postgresql://rebates:pw-never-shown@db.example:5433/rebates")
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["settings"])
+    assert result.exit_code == 0, result.output
+    assert "set (db.example:5433/rebates)" in result.output
+    assert "pw-never-shown" not in result.output and "rebates:" not in result.output
+    assert "Accounts" not in result.output  # one account: no accounts table

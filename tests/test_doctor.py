@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -19,7 +20,13 @@ from pipeline.db import connect
 from pipeline.doctor import Check, run_doctor
 from pipeline.okx.limits import PUBLIC_TIME_PATH, REBATE_PATH
 from pipeline.simulator.server import RunningSimulator
-from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY
+from pipeline.simulator.state import (
+    DEFAULT_API_KEY,
+    DEFAULT_PASSPHRASE,
+    DEFAULT_SECRET_KEY,
+    SimAccount,
+    SimulatorConfig,
+)
 
 CHECK_NAMES = ["settings", "credentials", "data directory", "database", "OKX API", "clock"]
 WRONG_SECRET = "wrong-secret-4c1d9e"
@@ -235,3 +242,58 @@ def test_a_database_held_by_another_process_is_reported_with_the_fix(
     assert not check.ok
     assert f"process {holder.pid}" in check.detail
     assert "rebates sql" in check.detail
+
+
+EU = SimAccount(api_key="eu-api-key-0001", secret_key="eu-secret-0001", passphrase="eu-pass-0001")
+ASIA = SimAccount(api_key="asia-api-key-0002", secret_key="asia-secret-0002", passphrase="asia-pass-0002")
+
+
+@pytest.fixture
+def two_accounts(fake_clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningSimulator]:
+    """REBATES_ACCOUNTS=eu,asia in the environment, each with its own keys, against a simulator serving both."""
+    with RunningSimulator(SimulatorConfig(accounts=(EU, ASIA), orders_per_day=5), clock=fake_clock) as running:
+        monkeypatch.setenv("REBATES_ACCOUNTS", "eu,asia")
+        monkeypatch.setenv("OKX_BASE_URL", running.base_url)
+        monkeypatch.setenv("REBATES_BROKER_TYPES", "api")
+        monkeypatch.setenv("REBATES_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("REBATES_DB", str(tmp_path / "data" / "rebates.duckdb"))
+        for name, sim in (("EU", EU), ("ASIA", ASIA)):
+            monkeypatch.setenv(f"OKX_API_KEY_{name}", sim.api_key)
+            monkeypatch.setenv(f"OKX_SECRET_KEY_{name}", sim.secret_key)
+            monkeypatch.setenv(f"OKX_PASSPHRASE_{name}", sim.passphrase)
+        yield running
+
+
+def test_every_accounts_credentials_are_checked_with_one_signed_get_each(
+    two_accounts: RunningSimulator, fake_clock: FakeClock
+) -> None:
+    checks = run_doctor(None, fake_clock)
+    assert [check.name for check in checks] == [
+        "settings",
+        "credentials (eu)",
+        "credentials (asia)",
+        "data directory",
+        "database",
+        "OKX API (eu)",
+        "OKX API (asia)",
+        "clock (eu)",
+        "clock (asia)",
+    ]
+    assert all(check.ok for check in checks), checks
+    assert "accounts eu, asia" in checks[0].detail
+    assert "OKX_API_KEY_ASIA, OKX_SECRET_KEY_ASIA and OKX_PASSPHRASE_ASIA are set" in checks[2].detail
+    assert len(two_accounts.state.calls("GET", REBATE_PATH)) == 2
+    assert_no_secret(checks, EU.secret_key, EU.passphrase, ASIA.secret_key, ASIA.passphrase)
+
+
+def test_one_accounts_refused_or_missing_credentials_are_named_and_the_other_still_checked(
+    two_accounts: RunningSimulator, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OKX_SECRET_KEY_EU", WRONG_SECRET)
+    monkeypatch.delenv("OKX_PASSPHRASE_ASIA")
+    found = by_name(run_doctor(None, fake_clock))
+    assert not found["OKX API (eu)"].ok and "OKX_SECRET_KEY" in found["OKX API (eu)"].detail
+    assert not found["credentials (asia)"].ok and "OKX_PASSPHRASE_ASIA is not set" in found["credentials (asia)"].detail
+    assert found["OKX API (asia)"].detail.startswith("not checked")
+    assert found["credentials (eu)"].ok and found["clock (asia)"].ok
+    assert_no_secret(list(found.values()), WRONG_SECRET)

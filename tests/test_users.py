@@ -13,7 +13,7 @@ from openpyxl import Workbook, load_workbook
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from pipeline.cli import Exit, app
 from pipeline.clock import FakeClock, SystemClock
 from pipeline.config import Settings
 from pipeline.okx.client import OkxClient, mask_key
@@ -26,6 +26,7 @@ from pipeline.simulator.state import (
     DEFAULT_PASSPHRASE,
     DEFAULT_SECRET_KEY,
     DEFAULT_USERS,
+    SimAccount,
     SimulatorConfig,
 )
 from pipeline.users import TYPE_REASONS, UsersFileError, check_users, read_users, write_checks
@@ -171,3 +172,79 @@ def test_check_users_command_prints_and_writes_without_logging_a_whole_key(
     everything = result.output + caplog.text + out.read_text()
     assert "****0006" in everything
     assert all(key not in everything for key, _ in rows)
+
+
+EU = SimAccount(api_key="eu-api-key-0001", secret_key="eu-secret-0001", passphrase="eu-pass-0001")
+ASIA = SimAccount(api_key="asia-api-key-0002", secret_key="asia-secret-0002", passphrase="asia-pass-0002")
+
+
+def two_accounts_env(monkeypatch: pytest.MonkeyPatch, simulator: RunningSimulator, tmp_path: Path) -> None:
+    """REBATES_ACCOUNTS=eu,asia, each with its own keys, pointing at a simulator serving both."""
+    monkeypatch.setenv("REBATES_ACCOUNTS", "eu,asia")
+    monkeypatch.setenv("OKX_BASE_URL", simulator.base_url)
+    monkeypatch.setenv("REBATES_DATA_DIR", str(tmp_path / "data"))
+    for name, sim in (("EU", EU), ("ASIA", ASIA)):
+        monkeypatch.setenv(f"OKX_API_KEY_{name}", sim.api_key)
+        monkeypatch.setenv(f"OKX_SECRET_KEY_{name}", sim.secret_key)
+        monkeypatch.setenv(f"OKX_PASSPHRASE_{name}", sim.passphrase)
+
+
+def users_with_accounts(path: Path) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as output:
+        writer = csv.writer(output)
+        writer.writerow(["apiKey", "brokerType", "Account"])
+        writer.writerows(
+            [
+                ("sim-user-earns-0001", "api", "EU"),  # eu's user: checked with eu only
+                ("sim-user-oauth-0006", "oauth", ""),  # no account: checked with each
+                ("sim-user-vip6-0004", "api", "moon"),  # not configured: an error in its row
+            ]
+        )
+    return path
+
+
+def test_check_users_checks_each_account_in_turn_with_an_account_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = SimulatorConfig(accounts=(EU, ASIA))
+    with RunningSimulator(config, clock=SystemClock()) as simulator:  # the CLI signs with the real clock
+        two_accounts_env(monkeypatch, simulator, tmp_path)
+        out = tmp_path / "checked.csv"
+        source = users_with_accounts(tmp_path / "users.csv")
+        result = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["check-users", str(source), "--out", str(out)])
+        only = CliRunner().invoke(
+            app, ["check-users", str(source), "--out", str(tmp_path / "eu.csv"), "--account", "eu"]
+        )
+    assert result.exit_code == 0, result.output
+    with out.open(newline="", encoding="utf-8") as written:
+        rows = list(csv.DictReader(written))
+    assert list(rows[0])[:3] == ["account", "row", "api key"]
+    assert [(row["account"], row["row"], row["earns rebate"]) for row in rows] == [
+        ("moon", "4", ""),
+        ("eu", "2", "yes"),
+        ("eu", "3", "yes"),
+        ("asia", "3", "yes"),
+    ]
+    assert "not in REBATES_ACCOUNTS (eu, asia)" in rows[0]["reason"]
+    assert only.exit_code == 0, only.output
+    with (tmp_path / "eu.csv").open(newline="", encoding="utf-8") as written:
+        eu_rows = list(csv.DictReader(written))
+    assert "account" not in eu_rows[0]  # one account asked for: no account column
+    assert [row["row"] for row in eu_rows] == ["4", "2", "3"]
+
+
+def test_one_accounts_refused_credentials_do_not_stop_the_others_and_exit_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with RunningSimulator(SimulatorConfig(accounts=(EU, ASIA)), clock=SystemClock()) as simulator:
+        two_accounts_env(monkeypatch, simulator, tmp_path)
+        monkeypatch.setenv("OKX_SECRET_KEY_EU", "wrong-secret-of-eu")
+        out = tmp_path / "checked.xlsx"
+        source = users_with_accounts(tmp_path / "users.csv")
+        result = CliRunner().invoke(app, ["check-users", str(source), "--out", str(out)])
+    assert result.exit_code == Exit.OKX_REFUSED, result.output
+    assert "account eu:" in result.output and "wrong-secret-of-eu" not in result.output
+    sheet = load_workbook(out).worksheets[0]
+    values = [tuple(row) for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert [(row[0], row[5]) for row in values[1:]] == [("eu", None), ("eu", None), ("asia", "yes")]
+    assert "OKX refused account eu's own credentials" in str(values[1][6])

@@ -224,7 +224,13 @@ def test_a_refused_pass_still_publishes_its_summary_and_fails_the_run(
     assert "OKX_SECRET_KEY" in markdown
     name, parameters = run_name_and_parameters(state)
     assert name == f"sync {START}..{SEEDED_END}"
-    assert parameters == {"begin": START.isoformat(), "end": SEEDED_END.isoformat(), "broker_type": None, "retry": None}
+    assert parameters == {
+        "begin": START.isoformat(),
+        "end": SEEDED_END.isoformat(),
+        "broker_type": None,
+        "retry": None,
+        "account": None,
+    }
     assert_no_secret(markdown, str(state.message), json.dumps(parameters, default=str))
 
 
@@ -301,11 +307,20 @@ def test_backfill_refuses_a_reversed_range(flow_env: Path) -> None:
 def fake_report_module(calls: list[tuple[Period, str | None]]) -> types.ModuleType:
     """A stand-in for pipeline.report.run that records what it is asked for: the flow's part, without the writers."""
     module = types.ModuleType("pipeline.report.run")
+    accounts: list[str | None] = []
+    module.accounts = accounts  # type: ignore[attr-defined]
 
     def write_reports(
-        settings: Any, period: Period, *, broker_code: str | None = None, out_dir: Path | None = None, **_: Any
+        settings: Any,
+        period: Period,
+        *,
+        broker_code: str | None = None,
+        out_dir: Path | None = None,
+        account: str | None = None,
+        **_: Any,
     ) -> list[Path]:
         calls.append((period, broker_code))
+        accounts.append(account)
         path = (out_dir or settings.layout.reports) / f"commission_{period.label}.xlsx"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"xlsx")

@@ -297,6 +297,41 @@ def test_prefect_deploy_all_creates_the_three_deployments(prefect_server: Prefec
     assert found["on-demand"]["parameters"] == {"max_hours": 24}
 
 
+def test_the_generated_per_account_file_deploys_one_limited_deployment_per_account(
+    prefect_server: PrefectServer, work_pool: str, tmp_path: Path
+) -> None:
+    generated = tmp_path / "prefect.accounts.yaml"
+    env = prefect_server.env | {"REBATES_ACCOUNTS": "eu,asia", "REBATES_TZ": "Asia/Shanghai"}
+    written = subprocess.run(
+        [str(BIN / "rebates"), "deployments", "--out", str(generated)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert written.returncode == 0, written.stdout + written.stderr
+    deployed = prefect(prefect_server, "--no-prompt", "deploy", "--all", "--prefect-file", str(generated))
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    for account in ("eu", "asia"):
+        hourly = deployment(prefect_server, "sync-rebates", f"hourly-{account}")
+        backfill = deployment(prefect_server, "backfill", f"on-demand-{account}")
+        assert hourly["parameters"] == {"account": account}
+        assert backfill["parameters"] == {"max_hours": 24, "account": account}
+        assert [(item["schedule"]["cron"], item["schedule"]["timezone"]) for item in hourly["schedules"]] == [
+            ("5 * * * *", "Asia/Shanghai")
+        ]
+        for item in (hourly, backfill):
+            assert item["work_pool_name"] == work_pool
+            assert_one_at_a_time(item)
+    limits = {
+        deployment(prefect_server, "sync-rebates", f"hourly-{account}")["global_concurrency_limit"]["id"]
+        for account in ("eu", "asia")
+    }
+    assert len(limits) == 2  # each account's hourly sync has a limit of its own: neither waits for the other
+
+
 def test_a_process_worker_runs_the_deployed_sync(
     prefect_server: PrefectServer, work_pool: str, live_simulator: RunningSimulator, tmp_path: Path
 ) -> None:
