@@ -213,7 +213,7 @@ def test_build_reports_takes_an_account(
     monkeypatch.setitem(sys.modules, "pipeline.report.run", fake)
     state = build_reports(day=date(2026, 10, 30), out_dir=str(tmp_path / "out"), account="eu", return_state=True)
     assert state.is_completed(), state.message
-    assert fake.accounts == ["eu"]  # type: ignore[attr-defined]
+    assert fake.accounts == ["eu"]
     assert run_name_and_parameters(state)[0] == "reports 2026-10-30 of account eu"
     assert "reports-summary-eu" in run_artifacts(prefect_api, flow_run_id(state))
     assert build_reports(day=date(2026, 10, 30), account="moon", return_state=True).is_failed()
