@@ -159,3 +159,14 @@ def test_status_lists_every_account_and_each_next_create(
     assert [window["window_id"] for window in json.loads(result.output)["windows"]] == ["asia:oauth:20250101-20250131"]
     result = CliRunner().invoke(app, ["status"], terminal_width=200)
     assert "asia: next create allowed: -" in result.output and "eu: next create allowed: " in result.output
+
+
+def test_an_accounts_okx_error_names_that_accounts_variable_and_the_next_account_still_runs(
+    two_accounts: tuple[RunningSimulator, Settings], fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    del two_accounts  # the simulator and the variables it set
+    monkeypatch.setenv("OKX_PASSPHRASE_EU", "not-eu-pass")
+    eu_run, asia_run = sync_accounts(load_settings(), fake_clock)
+    (failure,) = eu_run.failures
+    assert "OKX_PASSPHRASE_EU" in str(failure) and "not-eu-pass" not in str(failure)
+    assert not asia_run.failures and asia_run.report.created == "asia:oauth:20250220-20250228"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -17,7 +18,7 @@ from pydantic import SecretStr
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from pipeline.clock import Clock, SystemClock, from_epoch_ms
-from pipeline.config import Settings
+from pipeline.config import Settings, account_variable
 from pipeline.logs import install_link_redaction
 from pipeline.okx.errors import (
     OkxError,
@@ -86,6 +87,10 @@ class UserRebateInfo:
     """The account's monthly rebate amount; only for VIP4 and VIP5 users."""
 
 
+ACCOUNT_VARIABLES = re.compile(r"\b(?:OKX_API_KEY|OKX_SECRET_KEY|OKX_PASSPHRASE|OKX_BASE_URL|REBATES_BROKER_TYPES)\b")
+"""The variables an error may tell to check that each account has its own of."""
+
+
 def mask_key(key: str) -> str:
     """An API key as it may be shown: its last 4 characters only (nothing of a key of 8 characters or fewer)."""
     return "****" + (key[-4:] if len(key) > 8 else "")
@@ -116,6 +121,7 @@ class OkxClient:
         before_request: Callable[[str, str], None] | None = None,
     ) -> None:
         self._api_key, self._secret_key, self._passphrase = settings.require_credentials()
+        self._account = settings.rebates_account if settings.rebates_accounts else None
         self._base_url = settings.okx_base_url
         self._demo = settings.okx_demo
         self._retries = settings.rebates_http_retries
@@ -227,10 +233,22 @@ class OkxClient:
             self._before_request(method, path)
         answer = self._exchange(method, target, content)
         if isinstance(answer, OkxError):
-            raise answer
-        return data_or_raise(
-            method, target, answer.http_status, answer.body, retry_after=answer.retry_after, now=self._clock.now()
-        )
+            raise self._for_account(answer)
+        try:
+            return data_or_raise(
+                method, target, answer.http_status, answer.body, retry_after=answer.retry_after, now=self._clock.now()
+            )
+        except OkxError as exc:
+            raise self._for_account(exc) from None
+
+    def _for_account(self, error: OkxError) -> OkxError:
+        """With several accounts, the variables an error tells to check are this account's: OKX_API_KEY_EU."""
+        if self._account is not None and error.args:
+            named = ACCOUNT_VARIABLES.sub(
+                lambda found: account_variable(found.group(0).lower(), self._account or ""), str(error.args[0])
+            )
+            error.args = (named, *error.args[1:])
+        return error
 
     def _exchange(self, method: str, target: str, content: bytes) -> _Answer | OkxError:
         """One signed HTTP exchange. Errors are returned, not raised, so none carries the request (and its headers)."""
