@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"pipeline.archive"},
     {"pipeline.ledger"},
     {"pipeline.okx"},
-    {"pipeline.db", "pipeline.windows", "pipeline.fileformat", "pipeline.columns"},
+    {"pipeline.db", "pipeline.pg", "pipeline.windows", "pipeline.fileformat", "pipeline.columns"},
     {"pipeline.config", "pipeline.clock", "pipeline.logs"},
     {"pipeline.okx.limits", "pipeline.okx.signing"},
 ]
