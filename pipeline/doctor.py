@@ -19,7 +19,7 @@ from pipeline.db import DatabaseLockedError, DatabaseUnusableError, connect
 from pipeline.okx.client import OkxClient
 from pipeline.okx.errors import OkxError, OkxParameterError, OkxRateLimitError
 from pipeline.okx.limits import GET_LIMIT, PUBLIC_TIME_PATH, TIMESTAMP_TOLERANCE
-from pipeline.okx.throttle import GetLimiter
+from pipeline.okx.throttle import open_limiter
 
 CLOCK_SKEW_LIMIT = TIMESTAMP_TOLERANCE / 3
 """The skew the doctor accepts: a third of OKX's TIMESTAMP_TOLERANCE, so drift is caught before OKX refuses requests."""
@@ -141,7 +141,7 @@ def check_database(settings: Settings) -> Check:
 def check_okx(settings: Settings, clock: Clock, *, transport: httpx.BaseTransport | None = None) -> Check:
     """One signed GET (list the rebate files) through the shared GET limiter: proves key, secret, passphrase, type."""
     broker_type = settings.rebates_broker_types[0] if settings.rebates_broker_types else None
-    limiter = GetLimiter(settings.layout.state, clock, account=settings.rebates_account)
+    limiter = open_limiter(settings, clock)
     quick = settings.replace(rebates_http_retries=min(settings.rebates_http_retries, DOCTOR_HTTP_RETRIES))
     as_type = f" as broker type {broker_type}" if broker_type else ""
     try:
