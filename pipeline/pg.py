@@ -7,10 +7,11 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import psycopg
+if TYPE_CHECKING:
+    import psycopg
 
 CONNECT_TIMEOUT_SECONDS = 10
 """How long a worker waits for PostgreSQL to answer before the pass fails with a clear error."""
@@ -98,8 +99,11 @@ def schema_is_current(connection: psycopg.Connection[Any]) -> bool:
 def open_connection(url: str, *, apply: bool = True) -> psycopg.Connection[Any]:
     """A connection to the state database in UTC (the schema applied first unless `apply` is False).
 
-    Errors are `StateUnavailableError` whose message names host and database but never the password.
+    Errors are `StateUnavailableError` whose message names host and database but never the password. psycopg is
+    imported here, not at the top: the embedded default never loads it.
     """
+    import psycopg
+
     try:
         connection = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True)
     except psycopg.Error as exc:
