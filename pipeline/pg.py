@@ -53,9 +53,8 @@ def describe_url(url: str) -> str:
     """Where the state is, without the password: `postgresql://rebates@db.internal:5432/rebates`."""
     parts = urlsplit(url)
     user = f"{unquote(parts.username)}@" if parts.username else ""
-    host = parts.hostname or "localhost"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{user}{host}{port}{parts.path or '/'}"
+    where = parts.netloc.rsplit("@", 1)[-1] or "localhost"  # host[:port] as written: a bad port must not raise here
+    return f"{parts.scheme}://{user}{where}{parts.path or '/'}"
 
 
 def redact(text: str, url: str) -> str:
