@@ -104,16 +104,41 @@ def copy_ledger_to_duckdb(settings: Settings, db: duckdb.DuckDBPyConnection) -> 
         return 0
     with pg.connect(url) as source:
         tables = {table: _pg_rows(source, table) for table in COPIED_TO_DUCKDB}
+    import polars as pl  # here: only a publish in PostgreSQL mode needs it
+
     with transaction(db):
         for table, rows in tables.items():
             db.execute(f"DELETE FROM {table.name}")  # noqa: S608 (a fixed table name)
-            if rows:
-                marks = ", ".join("?" for _ in table.columns)
-                db.executemany(
-                    f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES ({marks})",  # noqa: S608
-                    rows,
-                )
+            if not rows:
+                continue
+            schema = {column: _polars_type(pl, column) for column in table.columns}
+            db.register("ledger_copy", _ArrowStream(pl.DataFrame(rows, schema=schema, orient="row")))
+            columns = ", ".join(table.columns)
+            db.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM ledger_copy")  # noqa: S608
+            db.unregister("ledger_copy")
     return sum(len(rows) for rows in tables.values())
+
+
+class _ArrowStream:
+    """A Polars frame offered to DuckDB only as an Arrow C stream: read directly, no pyarrow needed."""
+
+    def __init__(self, frame: Any) -> None:
+        self.frame = frame
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The frame's Arrow stream capsule."""
+        return self.frame.__arrow_c_stream__(requested_schema)
+
+
+def _polars_type(pl: Any, column: str) -> Any:
+    """The Polars type of a ledger column, from its name (the tables name their columns consistently)."""
+    if column in {"begin_date", "end_date"}:
+        return pl.Date
+    if column.endswith("_at") or column in {"server_ts"}:
+        return pl.Datetime("us", "UTC")
+    if column in {"rows_loaded", "attempts", "bytes", "downloads", "attempt_id", "event_id"}:
+        return pl.Int64
+    return pl.String
 
 
 def _pg_rows(connection: Any, table: LedgerTable) -> list[tuple[Any, ...]]:
