@@ -12,11 +12,12 @@ from typing import Any
 
 import duckdb
 
-from pipeline import pg
 from pipeline.clock import Clock
 from pipeline.config import DEFAULT_ACCOUNT, DEFAULT_LOCK_TIMEOUT, Settings
 from pipeline.db import connect, sql_text, transaction
 from pipeline.okx.limits import CREATE_INTERVAL, GENERATION_TIME, OVERDUE_AFTER
+from pipeline.pg import connect as connect_state
+from pipeline.pg import lock_in_transaction, pg_sql
 from pipeline.windows import RebateWindow, WindowKind, plan_windows
 
 
@@ -237,10 +238,10 @@ class _PgSession(_Session):
         self.connection = connection
 
     def run(self, name: str, params: dict[str, Any]) -> Any:
-        return self.connection.execute(pg.pg_sql(f"ledger/{name}.sql"), params)
+        return self.connection.execute(pg_sql(f"ledger/{name}.sql"), params)
 
     def lock(self, key: str) -> None:
-        pg.lock_in_transaction(self.connection, key)
+        lock_in_transaction(self.connection, key)
 
     def execute(self, statement: str, values: list[Any]) -> None:
         self.connection.execute(statement, values)
@@ -303,7 +304,7 @@ class Ledger:
     def _session(self, *, write: bool = False) -> Iterator[_Session]:
         """A connection for one call; with `write`, one transaction committed when the block ends."""
         if self.state_url is not None:
-            with pg.connect(self.state_url) as connection:
+            with connect_state(self.state_url) as connection:
                 if not write:
                     yield _PgSession(connection)
                     return

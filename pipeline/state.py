@@ -12,9 +12,10 @@ from typing import Any
 
 import duckdb
 
-from pipeline import pg
 from pipeline.config import Settings
 from pipeline.db import connect, transaction
+from pipeline.pg import DUCKDB_WRITE_LOCK, describe_url, lock_in_transaction, session_lock
+from pipeline.pg import connect as connect_state
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def describe_state(settings: Settings) -> str:
             "(one machine)"
         )
     return (
-        f"PostgreSQL at {pg.describe_url(url)} (REBATES_STATE_URL): the ledger and the limiters, shared by every "
+        f"PostgreSQL at {describe_url(url)} (REBATES_STATE_URL): the ledger and the limiters, shared by every "
         f"worker; loads go to REBATES_DB={settings.rebates_db}, whose rebate_windows and rebate_files are a copy"
     )
 
@@ -88,7 +89,7 @@ def duckdb_writes(settings: Settings) -> Iterator[None]:
             yield
         return
     started = time.monotonic()
-    with pg.session_lock(url, pg.DUCKDB_WRITE_LOCK):
+    with session_lock(url, DUCKDB_WRITE_LOCK):
         log.debug("held the DuckDB write lock after %.3f s", time.monotonic() - started)
         yield
 
@@ -102,7 +103,7 @@ def copy_ledger_to_duckdb(settings: Settings, db: duckdb.DuckDBPyConnection) -> 
     url = state_url(settings)
     if url is None:
         return 0
-    with pg.connect(url) as source:
+    with connect_state(url) as source:
         tables = {table: _pg_rows(source, table) for table in COPIED_TO_DUCKDB}
     import polars as pl  # here: only a publish in PostgreSQL mode needs it
 
@@ -189,8 +190,8 @@ def migrate(settings: Settings, db_path: Path | None = None) -> list[MigratedTab
             for table in MIGRATED
         }
     results = []
-    with pg.connect(url) as target, target.transaction():
-        pg.lock_in_transaction(target, "rebates:migrate")
+    with connect_state(url) as target, target.transaction():
+        lock_in_transaction(target, "rebates:migrate")
         plans = {table: _plan_copy(target, table, rows) for table, rows in incoming.items()}
         for table, (missing, present) in plans.items():
             if missing:

@@ -11,10 +11,11 @@ from typing import Protocol
 
 from filelock import FileLock
 
-from pipeline import pg
 from pipeline.clock import Clock
 from pipeline.config import DEFAULT_ACCOUNT, Settings
 from pipeline.okx.limits import GET_LIMIT, GET_WINDOW, REBATE_PATH
+from pipeline.pg import connect as connect_state
+from pipeline.pg import lock_in_transaction, pg_sql
 
 log = logging.getLogger(__name__)
 
@@ -84,23 +85,23 @@ class PostgresSlots:
 
     def take(self, clock: Clock, limit: int, window: timedelta) -> datetime | float:
         """See `Slots.take`."""
-        with pg.connect(self.state_url) as connection, connection.transaction():
-            pg.lock_in_transaction(connection, self.key)
+        with connect_state(self.state_url) as connection, connection.transaction():
+            lock_in_transaction(connection, self.key)
             now = clock.now()
-            found = connection.execute(pg.pg_sql("limiter/recent_slots.sql"), {**self.params, "since": now - window})
+            found = connection.execute(pg_sql("limiter/recent_slots.sql"), {**self.params, "since": now - window})
             recent: list[datetime] = [row[0] for row in found.fetchall()]
             if len(recent) < limit:
-                connection.execute(pg.pg_sql("limiter/grant_slot.sql"), {**self.params, "now": now})
+                connection.execute(pg_sql("limiter/grant_slot.sql"), {**self.params, "now": now})
                 return now
         return max((recent[-limit] + window - now).total_seconds(), 0.01)
 
     def fill(self, now: datetime, limit: int) -> None:
         """See `Slots.fill`."""
-        with pg.connect(self.state_url) as connection, connection.transaction():
-            pg.lock_in_transaction(connection, self.key)
-            connection.execute(pg.pg_sql("limiter/clear_slots.sql"), self.params)
+        with connect_state(self.state_url) as connection, connection.transaction():
+            lock_in_transaction(connection, self.key)
+            connection.execute(pg_sql("limiter/clear_slots.sql"), self.params)
             for _ in range(limit):
-                connection.execute(pg.pg_sql("limiter/grant_slot.sql"), {**self.params, "now": now})
+                connection.execute(pg_sql("limiter/grant_slot.sql"), {**self.params, "now": now})
 
 
 class GetLimiter:
