@@ -174,6 +174,8 @@ def exit_code_for(exc: Exception) -> tuple[Exit, str | None]:
         return Exit.DATABASE_LOCKED, str(exc)
     if isinstance(exc, OkxError):
         return Exit.UNEXPECTED, str(exc)
+    if type(exc).__name__ in {"StateUnavailableError", "MigrationConflictError"}:
+        return Exit.CONFIG, str(exc)  # pipeline.pg / pipeline.state: their messages never hold the password
     return Exit.UNEXPECTED, None
 
 
@@ -843,3 +845,42 @@ def alerts_install(
             fail(Exit.CONFIG, str(exc.args[0]))
     for name in names:
         console.print(f"installed automation [bold]{escape(name)}[/] → {escape(block)}", highlight=False)
+
+
+state_app = typer.Typer(
+    help="Where the ledger and the limiters live (REBATES_STATE_URL), and moving them to PostgreSQL.",
+    invoke_without_command=True,
+)
+app.add_typer(state_app, name="state")
+
+
+@state_app.callback()
+def state_show(ctx: typer.Context) -> None:
+    """Show where the state is: embedded (DuckDB and files) or PostgreSQL (host and database, never the password).
+
+    Example: rebates state
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from pipeline.state import describe_state
+
+    settings = settings_or_exit()
+    console.print(f"state: {escape(describe_state(settings))}", highlight=False, soft_wrap=True)
+
+
+@state_app.command("migrate")
+def state_migrate() -> None:
+    """Copy the single-machine ledger in REBATES_DB (windows, events, create attempts, files) into the PostgreSQL
+    database REBATES_STATE_URL names. Running it again changes nothing; rows that conflict stop it before anything is
+    written. Stop every `rebates sync` and worker first.
+
+    Example: REBATES_STATE_URL=postgresql://rebates@db/rebates rebates state migrate
+    """
+    from pipeline.state import describe_state, migrate
+
+    settings = settings_or_exit()
+    with exit_codes():
+        results = migrate(settings)
+    for result in results:
+        console.print(f"{result.name}: copied {result.copied}, already there {result.already_there}", highlight=False)
+    console.print(f"state: {escape(describe_state(settings))}", highlight=False, soft_wrap=True)

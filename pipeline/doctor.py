@@ -19,7 +19,8 @@ from pipeline.db import DatabaseLockedError, DatabaseUnusableError, connect
 from pipeline.okx.client import OkxClient
 from pipeline.okx.errors import OkxError, OkxParameterError, OkxRateLimitError
 from pipeline.okx.limits import GET_LIMIT, PUBLIC_TIME_PATH, TIMESTAMP_TOLERANCE
-from pipeline.okx.throttle import GetLimiter
+from pipeline.okx.throttle import open_limiter
+from pipeline.pg import StateUnavailableError, describe_url, open_connection, schema_is_current
 
 CLOCK_SKEW_LIMIT = TIMESTAMP_TOLERANCE / 3
 """The skew the doctor accepts: a third of OKX's TIMESTAMP_TOLERANCE, so drift is caught before OKX refuses requests."""
@@ -65,6 +66,8 @@ def run_doctor(settings: Settings | None, clock: Clock, *, transport: httpx.Base
     data_dir = check_data_dir(settings)
     checks += [named(check, name, settings) for name, check in credentials.items()]
     checks += [data_dir, check_database(settings)]
+    if settings.rebates_state_url is not None:
+        checks += [check_state(settings), check_shared_paths(settings)]
     for name, chosen in accounts.items():
         if not isinstance(chosen, Settings) or not credentials[name].ok:
             okx = Check("OKX API", False, "not checked: set the credentials first")
@@ -174,10 +177,56 @@ def check_database(settings: Settings) -> Check:
     return Check("database", True, f"REBATES_DB={path} opens for writing ({windows} window(s) in the ledger)")
 
 
+def check_state(settings: Settings) -> Check:
+    """REBATES_STATE_URL: PostgreSQL answers, takes the state schema (as any worker would) and it is current."""
+    assert settings.rebates_state_url is not None
+    url = settings.rebates_state_url.get_secret_value()
+    where = describe_url(url)
+    try:
+        connection = open_connection(url)
+    except StateUnavailableError as exc:
+        return Check("state", False, str(exc))
+    try:
+        current = schema_is_current(connection)
+        version = connection.execute("SHOW server_version").fetchone()
+    finally:
+        connection.close()
+    if not current:
+        return Check("state", False, f"PostgreSQL at {where} does not hold this version's state schema")
+    return Check(
+        "state", True, f"PostgreSQL {version[0] if version else '?'} at {where} answers; the state schema is current"
+    )
+
+
+def check_shared_paths(settings: Settings) -> Check:
+    """With shared state every worker writes REBATES_DATA_DIR and the DuckDB file's folder: both must be writable."""
+    problems = []
+    for label, folder in (("REBATES_DATA_DIR", settings.rebates_data_dir), ("REBATES_DB's folder",
+                                                                            settings.rebates_db.parent)):  # fmt: skip
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-") as probe:
+                probe.write(b"ok")
+        except OSError as exc:
+            problems.append(f"{label} ({folder}) is not writable ({exc.strerror or exc})")
+    if problems:
+        return Check(
+            "shared paths",
+            False,
+            "; ".join(problems) + ": mount the shared storage at the same path on every worker, writable by this user",
+        )
+    return Check(
+        "shared paths",
+        True,
+        f"REBATES_DATA_DIR={settings.rebates_data_dir} and {settings.rebates_db.parent} are writable (every worker "
+        "must see the same storage there)",
+    )
+
+
 def check_okx(settings: Settings, clock: Clock, *, transport: httpx.BaseTransport | None = None) -> Check:
     """One signed GET (list the rebate files) through the shared GET limiter: proves key, secret, passphrase, type."""
     broker_type = settings.rebates_broker_types[0] if settings.rebates_broker_types else None
-    limiter = GetLimiter(settings.layout.state, clock, account=settings.rebates_account)
+    limiter = open_limiter(settings, clock)
     quick = settings.replace(rebates_http_retries=min(settings.rebates_http_retries, DOCTOR_HTTP_RETRIES))
     as_type = f" as broker type {broker_type}" if broker_type else ""
     try:

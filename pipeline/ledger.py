@@ -1,8 +1,9 @@
-"""The per-window lifecycle, persisted in DuckDB: every transition is committed the moment it happens."""
+"""The per-window lifecycle, persisted in DuckDB or PostgreSQL: every transition is committed the moment it happens."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -15,6 +16,8 @@ from pipeline.clock import Clock
 from pipeline.config import DEFAULT_ACCOUNT, DEFAULT_LOCK_TIMEOUT, Settings
 from pipeline.db import connect, sql_text, transaction
 from pipeline.okx.limits import CREATE_INTERVAL, GENERATION_TIME, OVERDUE_AFTER
+from pipeline.pg import connect as connect_state
+from pipeline.pg import lock_in_transaction, pg_sql
 from pipeline.windows import RebateWindow, WindowKind, plan_windows
 
 
@@ -170,7 +173,7 @@ _COLUMNS = [field.name for field in fields(WindowRecord)]
 _UPDATABLE = frozenset(_COLUMNS) - {"window_id", "account", "broker_type", "begin_date", "end_date", "planned_at"}
 
 
-def _records(cursor: duckdb.DuckDBPyConnection) -> list[WindowRecord]:
+def _records(cursor: Any) -> list[WindowRecord]:
     names = [column[0] for column in cursor.description or ()]
     records = []
     for row in cursor.fetchall():
@@ -180,6 +183,68 @@ def _records(cursor: duckdb.DuckDBPyConnection) -> list[WindowRecord]:
         record["state"] = WindowState(record["state"])
         records.append(WindowRecord(**record))
     return records
+
+
+class _Session:
+    """One connection (in one transaction when writing) to where the ledger lives, speaking its SQL dialect.
+
+    The only seam between the backends: the lifecycle rules above and in `Ledger` are shared; each backend runs
+    its own copy of the ledger's SQL files (`sql/ledger/` for DuckDB, `sql/pg/ledger/` for PostgreSQL).
+    """
+
+    placeholder = "?"
+
+    def run(self, name: str, params: dict[str, Any]) -> Any:
+        """Run `ledger/<name>.sql` with named parameters; the cursor."""
+        raise NotImplementedError
+
+    def lock(self, key: str) -> None:
+        """Serialise this transaction with every other that takes `key` (an account's hour or planning)."""
+
+    def update_window(self, window_id: str, assignments: dict[str, Any]) -> None:
+        """Set the given (checked) columns of one window."""
+        # The only statement built here: which columns a transition sets varies; their names are checked by callers.
+        mark = self.placeholder
+        self.execute(
+            f"UPDATE rebate_windows SET {', '.join(f'{column} = {mark}' for column in assignments)} "  # noqa: S608
+            f"WHERE window_id = {mark}",
+            [*(_db_value(value) for value in assignments.values()), window_id],
+        )
+
+    def execute(self, statement: str, values: list[Any]) -> None:
+        """Run one positional statement."""
+        raise NotImplementedError
+
+
+class _DuckSession(_Session):
+    """The embedded ledger: DuckDB lets one process write at a time, so no lock is needed beyond the transaction."""
+
+    def __init__(self, db: duckdb.DuckDBPyConnection) -> None:
+        self.db = db
+
+    def run(self, name: str, params: dict[str, Any]) -> Any:
+        return self.db.execute(sql_text(f"ledger/{name}.sql"), params)
+
+    def execute(self, statement: str, values: list[Any]) -> None:
+        self.db.execute(statement, values)
+
+
+class _PgSession(_Session):
+    """The shared ledger: row locks (`FOR UPDATE`) and per-account advisory transaction locks do the serialising."""
+
+    placeholder = "%s"
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def run(self, name: str, params: dict[str, Any]) -> Any:
+        return self.connection.execute(pg_sql(f"ledger/{name}.sql"), params)
+
+    def lock(self, key: str) -> None:
+        lock_in_transaction(self.connection, key)
+
+    def execute(self, statement: str, values: list[Any]) -> None:
+        self.connection.execute(statement, values)
 
 
 class OverlapError(Exception):
@@ -206,8 +271,9 @@ class Ledger:
     """Reads and advances the windows' lifecycle; each call holds the database only for its own statements.
 
     Every transition and its guard is a method here: callers never compare state strings. Two processes cannot
-    both move a window or spend the create hour because DuckDB lets one process write at a time and each
-    read-then-write runs in one transaction.
+    both move a window or spend the create hour: each read-then-write runs in one transaction, and DuckDB lets one
+    process write at a time; in PostgreSQL (`state_url`, REBATES_STATE_URL) the window's row is locked
+    (`SELECT … FOR UPDATE`) and the account's hour and planning take an advisory transaction lock each.
 
     A ledger speaks for one OKX account: it lists, plans and spends the create hour of that account only (window
     ids are unique across accounts, so `get` and the transitions need no account).
@@ -220,23 +286,44 @@ class Ledger:
         *,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         account: str = DEFAULT_ACCOUNT,
+        state_url: str | None = None,
     ) -> None:
         self.db_path = db_path
+        """The DuckDB database: the ledger itself, or (with `state_url`) only where the loads land."""
         self.clock = clock
         self.lock_timeout = lock_timeout
         self.account = account
+        self.state_url = state_url
 
-    def _connect(self) -> Any:
-        return connect(self.db_path, lock_timeout=self.lock_timeout)
+    @property
+    def marks_loaded_with_load(self) -> bool:
+        """Whether a load marks its window loaded in its own DuckDB transaction (else: `mark_loaded` after it)."""
+        return self.state_url is None
+
+    @contextmanager
+    def _session(self, *, write: bool = False) -> Iterator[_Session]:
+        """A connection for one call; with `write`, one transaction committed when the block ends."""
+        if self.state_url is not None:
+            with connect_state(self.state_url) as connection:
+                if not write:
+                    yield _PgSession(connection)
+                    return
+                with connection.transaction():
+                    yield _PgSession(connection)
+            return
+        with connect(self.db_path, lock_timeout=self.lock_timeout) as db:
+            if not write:
+                yield _DuckSession(db)
+                return
+            with transaction(db):
+                yield _DuckSession(db)
 
     # ---------------------------------------------------------------------------------------------- reading
 
     def windows(self, *, broker_type: str | None = None) -> list[WindowRecord]:
         """Every window (of one broker type, if given), oldest first."""
-        with self._connect() as db:
-            return _records(
-                db.execute(sql_text("ledger/windows.sql"), {"broker_type": broker_type, "account": self.account})
-            )
+        with self._session() as db:
+            return _records(db.run("windows", {"broker_type": broker_type, "account": self.account}))
 
     def in_scopes(self, scopes: Iterable[str]) -> list[WindowRecord]:
         """Every window of these broker scopes, oldest first."""
@@ -245,16 +332,13 @@ class Ledger:
 
     def get(self, window_id: str) -> WindowRecord:
         """One window by id (KeyError when unknown)."""
-        with self._connect() as db:
-            found = _records(db.execute(sql_text("ledger/window.sql"), {"window_id": window_id}))
-        if not found:
-            raise KeyError(window_id)
-        return found[0]
+        with self._session() as db:
+            return _get(db, window_id)
 
     def files(self, window_id: str | None = None) -> list[FileRecord]:
         """Archived files (of one window, if given), oldest first."""
-        with self._connect() as db:
-            rows = db.execute(sql_text("ledger/files.sql"), {"window_id": window_id}).fetchall()
+        with self._session() as db:
+            rows = db.run("files", {"window_id": window_id}).fetchall()
         return [FileRecord(*row) for row in rows]
 
     def current_file(self, record: WindowRecord) -> FileRecord:
@@ -265,8 +349,8 @@ class Ledger:
 
     def create_budget_next_at(self) -> datetime | None:
         """When the account may make its next create, from every create reserved or made; None if never."""
-        with self._connect() as db:
-            row = db.execute(sql_text("ledger/create_budget_next_at.sql"), {"account": self.account}).fetchone()
+        with self._session() as db:
+            row = db.run("create_budget_next_at", {"account": self.account}).fetchone()
         return row[0] if row else None
 
     # ---------------------------------------------------------------------------------------------- planning
@@ -275,24 +359,26 @@ class Ledger:
         """Insert new planned windows in one transaction, refusing any that overlaps a window already there."""
         planned = list(planned)
         if planned:
-            with self._connect() as db, transaction(db):
+            with self._session(write=True) as db:
+                db.lock(f"rebates:plan:{self.account}")
                 self._insert(db, planned)
         return [self.get(window.window_id) for window, _ in planned]
 
     def plan(self, broker_type: str, begin: date, end: date) -> list[WindowRecord]:
         """Plan windows for every day of [begin, end] not yet covered, reading and inserting in one transaction.
 
-        DuckDB lets one process hold the file at a time, so two processes planning at once cannot both plan the
-        same days.
+        DuckDB lets one process hold the file at a time, and PostgreSQL serialises the account's planning with an
+        advisory lock, so two processes planning at once cannot both plan the same days.
         """
-        with self._connect() as db, transaction(db):
-            found = db.execute(sql_text("ledger/windows.sql"), {"broker_type": broker_type, "account": self.account})
+        with self._session(write=True) as db:
+            db.lock(f"rebates:plan:{self.account}")
+            found = db.run("windows", {"broker_type": broker_type, "account": self.account})
             existing = [(record.window, record.kind) for record in _records(found)]
             planned = plan_windows(broker_type, begin, end, existing, self.account)
             self._insert(db, planned)
         return [self.get(window.window_id) for window, _ in planned]
 
-    def _insert(self, db: duckdb.DuckDBPyConnection, planned: list[tuple[RebateWindow, WindowKind]]) -> None:
+    def _insert(self, db: _Session, planned: list[tuple[RebateWindow, WindowKind]]) -> None:
         now = self.clock.now()
         for window, kind in planned:
             if window.account != self.account:
@@ -303,13 +389,10 @@ class Ledger:
                 "begin_date": window.begin,
                 "end_date": window.end,
             }
-            clash = db.execute(sql_text("ledger/overlapping_window.sql"), span).fetchone()
+            clash = db.run("overlapping_window", span).fetchone()
             if clash is not None:
                 raise OverlapError(f"{window.window_id} overlaps {clash[0]}")
-            db.execute(
-                sql_text("ledger/insert_window.sql"),
-                {**span, "window_id": window.window_id, "kind": kind.value, "now": now},
-            )
+            db.run("insert_window", {**span, "window_id": window.window_id, "kind": kind.value, "now": now})
             _event(db, window.window_id, now, None, WindowState.PLANNED, kind.value)
 
     # ---------------------------------------------------------------------------------------------- moving
@@ -328,9 +411,9 @@ class Ledger:
         With `expected`, the move happens only from one of those states (else `StaleStateError`): the guard for
         a process acting on what it read a moment ago.
         """
-        with self._connect() as db, transaction(db):
-            transition_in(db, window_id, to, self.clock.now(), expected=expected, detail=detail, **changes)
-        return self.get(window_id)
+        with self._session(write=True) as db:
+            _transition(db, window_id, to, self.clock.now(), expected=expected, detail=detail, **changes)
+            return _get(db, window_id)
 
     def fail(self, record: WindowRecord, reason: str) -> WindowRecord:
         """The window's step failed: count the attempt and back off (5 min, doubling, at most 6 h) before a retry."""
@@ -453,12 +536,9 @@ class Ledger:
     def record_archived(self, record: WindowRecord, archived: FileRecord, source_host: str) -> WindowRecord:
         """Index an archived file and point its window at it (state downloaded, ready to load)."""
         now = self.clock.now()
-        with self._connect() as db, transaction(db):
-            db.execute(
-                sql_text("ledger/record_file.sql"),
-                {**asdict(archived), "source_host": source_host, "now": now},
-            )
-            transition_in(
+        with self._session(write=True) as db:
+            db.run("record_file", {**asdict(archived), "source_host": source_host, "now": now})
+            _transition(
                 db,
                 record.window_id,
                 WindowState.DOWNLOADED,
@@ -478,19 +558,21 @@ class Ledger:
         """Spend the hour on `window_id` if the budget allows: returns the attempt id, or None when not yet.
 
         Reading the budget, reserving the hour and moving the window to `requesting` are one transaction, and
-        DuckDB lets one process write at a time: two processes cannot both find the hour free.
+        DuckDB lets one process write at a time (PostgreSQL: the account's hour is an advisory transaction lock):
+        two processes cannot both find the hour free. Another account's hour is another lock.
         """
         now = self.clock.now()
-        with self._connect() as db, transaction(db):
-            row = db.execute(sql_text("ledger/create_budget_next_at.sql"), {"account": self.account}).fetchone()
+        with self._session(write=True) as db:
+            db.lock(f"rebates:create-hour:{self.account}")
+            row = db.run("create_budget_next_at", {"account": self.account}).fetchone()
             next_at = row[0] if row else None
             if next_at is not None and next_at > now:
                 return None
-            attempt = db.execute(
-                sql_text("ledger/reserve_create.sql"),
+            attempt = db.run(
+                "reserve_create",
                 {"window_id": window_id, "account": self.account, "now": now, "budget_until": now + CREATE_INTERVAL},
             ).fetchone()
-            transition_in(db, window_id, WindowState.REQUESTING, now, detail="create reserved")
+            _transition(db, window_id, WindowState.REQUESTING, now, detail="create reserved")
         assert attempt is not None
         return int(attempt[0])
 
@@ -504,18 +586,34 @@ class Ledger:
         detail: str | None = None,
     ) -> None:
         """Write what became of a reserved create (the budget stays spent unless `budget_until` moves it)."""
-        with self._connect() as db:
-            db.execute(
-                sql_text("ledger/record_create.sql"),
+        with self._session(write=True) as db:
+            db.run(
+                "record_create",
                 {"outcome": outcome.value, "server_ts": server_ts, "detail": detail, "budget_until": budget_until,
                  "attempt_id": attempt_id},
             )  # fmt: skip
 
+    def mark_loaded(self, window_id: str, *, rows: int | None, detail: str) -> WindowRecord:
+        """The window's load committed in DuckDB: mark it loaded here (the PostgreSQL ledger; `rows` as `loaded_in`).
+
+        A crash between the load's commit and this leaves the window downloaded; the next pass loads it again, finds
+        the same file already loaded (a no-op) and comes here: nothing is loaded twice.
+        """
+        now = self.clock.now()
+        with self._session(write=True) as db:
+            _transition(db, window_id, WindowState.LOADED, now, detail=detail, **_loaded_changes(now, rows))
+            return _get(db, window_id)
+
 
 def open_ledger(settings: Settings, clock: Clock) -> Ledger:
-    """The ledger of the account `settings` speak for, where the settings keep it."""
+    """The ledger of the account `settings` speak for, where they keep it (PostgreSQL with REBATES_STATE_URL)."""
+    url = settings.rebates_state_url.get_secret_value() if settings.rebates_state_url else None
     return Ledger(
-        settings.rebates_db, clock, lock_timeout=settings.rebates_db_lock_timeout, account=settings.rebates_account
+        settings.rebates_db,
+        clock,
+        lock_timeout=settings.rebates_db_lock_timeout,
+        account=settings.rebates_account,
+        state_url=url,
     )
 
 
@@ -529,32 +627,51 @@ def transition_in(
     detail: str | None = None,
     **changes: Any,
 ) -> None:
-    """`Ledger.transition` inside the caller's transaction, so a load and its `loaded` state commit together."""
-    unknown = set(changes) - _UPDATABLE
-    if unknown:
-        raise ValueError(f"not ledger columns: {sorted(unknown)}")
-    allowed = None if expected is None else {state.value for state in expected}
-    assignments = {**changes, "state": to.value, "updated_at": now}
-    current = db.execute(sql_text("ledger/window_state.sql"), {"window_id": window_id}).fetchone()
-    if current is None:
-        raise KeyError(window_id)
-    if allowed is not None and current[0] not in allowed:
-        raise StaleStateError(f"{window_id} is {current[0]}, not {' or '.join(sorted(allowed))}")
-    # The only statement built here: which columns a transition sets varies; their names are checked above.
-    db.execute(
-        f"UPDATE rebate_windows SET {', '.join(f'{column} = ?' for column in assignments)} "  # noqa: S608
-        "WHERE window_id = ?",
-        [*(_db_value(value) for value in assignments.values()), window_id],
-    )
-    _event(db, window_id, now, current[0], to, detail)
+    """`Ledger.transition` inside the caller's DuckDB transaction, so a load and its `loaded` state commit together."""
+    _transition(_DuckSession(db), window_id, to, now, expected=expected, detail=detail, **changes)
 
 
 def loaded_in(db: duckdb.DuckDBPyConnection, window_id: str, now: datetime, *, rows: int | None, detail: str) -> None:
     """Mark a window loaded inside the load's own transaction (`rows` None: the same file was already loaded)."""
+    _transition(_DuckSession(db), window_id, WindowState.LOADED, now, detail=detail, **_loaded_changes(now, rows))
+
+
+def _loaded_changes(now: datetime, rows: int | None) -> dict[str, Any]:
     changes: dict[str, Any] = {"attempts": 0, "next_attempt_at": None, "last_error": None}
     if rows is not None:
         changes |= {"loaded_at": now, "rows_loaded": rows}
-    transition_in(db, window_id, WindowState.LOADED, now, detail=detail, **changes)
+    return changes
+
+
+def _get(db: _Session, window_id: str) -> WindowRecord:
+    found = _records(db.run("window", {"window_id": window_id}))
+    if not found:
+        raise KeyError(window_id)
+    return found[0]
+
+
+def _transition(
+    db: _Session,
+    window_id: str,
+    to: WindowState,
+    now: datetime,
+    *,
+    expected: Iterable[WindowState] | None = None,
+    detail: str | None = None,
+    **changes: Any,
+) -> None:
+    """Check the columns and the expected state (the row locked where the backend can), update, record the event."""
+    unknown = set(changes) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not ledger columns: {sorted(unknown)}")
+    allowed = None if expected is None else {state.value for state in expected}
+    current = db.run("window_state", {"window_id": window_id}).fetchone()
+    if current is None:
+        raise KeyError(window_id)
+    if allowed is not None and current[0] not in allowed:
+        raise StaleStateError(f"{window_id} is {current[0]}, not {' or '.join(sorted(allowed))}")
+    db.update_window(window_id, {**changes, "state": to.value, "updated_at": now})
+    _event(db, window_id, now, current[0], to, detail)
 
 
 def _db_value(value: Any) -> Any:
@@ -562,14 +679,9 @@ def _db_value(value: Any) -> Any:
 
 
 def _event(
-    db: duckdb.DuckDBPyConnection,
-    window_id: str,
-    at: datetime,
-    from_state: str | None,
-    to: WindowState,
-    detail: str | None,
+    db: _Session, window_id: str, at: datetime, from_state: str | None, to: WindowState, detail: str | None
 ) -> None:
-    db.execute(
-        sql_text("ledger/insert_event.sql"),
+    db.run(
+        "insert_event",
         {"window_id": window_id, "event_at": at, "from_state": from_state, "to_state": to.value, "detail": detail},
     )

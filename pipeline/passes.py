@@ -19,6 +19,7 @@ from pipeline.config import Settings, SettingsError, UsageError, check_writable_
 from pipeline.db import connect
 from pipeline.ledger import RETRYABLE, Ledger, WindowState, open_ledger
 from pipeline.okx.limits import OVERDUE_AFTER, BrokerType
+from pipeline.state import duckdb_writes
 from pipeline.store.ingest import ingest_due
 from pipeline.windows import DEFAULT_SCOPE, RebateWindow, yesterday
 
@@ -280,7 +281,7 @@ def prepare(settings: Settings) -> None:
     """What every pass checks before its first OKX call: credentials set, paths writable, the database opens."""
     settings.require_credentials()
     check_writable_paths(settings)
-    with connect(settings.rebates_db, lock_timeout=settings.rebates_db_lock_timeout):
+    with duckdb_writes(settings), connect(settings.rebates_db, lock_timeout=settings.rebates_db_lock_timeout):
         pass  # a file that is not a DuckDB database (or is locked past the wait) stops the pass here
 
 

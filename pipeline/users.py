@@ -16,6 +16,7 @@ from pipeline.config import DEFAULT_ACCOUNT, Settings, select_accounts
 from pipeline.okx.client import OkxClient, UserRebateInfo, mask_key
 from pipeline.okx.errors import OkxAuthError, OkxError, OkxRateLimitError
 from pipeline.okx.limits import BrokerType
+from pipeline.okx.throttle import GetLimiter, open_limiter
 from pipeline.okx.user_throttle import IfRebateLimiter
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ def check_users(
     recorded in its row and the next user is checked; only a refusal of the broker's own credentials stops it.
     """
     say = progress or (lambda message: None)
-    limiter = IfRebateLimiter(settings.layout.state, clock, account=settings.rebates_account)
+    limiter = open_limiter(settings, clock, kind=IfRebateLimiter)
     configured = settings.rebates_broker_types
     default_type = configured[0] if len(configured) == 1 else None
     checks = []
@@ -232,7 +233,7 @@ def check_accounts_users(
 
 
 def _check(
-    client: OkxClient, limiter: IfRebateLimiter, user: UserKey, masked: str, broker_type: BrokerType | None
+    client: OkxClient, limiter: GetLimiter, user: UserKey, masked: str, broker_type: BrokerType | None
 ) -> UserCheck:
     """One user's check; a 50011 fills the limiter's second and asks once more."""
     for attempt in range(2):

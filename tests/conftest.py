@@ -13,6 +13,7 @@ from pipeline.clock import FakeClock
 from pipeline.config import Settings, load_settings
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, SimulatorConfig
+from tests.postgres import Cluster, bindir
 
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
@@ -54,3 +55,22 @@ def sim_settings(simulator: RunningSimulator, tmp_path: Path) -> Settings:
         rebates_db=tmp_path / "data" / "rebates.duckdb",
         rebates_http_retries=2,
     )
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster for the whole session (skipped only where PostgreSQL is not installed)."""
+    found = bindir()
+    if found is None:
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl): install postgresql-15 to run these tests")
+    cluster = Cluster(found).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def state_url(pg_cluster: Cluster) -> str:
+    """REBATES_STATE_URL of a fresh, empty PostgreSQL database of its own for this test."""
+    return pg_cluster.new_database()

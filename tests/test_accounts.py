@@ -15,7 +15,7 @@ from pipeline.clock import FakeClock
 from pipeline.config import Settings, UsageError, load_settings
 from pipeline.ledger import Ledger, OverlapError, WindowState
 from pipeline.okx.limits import CREATE_INTERVAL, GET_LIMIT, REBATE_PATH, BrokerType
-from pipeline.okx.throttle import GetLimiter
+from pipeline.okx.throttle import FileSlots, GetLimiter
 from pipeline.passes import retry_windows, sync_accounts
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import SimAccount, SimulatorConfig
@@ -101,8 +101,9 @@ def test_each_account_has_its_own_get_budget(tmp_path: Path, fake_clock: FakeClo
     assert fake_clock.now() == start
     eu.acquire()  # eu waits for its own minute
     assert fake_clock.now() > start
-    assert GetLimiter(tmp_path, fake_clock).state_file.name == "okx-get-slots.json"
-    assert eu.state_file.name == "okx-get-slots-eu.json"
+    default_slots, eu_slots = GetLimiter(tmp_path, fake_clock).slots, eu.slots
+    assert isinstance(default_slots, FileSlots) and default_slots.state_file.name == "okx-get-slots.json"
+    assert isinstance(eu_slots, FileSlots) and eu_slots.state_file.name == "okx-get-slots-eu.json"
 
 
 def test_a_sync_runs_every_account_with_its_own_keys_and_hour(

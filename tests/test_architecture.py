@@ -18,10 +18,10 @@ LAYERS: list[set[str]] = [
     {"pipeline.doctor", "pipeline.summary", "pipeline.simulator", "pipeline.run_tables"},
     {"pipeline.passes", "pipeline.alerts"},
     {"pipeline.acquire", "pipeline.store", "pipeline.report", "pipeline.users"},
-    {"pipeline.archive"},
+    {"pipeline.archive", "pipeline.state"},
     {"pipeline.ledger"},
     {"pipeline.okx"},
-    {"pipeline.db", "pipeline.windows", "pipeline.fileformat", "pipeline.columns"},
+    {"pipeline.db", "pipeline.pg", "pipeline.windows", "pipeline.fileformat", "pipeline.columns"},
     {"pipeline.config", "pipeline.clock", "pipeline.logs"},
     {"pipeline.okx.limits", "pipeline.okx.signing"},
 ]

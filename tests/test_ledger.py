@@ -1,15 +1,17 @@
-"""The ledger: windows never overlap, every transition is committed with its event, the create budget holds."""
+"""The ledger, in DuckDB and in PostgreSQL: no overlaps, transitions commit with their event, the hour holds."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from pipeline.clock import FakeClock
 from pipeline.db import connect
-from pipeline.ledger import CreateOutcome, FileRecord, Ledger, OverlapError, WindowState
+from pipeline.ledger import CreateOutcome, FileRecord, Ledger, OverlapError, StaleStateError, WindowState
 from pipeline.windows import RebateWindow, WindowKind
 
 START = datetime(2025, 1, 10, 1, tzinfo=UTC)
@@ -20,9 +22,20 @@ def clock() -> FakeClock:
     return FakeClock(START)
 
 
-@pytest.fixture
-def ledger(tmp_path: Path, clock: FakeClock) -> Ledger:
-    return Ledger(tmp_path / "r.duckdb", clock)
+@pytest.fixture(params=["duckdb", "postgres"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Ledger:
+    """The same behaviour from both backends: the embedded DuckDB ledger and the shared PostgreSQL one."""
+    url = request.getfixturevalue("state_url") if request.param == "postgres" else None
+    return Ledger(tmp_path / "r.duckdb", clock, state_url=url)
+
+
+def query(ledger: Ledger, statement: str) -> list[tuple[Any, ...]]:
+    """Rows of `statement` from wherever the ledger keeps its tables."""
+    if ledger.state_url is not None:
+        with psycopg.connect(ledger.state_url) as conn:
+            return [tuple(row) for row in conn.execute(statement.encode()).fetchall()]
+    with connect(ledger.db_path) as db:
+        return db.execute(statement).fetchall()
 
 
 def window(begin: int, end: int, broker_type: str = "api") -> RebateWindow:
@@ -40,14 +53,13 @@ def test_added_windows_start_planned_and_overlaps_are_refused(ledger: Ledger) ->
     assert len(ledger.windows(broker_type="oauth")) == 1
 
 
-def test_a_transition_is_committed_with_its_event(ledger: Ledger, clock: FakeClock, tmp_path: Path) -> None:
+def test_a_transition_is_committed_with_its_event(ledger: Ledger, clock: FakeClock) -> None:
     ledger.add_windows([(window(1, 5), WindowKind.HISTORY)])
     clock.advance(60)
     record = ledger.transition("api:20250101-20250105", WindowState.REQUESTED, requested_at=clock.now())
     assert record.state is WindowState.REQUESTED
     assert record.requested_at == clock.now()
-    with connect(tmp_path / "r.duckdb") as db:
-        events = db.execute("SELECT from_state, to_state FROM window_events ORDER BY event_id").fetchall()
+    events = query(ledger, "SELECT from_state, to_state FROM window_events ORDER BY event_id")
     assert events == [(None, "planned"), ("planned", "requested")]
 
 
@@ -68,8 +80,7 @@ def test_the_create_budget_is_one_per_hour(ledger: Ledger, clock: FakeClock) -> 
     assert ledger.reserve_create("api:20250106-20250109") is None
     clock.advance(1)
     assert ledger.reserve_create("api:20250106-20250109") is not None
-    with connect(ledger.db_path) as db:
-        outcomes = db.execute("SELECT outcome FROM create_attempts ORDER BY attempt_id").fetchall()
+    outcomes = query(ledger, "SELECT outcome FROM create_attempts ORDER BY attempt_id")
     assert outcomes == [(CreateOutcome.RESERVED.value,)] * 2
 
 
@@ -89,3 +100,33 @@ def test_the_same_file_recorded_twice_is_one_row_counted_twice(ledger: Ledger) -
     downloaded = ledger.record_archived(planned, record, "127.0.0.1")
     assert ledger.files() == [record]
     assert (downloaded.state, downloaded.file_id) == (WindowState.DOWNLOADED, record.file_id)
+
+
+def test_a_stale_move_is_refused_and_retry_resets(ledger: Ledger) -> None:
+    (planned,) = ledger.add_windows([(window(1, 5), WindowKind.HISTORY)])
+    with pytest.raises(StaleStateError, match="is planned, not requesting"):
+        ledger.replan(planned.window_id, "never sent")
+    failed = ledger.fail(planned, "boom")
+    assert (failed.state, failed.attempts, failed.last_error) == (WindowState.FAILED, 1, "boom")
+    retried = ledger.retry(planned.window_id)
+    assert (retried.state, retried.attempts, retried.next_attempt_at) == (WindowState.PLANNED, 0, None)
+
+
+def test_planning_fills_only_the_days_not_covered(ledger: Ledger) -> None:
+    ledger.add_windows([(window(10, 12), WindowKind.HISTORY)])
+    planned = ledger.plan("api", date(2025, 1, 1), date(2025, 1, 20))
+    spans = sorted((record.begin_date.day, record.end_date.day) for record in ledger.windows())
+    assert (10, 12) in spans
+    assert all(record.state is WindowState.PLANNED for record in planned)
+    days = sorted(day for begin, end in spans for day in range(begin, end + 1))
+    assert days == list(range(1, 21))
+    assert ledger.plan("api", date(2025, 1, 1), date(2025, 1, 20)) == []
+
+
+def test_each_account_has_its_own_windows_and_hour(ledger: Ledger, clock: FakeClock) -> None:
+    eu = Ledger(ledger.db_path, clock, account="eu", state_url=ledger.state_url)
+    ledger.add_windows([(window(1, 5), WindowKind.HISTORY)])
+    eu.add_windows([(RebateWindow("api", date(2025, 1, 1), date(2025, 1, 5), "eu"), WindowKind.HISTORY)])
+    assert ledger.reserve_create("api:20250101-20250105") is not None
+    assert eu.reserve_create("eu:api:20250101-20250105") is not None
+    assert [record.window_id for record in eu.windows()] == ["eu:api:20250101-20250105"]

@@ -35,7 +35,7 @@ from pipeline.okx.errors import (
     OkxTransientError,
 )
 from pipeline.okx.limits import CREATE_INTERVAL, CREATE_WAIT, MAX_RETRY_AFTER, OVERDUE_AFTER, BrokerType
-from pipeline.okx.throttle import GetLimiter
+from pipeline.okx.throttle import GetLimiter, open_limiter
 from pipeline.windows import DEFAULT_SCOPE, RebateWindow, WindowKind
 
 log = logging.getLogger(__name__)
@@ -502,12 +502,7 @@ def syncer_for(
     `answers`: what earlier steps of the same pass learnt from OKX (the flows share it between their tasks).
     """
     say = progress or (lambda message: None)
-    limiter = GetLimiter(
-        settings.layout.state,
-        clock,
-        on_wait=lambda seconds: say(f"waiting {seconds:.0f} s for a GET slot"),
-        account=settings.rebates_account,
-    )
+    limiter = open_limiter(settings, clock, on_wait=lambda seconds: say(f"waiting {seconds:.0f} s for a GET slot"))
     client = OkxClient(settings, clock=clock, before_request=limiter.before_request)
     ledger = open_ledger(settings, clock)
     return Syncer(settings, client, ledger, limiter, clock, progress=progress, answers=answers)

@@ -6,23 +6,23 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from filelock import FileLock
-
 from pipeline.clock import Clock
 from pipeline.config import DEFAULT_ACCOUNT
 from pipeline.okx.limits import IF_REBATE_LIMIT, IF_REBATE_PATH, IF_REBATE_WINDOW
-from pipeline.okx.throttle import GetLimiter, slots_name
+from pipeline.okx.throttle import GetLimiter
 
 SAFETY_MARGIN = timedelta(milliseconds=100)
 """Added to OKX's second so that a little clock difference with the server never costs a 50011."""
 
 
 class IfRebateLimiter(GetLimiter):
-    """`GetLimiter`'s file-locked slots with the if-rebate budget and a state file of its own.
+    """`GetLimiter`'s shared slots with the if-rebate budget and slots of its own.
 
     Plug `before_request` into `OkxClient(before_request=...)`: it takes a slot before every if-rebate attempt,
     retries included, and lets every other call through (the rebate-file GETs have their own limiter).
     """
+
+    KIND = "okx-if-rebate-slots"
 
     def __init__(
         self,
@@ -31,13 +31,17 @@ class IfRebateLimiter(GetLimiter):
         *,
         on_wait: Callable[[float], None] | None = None,
         account: str = DEFAULT_ACCOUNT,
+        state_url: str | None = None,
     ) -> None:
         super().__init__(
-            state_dir, clock, limit=IF_REBATE_LIMIT, window=IF_REBATE_WINDOW + SAFETY_MARGIN, on_wait=on_wait
+            state_dir,
+            clock,
+            limit=IF_REBATE_LIMIT,
+            window=IF_REBATE_WINDOW + SAFETY_MARGIN,
+            on_wait=on_wait,
+            account=account,
+            state_url=state_url,
         )
-        stem = slots_name("okx-if-rebate-slots", account)
-        self.state_file = state_dir / f"{stem}.json"
-        self.lock = FileLock(str(state_dir / f"{stem}.lock"))
 
     def before_request(self, method: str, path: str) -> None:
         """The client hook: GETs to if-rebate take a slot; anything else passes."""

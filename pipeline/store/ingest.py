@@ -11,6 +11,7 @@ from pipeline.clock import Clock
 from pipeline.config import Settings
 from pipeline.db import connect
 from pipeline.ledger import Ledger, WindowRecord, WindowState
+from pipeline.state import copy_ledger_to_duckdb, duckdb_writes
 from pipeline.store.lake import mark_pending_orders, publish_lake
 from pipeline.store.load import DatabaseLimits, LoadResult, load_window, refresh_orders
 from pipeline.store.parse import NotARebateFile, RebateFile, RejectedFile
@@ -46,15 +47,19 @@ def ingest_window(settings: Settings, ledger: Ledger, record: WindowRecord, cloc
             max_unzipped_bytes=settings.rebates_max_unzipped_bytes,
             window=(record.begin_date, record.end_date),
         )
-        result = load_window(
-            settings.rebates_db,
-            record,
-            archived,
-            source,
-            clock,
-            lock_timeout=settings.rebates_db_lock_timeout,
-            limits=database_limits(settings),
-        )
+        with duckdb_writes(settings):
+            result = load_window(
+                settings.rebates_db,
+                record,
+                archived,
+                source,
+                clock,
+                lock_timeout=settings.rebates_db_lock_timeout,
+                limits=database_limits(settings),
+                mark_loaded=ledger.marks_loaded_with_load,
+            )
+        if not ledger.marks_loaded_with_load:
+            _mark_loaded(ledger, record, result)
     except NotARebateFile as exc:
         reason = f"{archived.path}: {exc}"
         log.warning("%s: %s", record.window_id, reason)
@@ -73,6 +78,24 @@ def ingest_window(settings: Settings, ledger: Ledger, record: WindowRecord, cloc
         ledger.fail(record, reason)
         return IngestOutcome(record.window_id, WindowState.FAILED, reason=reason)
     return IngestOutcome(record.window_id, WindowState.LOADED, result=result)
+
+
+def _mark_loaded(ledger: Ledger, record: WindowRecord, result: LoadResult) -> None:
+    """The load committed in DuckDB: move the PostgreSQL window to loaded.
+
+    A skipped load found this file's rows already committed: a worker died between its load and this mark, or
+    another worker loaded it first. The window then gets the rows the database holds if it does not show them yet.
+    """
+    if not result.skipped:
+        ledger.mark_loaded(record.window_id, rows=result.rows_loaded, detail=f"{result.rows_loaded} rows from "
+                           f"{result.file_id}")  # fmt: skip
+        return
+    healed = record.loaded_at is None or record.rows_loaded != result.rows_loaded
+    ledger.mark_loaded(
+        record.window_id,
+        rows=result.rows_loaded if healed else None,
+        detail="already loaded" + (" (its mark was missing: healed)" if healed else ""),
+    )
 
 
 def database_limits(settings: Settings) -> DatabaseLimits:
@@ -110,8 +133,12 @@ def refresh_and_publish(settings: Settings, *, loaded: bool) -> None:
     both are finished here. The database is held from before the refresh to the end of the publish, so no other
     process loads in between, and the lake is published only after the refresh: analysts never see rebate_orders
     behind rebate_details. `loaded` only says whether to log when nothing needed publishing.
+
+    With REBATES_STATE_URL the whole of it holds the DuckDB write lock in PostgreSQL (one writer across machines),
+    and the ledger's rebate_windows and rebate_files are copied into DuckDB first, for the lake and the reports.
     """
-    with connect(settings.rebates_db, lock_timeout=settings.rebates_db_lock_timeout) as held:
+    with duckdb_writes(settings), connect(settings.rebates_db, lock_timeout=settings.rebates_db_lock_timeout) as held:
+        copy_ledger_to_duckdb(settings, held)
         mark_pending_orders(held)
         refresh_orders(  # in-process: shares `held`
             settings.rebates_db, lock_timeout=settings.rebates_db_lock_timeout, limits=database_limits(settings)

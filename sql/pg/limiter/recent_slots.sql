@@ -1,0 +1,10 @@
+-- recent_slots: forget the slots older than the limiter's window, then list the ones still inside it, oldest first.
+-- Run under the (limiter, account) advisory lock.
+WITH expired AS (
+    DELETE FROM limiter_slots
+    WHERE limiter = %(limiter)s AND account = %(account)s AND granted_at <= %(since)s
+)
+SELECT granted_at
+FROM limiter_slots
+WHERE limiter = %(limiter)s AND account = %(account)s AND granted_at > %(since)s
+ORDER BY granted_at;
