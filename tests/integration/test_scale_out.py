@@ -53,14 +53,16 @@ EXPECTED_WINDOWS = {
 }
 
 
-@pytest.fixture(params=["embedded"])
+@pytest.fixture(params=["postgres", "embedded"])
 def state_env(request: pytest.FixtureRequest) -> dict[str, str]:
     """The variables that choose where the workers share their state (ledger, create hours, GET limiters).
 
-    `embedded`: the DuckDB file at REBATES_DB and the file-locked limiters under REBATES_DATA_DIR, shared by
-    processes on one machine; nothing to set.
+    `postgres`: REBATES_STATE_URL, a fresh database of the session's throwaway PostgreSQL 15 cluster: what workers
+    on several machines share. `embedded`: the DuckDB file at REBATES_DB and the file-locked limiters under
+    REBATES_DATA_DIR, shared by processes on one machine; nothing to set.
     """
-    assert request.param == "embedded"
+    if request.param == "postgres":
+        return {"REBATES_STATE_URL": request.getfixturevalue("state_url")}
     return {}
 
 
