@@ -292,8 +292,9 @@ def refresh_orders(
 
     One transaction: a crash leaves the ranges as they were, for the next call. Overlapping ranges are merged, and
     each is recomputed from every row its orders have, in slices of about ORDER_SLICE_ROWS rows (every row of an
-    order shares its ordId, so any cut between ordIds is exact), so no GROUP BY outgrows memory and spills. Cheap
-    when nothing is pending.
+    order shares its ordId, so any cut between ordIds is exact), so no GROUP BY outgrows memory and spills. In each
+    slice only the orders with more than one row are aggregated; an order of one row is that row. Cheap when nothing
+    is pending.
     """
     with connect(db_path, lock_timeout=lock_timeout) as db:
         ranges = db.execute(
@@ -309,13 +310,20 @@ def refresh_orders(
                 db.execute(sql_text("load/delete_orders_in_range.sql"), params)
                 after = ""  # below every ordId (ordIds are digits, never empty)
                 for through in [*_slice_ends(db, first, last), last]:
-                    written = db.execute(
-                        sql_text("load/insert_orders_in_range.sql"), {**params, "after": after, "through": through}
-                    ).fetchone()
-                    orders += int(written[0]) if written else 0
+                    orders += _refresh_slice(db, {**params, "after": after, "through": through})
                     after = through
             db.execute("DELETE FROM pending_order_ranges")
     log.info("recomputed %s orders in rebate_orders", f"{orders:,}")
+    return orders
+
+
+def _refresh_slice(db: duckdb.DuckDBPyConnection, params: dict[str, str]) -> int:
+    """Write the rebate_orders rows of one slice: orders of one row copied, the others aggregated; how many."""
+    db.execute(sql_text("load/orders_filled_twice.sql"), params)
+    orders = 0
+    for statement in ("load/insert_single_row_orders.sql", "load/insert_orders_filled_twice.sql"):
+        written = db.execute(sql_text(statement), params).fetchone()
+        orders += int(written[0]) if written else 0
     return orders
 
 

@@ -303,8 +303,9 @@ def test_a_pass_killed_after_its_load_recomputes_the_orders_on_the_next_pass(
     load_by_hand(settings, ledger, write_file(tmp_path, spec, name="first.csv"), first, fake_clock)
     lake_before = digests.lake(settings)
     source = write_file(tmp_path, FileSpec(second.begin, second.end, "api", orders_per_day=12), name="second.csv")
-    # The load commits; the process dies as the refresh starts, or once it has run but before it commits.
-    kill_during(settings, KILL_BEFORE_REFRESH_COMMIT if killed else "load/insert_orders_in_range.sql", source, second)
+    # The load commits; the process dies inside the refresh (its one-row orders written), or before its COMMIT.
+    inside = "load/insert_orders_filled_twice.sql"
+    kill_during(settings, KILL_BEFORE_REFRESH_COMMIT if killed else inside, source, second)
     assert ledger.get(second.window_id).state is WindowState.LOADED
     assert pending_orders(settings.rebates_db) > 0
     assert orders_mismatch(settings.rebates_db), "the straddling orders are stale until the next pass"

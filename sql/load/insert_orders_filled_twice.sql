@@ -1,7 +1,7 @@
--- Refresh, step 2 of 2: one rebate_orders row per (ord_id, broker_code) in the range's slice after $after through
--- $through, from every row the order has in every window (they all share its ordId, so the slice holds them all).
--- The ordId filter lets DuckDB skip the row groups of other times by their min/max ordId. The attributes come from
--- the latest day, in one arg_max.
+-- Refresh, step 4 of 4: one rebate_orders row per order of the slice with more than one row (orders_filled_twice),
+-- from every row the order has in every window (they all share its ordId, so the slice holds them all). The ordId
+-- filter lets DuckDB skip the row groups of other times by their min/max ordId. The attributes come from the latest
+-- day, in one arg_max.
 INSERT INTO rebate_orders
 SELECT
     ord_id,
@@ -33,5 +33,6 @@ FROM (
         count(DISTINCT window_id) AS windows
     FROM rebate_details
     WHERE ord_id BETWEEN $first_ord_id AND $last_ord_id AND ord_id > $after AND ord_id <= $through
+      AND (ord_id, broker_code) IN (FROM orders_filled_twice)
     GROUP BY ord_id, broker_code
 );
