@@ -677,3 +677,33 @@ def test_a_csv_loads_through_duckdb_exactly_and_an_unusual_value_through_the_exa
     assert outcome.state is WindowState.LOADED, outcome.reason
     assert "load/insert_csv.sql" in used and "load/insert_details.sql" in used
     assert table_totals(settings.rebates_db) == independent_totals(SPEC)
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["LF", "CRLF"])
+def test_a_csv_with_a_blank_line_is_read_exactly_and_its_rows_keep_their_numbers(
+    settings: Settings,
+    ledger: Ledger,
+    fake_clock: FakeClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    line_end: str,
+) -> None:
+    """DuckDB's reader would skip the blank line and renumber the rows after it: the file goes to parse.py."""
+    used: list[str] = []
+    real_sql_text = pipeline.db.sql_text
+
+    def recording(relative: str) -> str:
+        used.append(relative)
+        return real_sql_text(relative)
+
+    monkeypatch.setattr(pipeline.store.load, "sql_text", recording)
+    header, *rows = build_rebate_file(SPEC).decode().splitlines()
+    blank = tmp_path / "blank.csv"
+    blank.write_bytes(line_end.join([header, *rows[:3], "", *rows[3:]]).encode() + line_end.encode())
+    outcome = load_by_hand(settings, ledger, blank, WINDOW, fake_clock)
+    assert outcome.state is WindowState.LOADED, outcome.reason
+    assert "load/insert_csv.sql" not in used and "load/insert_details.sql" in used
+    assert table_totals(settings.rebates_db) == independent_totals(SPEC)
+    with connect(settings.rebates_db) as db:
+        numbers = [row[0] for row in db.execute("SELECT source_row FROM rebate_details ORDER BY source_row").fetchall()]
+    assert numbers == [1, 2, 3, *range(5, len(rows) + 2)], "the blank line keeps its number"
