@@ -158,7 +158,7 @@ def _publish_partitions(
 
     One planned day at a time, and one plain COPY per partition file: the day's constant bounds let the scan read
     only that day's row groups, and a COPY to one file keeps no partition buffers open. One partitioned COPY of a
-    month of days spent more than the Parquet encoding itself (benchmarks.md, issue 12), and held a month in memory.
+    month of days took about a quarter more CPU and held a month of partitions in memory (benchmarks.md, issue 12).
     """
     written = removed = size = 0
     after = date.min

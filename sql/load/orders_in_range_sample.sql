@@ -1,5 +1,5 @@
--- Refresh: a sample of the ordIds in a pending range, whose quantiles cut it into slices of about equal rows.
--- Repeatable, so a rerun cuts the same way (any cut is exact: every row of an order shares its ordId).
+-- Refresh: a sample of the ordIds in a pending range, whose quantiles cut it into slices of about equal rows. The
+-- cuts need only be roughly even: any cut between ordIds is exact (every row of an order shares its ordId).
 SELECT ord_id
 FROM rebate_details
 WHERE ord_id BETWEEN $first_ord_id AND $last_ord_id
