@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -91,15 +90,21 @@ def put(temp: Path, window: RebateWindow, layout: DataLayout, sha256: str, size:
 
 
 def archive_local_file(source: Path, window: RebateWindow, layout: DataLayout) -> ArchivedFile:
-    """Copy a file obtained by hand (e.g. from the broker dashboard) into the archive, named like a download."""
+    """Copy a file obtained by hand (e.g. from the broker dashboard) into the archive, named like a download.
+
+    One read of the file: each chunk is hashed and written to tmp/ in the same pass (hashing first and copying after
+    read a large file twice).
+    """
     digest = hashlib.sha256()
     size = 0
-    with source.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
     with partial_file(layout) as temp:
-        shutil.copyfile(source, temp)
+        with source.open("rb") as handle, temp.open("wb") as copy:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+                copy.write(chunk)
+                size += len(chunk)
+            copy.flush()
+            os.fsync(copy.fileno())
         return put(temp, window, layout, digest.hexdigest(), size, "local")
 
 

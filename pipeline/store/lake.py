@@ -38,9 +38,6 @@ LAKE_LAYOUT = 2
 """The lake's folder layout: 2 is `<table>/account=<a>/broker_type=<t>/<day column>=<d>/`, 1 had no account level.
 A publish records it; the first publish after it changes rewrites the whole lake and removes the old folders."""
 
-BATCH_DAYS = 31
-"""Days of partitions written by one COPY: bounds the memory a first publish of years of history needs."""
-
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -180,48 +177,53 @@ def _publish_partitions(
 ) -> tuple[int, int, int]:
     """Write the table's planned partitions beside the lake, then rename each into place or delete an emptied one.
 
-    A batch of at most BATCH_DAYS days at a time, so even a first publish of years holds only a month in memory.
+    One planned day at a time, and one plain COPY per partition file: the day's constant bounds let the scan read
+    only that day's row groups, and a COPY to one file keeps no partition buffers open. One partitioned COPY of a
+    month of days took about a quarter more CPU and held a month of partitions in memory (benchmarks.md, issue 12).
     """
     written = removed = size = 0
     after = date.min
     while planned := _next_batch(db, table.name, after):
-        staged_root = layout.lake_staging / table.name
-        shutil.rmtree(staged_root, ignore_errors=True)
-        staged_root.mkdir(parents=True)
         db.execute(sql_text("lake/batch_bounds.sql"))
-        # One open file per partition, so each partition is written as exactly one file.
-        db.execute(f"SET partitioned_write_max_open_files = {len(planned) + 1:d}")
-        _copy(db, "lake/copy_partitioned.sql", f"lake_{table.name}", staged_root, day_column=table.day_column)
         for account, broker_type, day in planned:
             folder = table.folder(account, broker_type, day.isoformat())
-            staged = sorted((layout.lake_staging / folder).glob("*.parquet"))
+            staged = layout.lake_staging / folder / PARTITION_FILE
+            staged.parent.mkdir(parents=True, exist_ok=True)
             final = layout.lake / folder / PARTITION_FILE
-            if len(staged) > 1:
-                raise RuntimeError(f"DuckDB wrote {len(staged)} files for {folder}; the lake keeps one per partition")
-            if staged:
-                size += staged[0].stat().st_size
-                _replace(staged[0], final)
+            db.execute("SET VARIABLE lake_account = ?", [account])
+            db.execute("SET VARIABLE lake_broker_type = ?", [broker_type])
+            rows = _copy(db, "lake/copy_partition.sql", f"lake_{table.name}", staged, day_column=table.day_column)
+            if rows:
+                size += staged.stat().st_size
+                _replace(staged, final)
                 written += 1
-            elif final.exists():
-                final.unlink()
-                _remove_empty_folders(final.parent, layout.lake / table.name)
-                removed += 1
+            else:
+                staged.unlink()
+                if final.exists():
+                    final.unlink()
+                    _remove_empty_folders(final.parent, layout.lake / table.name)
+                    removed += 1
         after = max(day for _, _, day in planned)
     return written, removed, size
 
 
 def _next_batch(db: duckdb.DuckDBPyConnection, table: str, after: date) -> list[tuple[str, str, date]]:
-    """Make lake_batch the table's next planned partitions after `after` (BATCH_DAYS days at most) and list them."""
-    db.execute(sql_text("lake/batch.sql"), {"lake_table": table, "after": after, "size": BATCH_DAYS})
+    """Make lake_batch the table's next planned day after `after` (one partition per account and broker type)."""
+    db.execute(sql_text("lake/batch.sql"), {"lake_table": table, "after": after})
     rows = db.execute("FROM lake_batch ORDER BY ALL").fetchall()
     return [(str(account), str(broker_type), day) for account, broker_type, day in rows]
 
 
-def _copy(db: duckdb.DuckDBPyConnection, statement: str, view: str, target: Path, *, day_column: str = "") -> None:
-    """Run a COPY statement of sql/lake with its view, target path and day column filled in (all validated here)."""
+def _copy(db: duckdb.DuckDBPyConnection, statement: str, view: str, target: Path, *, day_column: str = "") -> int:
+    """Run a COPY statement of sql/lake with its view, target path and day column filled in (all validated here).
+
+    Returns the rows it wrote.
+    """
     if not _SAFE_VALUE.match(view) or not _SAFE_VALUE.match(day_column or "x"):
         raise ValueError(f"{view!r} / {day_column!r} is not an identifier")
-    db.execute(sql_text(statement).format(view=view, target=sql_literal(target), day_column=day_column))
+    copied = db.execute(sql_text(statement).format(view=view, target=sql_literal(target), day_column=day_column))
+    row = copied.fetchone()
+    return int(row[0]) if row else 0
 
 
 def _replace(staged: Path, final: Path) -> None:

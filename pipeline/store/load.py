@@ -21,6 +21,10 @@ from pipeline.store.parse import FilePart, RebateFile, RejectedFile
 
 log = logging.getLogger(__name__)
 
+ORDER_SLICE_ROWS = 1_000_000
+"""Rows of rebate_details one GROUP BY of the rebate_orders refresh reads (about): its hash table then fits in
+REBATES_DB_MEMORY_LIMIT. One GROUP BY over a whole 10M-row window outgrew it and spilled (108 s of a 400 s load)."""
+
 NO_ROWS = (date(1, 1, 1), date(1, 1, 1))
 """Trade-date bounds that match nothing: a window whose file was empty."""
 
@@ -295,7 +299,10 @@ def refresh_orders(
     """Recompute the rebate_orders rows in the ordId ranges loads marked stale; returns how many orders it wrote.
 
     One transaction: a crash leaves the ranges as they were, for the next call. Overlapping ranges are merged, and
-    each is recomputed from every row its orders have. Cheap when nothing is pending.
+    each is recomputed from every row its orders have, in slices of about ORDER_SLICE_ROWS rows (every row of an
+    order shares its ordId, so any cut between ordIds is exact), so no GROUP BY outgrows memory and spills. In each
+    slice only the orders with more than one row are aggregated; an order of one row is that row. Cheap when nothing
+    is pending.
     """
     with connect(db_path, lock_timeout=lock_timeout) as db:
         ranges = db.execute(
@@ -309,11 +316,43 @@ def refresh_orders(
             for first, last in _merged(ranges):
                 params = {"first_ord_id": first, "last_ord_id": last}
                 db.execute(sql_text("load/delete_orders_in_range.sql"), params)
-                written = db.execute(sql_text("load/insert_orders_in_range.sql"), params).fetchone()
-                orders += int(written[0]) if written else 0
+                after = ""  # below every ordId (ordIds are digits, never empty)
+                for through in [*_slice_ends(db, first, last), last]:
+                    orders += _refresh_slice(db, {**params, "after": after, "through": through})
+                    after = through
             db.execute("DELETE FROM pending_order_ranges")
     log.info("recomputed %s orders in rebate_orders", f"{orders:,}")
     return orders
+
+
+def _refresh_slice(db: duckdb.DuckDBPyConnection, params: dict[str, str]) -> int:
+    """Write the rebate_orders rows of one slice: orders of one row copied, the others aggregated; how many."""
+    db.execute(sql_text("load/orders_filled_twice.sql"), params)
+    orders = 0
+    for statement in ("load/insert_single_row_orders.sql", "load/insert_orders_filled_twice.sql"):
+        written = db.execute(sql_text(statement), params).fetchone()
+        orders += int(written[0]) if written else 0
+    return orders
+
+
+def _slice_ends(db: duckdb.DuckDBPyConnection, first: str, last: str) -> list[str]:
+    """OrdIds that cut the range's rows into slices of about ORDER_SLICE_ROWS (none when it holds fewer), ascending.
+
+    Taken from a sample of the range's ordIds: the slices only need to be roughly even, and any cut is exact.
+    """
+    row = db.execute(sql_text("load/orders_in_range_count.sql"), {"first_ord_id": first, "last_ord_id": last})
+    counted = row.fetchone()
+    slices = -(-int(counted[0]) // ORDER_SLICE_ROWS) if counted else 0
+    if slices <= 1:
+        return []
+    sample = sorted(
+        str(value)
+        for (value,) in db.execute(
+            sql_text("load/orders_in_range_sample.sql"), {"first_ord_id": first, "last_ord_id": last}
+        ).fetchall()
+    )
+    ends = {sample[len(sample) * index // slices] for index in range(1, slices)}
+    return sorted(end for end in ends if end < last)
 
 
 def _merged(ranges: list[tuple[str, str]]) -> list[tuple[str, str]]:

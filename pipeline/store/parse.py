@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import mmap
 import re
 import stat
 import tempfile
@@ -93,6 +94,8 @@ _NAMELESS = "nameless:"
 _SAMPLE_ROWS = 256
 """How many values per column are re-read with Python (`Decimal`, `repr`) to confirm Polars' conversions."""
 _ZIP_CHUNK = 1 << 20
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+"""An empty line, LF or CRLF."""
 BATCH_ROWS = 200_000
 """Rows validated and typed at a time: bounds the memory a load needs, whatever the file's size."""
 _TOTAL_DIGITS = MAX_INTEGER_DIGITS + MAX_DECIMAL_PLACES
@@ -401,15 +404,15 @@ def _text_batches(part: FilePart) -> Iterator[pl.DataFrame]:
 
 
 def _has_blank_line(path: Path) -> bool:
-    """Whether a CSV holds an empty line (DuckDB's reader skips those, which would renumber the rows after it)."""
-    tail = b""
-    with path.open("rb") as handle:
-        while chunk := handle.read(_ZIP_CHUNK):
-            text = tail + chunk
-            if b"\n\n" in text or b"\n\r\n" in text:
-                return True
-            tail = text[-2:]
-    return False
+    """Whether a CSV holds an empty line (DuckDB's reader skips those, which would renumber the rows after it).
+
+    One regular-expression pass over a memory map of the file: no copy of it, and half the CPU of searching for
+    each line end in turn.
+    """
+    if path.stat().st_size == 0:
+        return False
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as text:
+        return _BLANK_LINE.search(text) is not None
 
 
 def _zip_parts(path: Path, max_unzipped_bytes: int, warnings: list[str]) -> Iterator[FilePart]:

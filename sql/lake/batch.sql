@@ -1,7 +1,6 @@
--- The next batch of one table's planned partitions (at most $size days, in day order after $after), as lake_batch,
--- and its first and last day as variables: the views' constant bounds, so a scan reads only those days' row groups.
+-- The next planned day of one table after $after, as lake_batch (one row per account and broker type with a
+-- partition that day); sql/lake/batch_bounds.sql then makes the day the views' constant bounds, so a scan reads only
+-- its row groups.
 CREATE OR REPLACE TEMP TABLE lake_batch AS
 SELECT account, broker_type, day FROM lake_plan
-WHERE lake_table = $lake_table AND day IN (
-    SELECT DISTINCT day FROM lake_plan WHERE lake_table = $lake_table AND day > $after ORDER BY day LIMIT $size
-);
+WHERE lake_table = $lake_table AND day = (SELECT min(day) FROM lake_plan WHERE lake_table = $lake_table AND day > $after);

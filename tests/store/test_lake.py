@@ -238,19 +238,17 @@ def test_the_entry_point_is_written_in_a_storage_version_duckdb_1_4_opens(
     assert tags == ({"storage_version": "v1.4.0+"},)
 
 
-def test_a_publish_of_more_days_than_one_batch_writes_them_all(
-    settings: Settings,
-    ledger: Ledger,
-    fake_clock: FakeClock,
-    tmp_path: Path,
-    digests: Digests,
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_publish_of_many_days_writes_each_partition_once_and_whole(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, digests: Digests
 ) -> None:
-    """The first publish of years of history goes a batch of days at a time: no batch boundary loses a partition."""
-    monkeypatch.setattr(pipeline.store.lake, "BATCH_DAYS", 3)
+    """A publish goes one day and one partition file at a time: no day is lost between them, none written twice."""
     history = RebateWindow("api", date(2025, 1, 1), date(2025, 1, 10))
     load(settings, ledger, fake_clock, source(tmp_path, history, orders_per_day=4), history)
     assert len(partition_files(settings)) == 20
+    assert digests.lake(settings) == digests.database(settings)
+    oauth = RebateWindow("oauth", date(2025, 1, 1), date(2025, 1, 10))  # the same days, a second broker type
+    load(settings, ledger, fake_clock, source(tmp_path, oauth, orders_per_day=4), oauth)
+    assert len(partition_files(settings)) == 40
     assert digests.lake(settings) == digests.database(settings)
 
 

@@ -306,8 +306,9 @@ def test_a_pass_killed_after_its_load_recomputes_the_orders_on_the_next_pass(
     load_by_hand(settings, ledger, write_file(tmp_path, spec, name="first.csv"), first, fake_clock)
     lake_before = digests.lake(settings)
     source = write_file(tmp_path, FileSpec(second.begin, second.end, "api", orders_per_day=12), name="second.csv")
-    # The load commits; the process dies as the refresh starts, or once it has run but before it commits.
-    kill_during(settings, KILL_BEFORE_REFRESH_COMMIT if killed else "load/insert_orders_in_range.sql", source, second)
+    # The load commits; the process dies inside the refresh (its one-row orders written), or before its COMMIT.
+    inside = "load/insert_orders_filled_twice.sql"
+    kill_during(settings, KILL_BEFORE_REFRESH_COMMIT if killed else inside, source, second)
     assert ledger.get(second.window_id).state is WindowState.LOADED
     assert pending_orders(settings.rebates_db) > 0
     assert orders_mismatch(settings.rebates_db), "the straddling orders are stale until the next pass"
@@ -432,6 +433,45 @@ def test_every_load_leaves_rebate_orders_equal_to_a_recomputation_from_scratch(
     outcome = load_by_hand(settings, ledger, shorter, second, fake_clock)
     assert outcome.result is not None and outcome.result.rows_replaced == len(rows)
     assert orders_mismatch(settings.rebates_db) == []
+    assert pending_orders(settings.rebates_db) == 0
+
+
+def full_regroup_mismatch(db_path: Path) -> list[tuple[object, ...]]:
+    """rebate_orders rows that differ, in any column, from one GROUP BY of all of rebate_details (both ways)."""
+    regrouped = """
+        SELECT ord_id, broker_code,
+               arg_max(broker_type, ts), arg_max(uid, ts), arg_max(level, ts), arg_max(inst_id, ts),
+               arg_max(inst_type, ts), arg_max(cl_ord_id, ts),
+               sum(spot_trade_amt), sum(derivative_trade_amt), sum(fee), sum(net_fee), sum(settlement_fee),
+               sum(broker_rebate), sum(sub_broker_rebate), sum(user_rebate), bool_or(affiliated),
+               min(ts), max(ts), min(trade_date), max(trade_date), count(*), count(DISTINCT window_id), account
+        FROM rebate_details GROUP BY account, ord_id, broker_code
+    """
+    stored = "SELECT * FROM rebate_orders"
+    with connect(db_path) as db:
+        return db.execute(f"({regrouped} EXCEPT ALL {stored}) UNION ALL ({stored} EXCEPT ALL {regrouped})").fetchall()
+
+
+def test_a_refresh_in_many_slices_equals_one_regroup_of_every_row(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slices cut between ordIds: orders filling on several days, and in an older window too, come out whole."""
+    monkeypatch.setattr(pipeline.store.load, "ORDER_SLICE_ROWS", 7)
+    older = RebateWindow("api", date(2025, 1, 1), date(2025, 1, 5))
+    newer = RebateWindow("api", date(2025, 1, 6), date(2025, 1, 12))
+    for window in (older, newer):
+        spec = FileSpec(window.begin, window.end, "api", orders_per_day=12)
+        load_by_hand(settings, ledger, write_file(tmp_path, spec, name=f"{window.begin}.csv"), window, fake_clock)
+    with connect(settings.rebates_db) as db:
+        spans = db.execute(
+            "SELECT max(fill_days), max(windows), count(*) FILTER (WHERE windows = 2 AND first_trade_date < ?) "
+            "FROM rebate_orders",
+            [newer.begin],
+        ).fetchone()
+        details = db.execute("SELECT count(*) FROM rebate_details").fetchone()
+    assert spans is not None and spans[0] >= 2 and spans[1] == 2 and spans[2] > 0, spans
+    assert details is not None and details[0] > 10 * 7, "the refresh ran in many slices"
+    assert full_regroup_mismatch(settings.rebates_db) == []
     assert pending_orders(settings.rebates_db) == 0
 
 
@@ -640,6 +680,36 @@ def test_a_csv_loads_through_duckdb_exactly_and_an_unusual_value_through_the_exa
     assert outcome.state is WindowState.LOADED, outcome.reason
     assert "load/insert_csv.sql" in used and "load/insert_details.sql" in used
     assert table_totals(settings.rebates_db) == independent_totals(SPEC)
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["LF", "CRLF"])
+def test_a_csv_with_a_blank_line_is_read_exactly_and_its_rows_keep_their_numbers(
+    settings: Settings,
+    ledger: Ledger,
+    fake_clock: FakeClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    line_end: str,
+) -> None:
+    """DuckDB's reader would skip the blank line and renumber the rows after it: the file goes to parse.py."""
+    used: list[str] = []
+    real_sql_text = pipeline.db.sql_text
+
+    def recording(relative: str) -> str:
+        used.append(relative)
+        return real_sql_text(relative)
+
+    monkeypatch.setattr(pipeline.store.load, "sql_text", recording)
+    header, *rows = build_rebate_file(SPEC).decode().splitlines()
+    blank = tmp_path / "blank.csv"
+    blank.write_bytes(line_end.join([header, *rows[:3], "", *rows[3:]]).encode() + line_end.encode())
+    outcome = load_by_hand(settings, ledger, blank, WINDOW, fake_clock)
+    assert outcome.state is WindowState.LOADED, outcome.reason
+    assert "load/insert_csv.sql" not in used and "load/insert_details.sql" in used
+    assert table_totals(settings.rebates_db) == independent_totals(SPEC)
+    with connect(settings.rebates_db) as db:
+        numbers = [row[0] for row in db.execute("SELECT source_row FROM rebate_details ORDER BY source_row").fetchall()]
+    assert numbers == [1, 2, 3, *range(5, len(rows) + 2)], "the blank line keeps its number"
 
 
 # --- several OKX broker accounts in one database --------------------------------------------------------------------

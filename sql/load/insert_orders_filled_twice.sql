@@ -1,7 +1,8 @@
--- Refresh, step 2 of 2: one rebate_orders row per (account, ord_id, broker_code) in the range, from every row the
--- order has in every window of its account (they all share its ordId, so the range holds them all). The ranges are
--- not per account: a range recomputes every account's orders in it. The range filter lets DuckDB skip the
--- row groups of other times by their min/max ordId. The attributes come from the latest day, in one arg_max.
+-- Refresh, step 4 of 4: one rebate_orders row per (account, ord_id, broker_code) of the slice with more than one
+-- row (orders_filled_twice), from every row the order has in every window of its account (they all share its
+-- ordId, so the slice holds them all). The slices are not per account: a slice recomputes every account's orders
+-- in it. The ordId filter lets DuckDB skip the row groups of other times by their min/max ordId. The attributes
+-- come from the latest day, in one arg_max.
 INSERT INTO rebate_orders
 SELECT
     ord_id,
@@ -33,6 +34,7 @@ FROM (
         count(*) AS fill_days,
         count(DISTINCT window_id) AS windows
     FROM rebate_details
-    WHERE ord_id BETWEEN $first_ord_id AND $last_ord_id
+    WHERE ord_id BETWEEN $first_ord_id AND $last_ord_id AND ord_id > $after AND ord_id <= $through
+      AND (account, ord_id, broker_code) IN (FROM orders_filled_twice)
     GROUP BY account, ord_id, broker_code
 );
