@@ -154,7 +154,7 @@ def test_an_http_link_on_okxs_file_host_is_fetched_over_https_and_other_http_is_
 def test_no_log_line_at_any_level_carries_a_signed_link(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     for name in ("httpx", "httpcore", "pipeline"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
+        caplog.set_level(logging.DEBUG, logger=name)  # restored after the test, unlike a bare setLevel
     fetch(tmp_path, serve())
     with pytest.raises(LinkExpiredError):
         fetch(tmp_path, serve(status=403, body=b"<Error/>"))
