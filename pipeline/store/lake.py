@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from importlib.resources import files
@@ -113,10 +114,7 @@ def publish_lake(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> PublishRe
         _next_batch(db, "", date.min)  # empty: the views below bind against it
         for relative in ("lake/rebate_details.sql", "lake/rebate_orders.sql", *(f"lake/{name}.sql" for name in WHOLE)):
             db.execute(sql_text(relative))
-        written = removed = size = 0
-        for table in PARTITIONED:
-            table_written, table_removed, table_size = _publish_partitions(db, layout, table)
-            written, removed, size = written + table_written, removed + table_removed, size + table_size
+        written, removed, size = _publish_tables(db, layout)
         for name in WHOLE:  # last: a window the ledger file calls loaded has its rows in the lake already
             staged = staging / name / PARTITION_FILE
             staged.parent.mkdir(parents=True)
@@ -170,6 +168,43 @@ def _remove_old_layout(layout: DataLayout) -> int:
             removed += sum(1 for _ in folder.rglob("*.parquet"))
             shutil.rmtree(folder)
     return removed
+
+
+def _publish_tables(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> tuple[int, int, int]:
+    """Publish the planned partitions of every partitioned table: the tables side by side when DuckDB may use threads.
+
+    A day's COPY to one file is one row group, encoded on one thread; with two threads allowed, rebate_details and
+    rebate_orders are written at once, each on a cursor of its own (its own lake_plan rows, lake_batch, view and
+    variables), so the publish uses both cores. Each file is still staged and renamed into place whole; the caller
+    records the publish only after both tables are done. Returns (written, removed, bytes) summed over the tables.
+    """
+    plans = {
+        table.name: db.execute("FROM lake_plan WHERE lake_table = ?", [table.name]).fetchall() for table in PARTITIONED
+    }
+    workers = min(len(PARTITIONED), _duckdb_threads(db))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lake-publish") as pool:
+        futures = [pool.submit(_publish_table, db, layout, table, plans[table.name]) for table in PARTITIONED]
+        results = [future.result() for future in futures]  # the first error raised, after every table finished
+    return (sum(r[0] for r in results), sum(r[1] for r in results), sum(r[2] for r in results))
+
+
+def _duckdb_threads(db: duckdb.DuckDBPyConnection) -> int:
+    """The threads DuckDB may use (REBATES_DB_THREADS while loading): how many tables a publish writes at once."""
+    row = db.execute("SELECT current_setting('threads')").fetchone()
+    return max(1, int(row[0])) if row else 1
+
+
+def _publish_table(
+    db: duckdb.DuckDBPyConnection, layout: DataLayout, table: PartitionedTable, plan: list[tuple[object, ...]]
+) -> tuple[int, int, int]:
+    """Publish one table's planned partitions on a cursor of its own (a connection to the same database)."""
+    with db.cursor() as cursor:
+        cursor.execute(sql_text("lake/plan_table.sql"))
+        if plan:
+            cursor.executemany("INSERT INTO lake_plan VALUES (?, ?, ?, ?)", plan)
+        _next_batch(cursor, "", date.min)  # empty: the view binds against it
+        cursor.execute(sql_text(f"lake/{table.name}.sql"))
+        return _publish_partitions(cursor, layout, table)
 
 
 def _publish_partitions(

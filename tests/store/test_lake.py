@@ -328,3 +328,26 @@ def test_a_lake_in_the_layout_before_accounts_is_moved_whole_by_the_next_publish
     before = partition_files(settings)
     pipeline.store.ingest.refresh_and_publish(settings, loaded=False)
     assert partition_files(settings) == before, "the layout moves once"
+
+
+# --- the two partitioned tables published side by side --------------------------------------------------------------
+
+
+def test_a_publish_on_two_threads_writes_the_same_files_as_one_on_a_single_thread(
+    tmp_path: Path, fake_clock: FakeClock, digests: Digests
+) -> None:
+    """REBATES_DB_THREADS=2 writes rebate_details and rebate_orders on two cursors at once; 1 writes them in turn."""
+    history = RebateWindow("api", date(2025, 1, 1), date(2025, 1, 10))
+    path = source(tmp_path, history, orders_per_day=6)
+    lakes = {}
+    for threads in (1, 2):
+        data = tmp_path / f"threads{threads}"
+        settings = load_settings(rebates_data_dir=data, rebates_db=data / "rebates.duckdb", rebates_db_threads=threads)
+        load(settings, Ledger(settings.rebates_db, fake_clock), fake_clock, path, history)
+        assert digests.lake(settings) == digests.database(settings)
+        lake = settings.layout.lake
+        lakes[threads] = {
+            str(file.relative_to(lake)): file.read_bytes() for file in sorted(lake.glob("rebate_*/*/*/*/*.parquet"))
+        }
+    assert len(lakes[2]) == 20
+    assert lakes[2] == lakes[1]
