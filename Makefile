@@ -30,8 +30,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Both cores, a whole test file per worker (--dist loadfile): a file's tests share their fixtures and order.
 unit: $(STAMP) chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 # The HTML report test renders in Debian's headless Chromium; install it when the machine lacks it.
 chromium:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import CLOCK_FILE_VARIABLE, Exit, app, clock_from_env
+from pipeline.cli import CLOCK_FILE_VARIABLE, Exit, app, clock_from_env, console
 from pipeline.clock import FileClock, SystemClock
 from pipeline.db import connect
 
@@ -82,7 +82,8 @@ def test_settings_show_each_accounts_variables_as_set_or_not_and_never_a_secret(
     monkeypatch.setenv("OKX_BASE_URL_ASIA", "https://us.okx.com")
     monkeypatch.setenv("REBATES_BROKER_TYPES", "api")
     monkeypatch.setenv("REBATES_CREDENTIALS_BLOCK_ASIA", "okx-asia")
-    result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["settings"])
+    monkeypatch.setattr(console, "width", 200)  # wide enough for every cell on one line, whatever the terminal
+    result = CliRunner().invoke(app, ["settings"])
     assert result.exit_code == 0, result.output
     rows = {
         cells[1]: (cells[0], cells[2], cells[3])
@@ -101,7 +102,8 @@ def test_settings_show_each_accounts_variables_as_set_or_not_and_never_a_secret(
 
 def test_settings_show_the_state_url_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REBATES_STATE_URL", "postgresql://rebates:pw-never-shown@db.example:5433/rebates")
-    result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["settings"])
+    monkeypatch.setattr(console, "width", 200)  # wide enough for every cell on one line, whatever the terminal
+    result = CliRunner().invoke(app, ["settings"])
     assert result.exit_code == 0, result.output
     assert "set (db.example:5433/rebates)" in result.output
     assert "pw-never-shown" not in result.output and "rebates:" not in result.output

@@ -219,6 +219,7 @@ def assert_every_window_collected_once_with_exact_sums(scenario: Scenario) -> No
     assert not list((scenario.shared / "data").rglob("*.part")), "a partial download was left behind"
 
 
+@pytest.mark.parametrize("state_env", ["postgres"], indirect=True)  # embedded: the kill scenario covers it
 def test_two_workers_collect_two_accounts_over_simulated_hours(scenario: Scenario) -> None:
     for _ in range(HOURS):
         scenario.hour()
