@@ -257,12 +257,9 @@ def plain(value: object) -> str:
 
 def accounts_table(settings: Settings) -> Table:
     """Each account's own variables: set or not (secrets never shown), and what the account then uses."""
-    from dotenv import dotenv_values
+    from pipeline.config import ACCOUNT_FIELDS, SECRET_FIELDS, SettingsError, account_variable, set_variables
 
-    from pipeline.config import ACCOUNT_FIELDS, SECRET_FIELDS, SettingsError, account_variable
-
-    dotenv = {key.upper() for key, value in dotenv_values(".env").items() if value is not None}
-    present = {key.upper() for key in os.environ} | dotenv
+    present = set_variables()
     table = Table("account", "variable", "set", "the account uses", title="Accounts (REBATES_ACCOUNTS)")
     for name in settings.account_names:
         try:
@@ -275,7 +272,7 @@ def accounts_table(settings: Settings) -> Table:
             is_set = variable in present
             block = account_variable(CREDENTIALS_BLOCK_VARIABLE, name) in present
             if field == "credentials_block":
-                uses = f"Secret block {os.environ.get(variable, '(named in .env)')}" if is_set else "the variables"
+                uses = f"Secret block {present[variable]}" if is_set else "the variables"
             elif field in SECRET_FIELDS:
                 found = getattr(chosen, field) is not None
                 uses = "set" if found else ("from the Secret block" if block else "[red]not set[/]")
@@ -410,19 +407,17 @@ def retry(
     Example: rebates retry api:20250101-20250131
     """
     from pipeline.passes import prepare, retry_windows, sync_accounts
-    from pipeline.windows import RebateWindow
 
     settings = settings_or_exit()
     clock = clock_from_env(settings)
     with exit_codes():
-        accounts = list(dict.fromkeys(window_account(item) for item in windows))
+        accounts = [name for name in dict.fromkeys(map(window_account, windows)) if name is not None]
         for name in accounts:
-            if name is not None:
-                prepare(settings.for_account(name))
-        retried = retry_windows(settings, clock, windows)
+            prepare(settings.for_account(name))
+        retried = retry_windows(settings, clock, windows)  # a malformed id stops here, so `accounts` names them all
         console.print(f"retrying {', '.join(retried)}", highlight=False)
         several = len(settings.account_names) > 1
-        for name in dict.fromkeys(RebateWindow.parse(item).account for item in retried):
+        for name in accounts:
             with console.status("starting", spinner="dots") as status:
                 (run,) = sync_accounts(settings, clock, account=name, wait=wait, progress=status.update)
             print_report(run.report, clock.now(), account=name if several else None)

@@ -324,14 +324,18 @@ class Settings(BaseSettings):
         return self.okx_api_key, self.okx_secret_key, self.okx_passphrase
 
 
-def _account_values(account: str) -> dict[str, str]:
-    """The account's own variables that are set, by settings field: the environment wins over `.env`."""
+def set_variables() -> dict[str, str]:
+    """Every variable set, by upper-case name: the environment's, over `.env`'s (the order pydantic-settings reads)."""
     dotenv = {key.upper(): value for key, value in dotenv_values(".env").items() if value is not None}
-    environ = {key.upper(): value for key, value in os.environ.items()}
+    return dotenv | {key.upper(): value for key, value in os.environ.items()}
+
+
+def _account_values(account: str) -> dict[str, str]:
+    """The account's own variables that are set, by settings field."""
+    present = set_variables()
     found: dict[str, str] = {}
     for field in ACCOUNT_FIELDS:
-        variable = account_variable(field, account)
-        value = environ.get(variable, dotenv.get(variable))
+        value = present.get(account_variable(field, account))
         if value is not None and (value.strip() or field in ACCOUNT_REQUIRED):
             found[field] = value
     return found

@@ -17,7 +17,7 @@ from pipeline.acquire.steps import PassScope, Syncer, SyncReport, broker_scope, 
 from pipeline.clock import Clock
 from pipeline.config import Settings, SettingsError, UsageError, check_writable_paths, select_accounts
 from pipeline.db import connect
-from pipeline.ledger import RETRYABLE, Ledger, WindowState, open_ledger
+from pipeline.ledger import RETRYABLE, Ledger, WindowRecord, WindowState, open_ledger
 from pipeline.okx.limits import OVERDUE_AFTER, BrokerType
 from pipeline.state import duckdb_writes
 from pipeline.store.ingest import ingest_due
@@ -300,7 +300,7 @@ def retry_windows(settings: Settings, clock: Clock, window_ids: Iterable[str]) -
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         ledger = open_ledger(settings.for_account(window.account), clock)
-        record = ledger.get(window_id) if _has_window(settings, ledger, window_id) else None
+        record = _find(settings, ledger, window_id)
         if record is None:
             raise UsageError(f"{window_id} is not in the ledger (`rebates status` lists the windows)")
         if record.state not in RETRYABLE:
@@ -312,14 +312,14 @@ def retry_windows(settings: Settings, clock: Clock, window_ids: Iterable[str]) -
     return wanted
 
 
-def _has_window(settings: Settings, ledger: Ledger, window_id: str) -> bool:
-    if not settings.rebates_db.exists():
-        return False
+def _find(settings: Settings, ledger: Ledger, window_id: str) -> WindowRecord | None:
+    """The window, or None when the ledger does not know it (asking never creates an embedded ledger's file)."""
+    if settings.rebates_state_url is None and not settings.rebates_db.exists():
+        return None
     try:
-        ledger.get(window_id)
+        return ledger.get(window_id)
     except KeyError:
-        return False
-    return True
+        return None
 
 
 def sync(

@@ -222,16 +222,7 @@ class SimulatorApp:
             answer = self._handle(request, body, now)
         except _Rejected as rejected:
             answer = rejected.answer
-        self.state.record_call(
-            request.method,
-            REBATE_PATH,
-            answer.status,
-            answer.code,
-            now,
-            api_key=self._caller(request),
-            host=_host(request),
-        )
-        return answer.response()
+        return self._logged(request, REBATE_PATH, answer, now)
 
     async def _if_rebate(self, request: Request) -> Response:
         now = self.clock.now()
@@ -239,14 +230,12 @@ class SimulatorApp:
             answer = self._user_answer(request, now)
         except _Rejected as rejected:
             answer = rejected.answer
+        return self._logged(request, IF_REBATE_PATH, answer, now)
+
+    def _logged(self, request: Request, path: str, answer: _Answer, now: datetime) -> Response:
+        """Record the call in the call log (its account and host too), then answer it."""
         self.state.record_call(
-            request.method,
-            IF_REBATE_PATH,
-            answer.status,
-            answer.code,
-            now,
-            api_key=self._caller(request),
-            host=_host(request),
+            request.method, path, answer.status, answer.code, now, api_key=self._caller(request), host=_host(request)
         )
         return answer.response()
 
