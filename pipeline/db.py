@@ -76,6 +76,12 @@ def transaction(db: duckdb.DuckDBPyConnection) -> Iterator[None]:
     db.execute("COMMIT")
 
 
+def duckdb_threads(db: duckdb.DuckDBPyConnection) -> int:
+    """The threads this connection's DuckDB may use (REBATES_DB_THREADS while loading)."""
+    row = db.execute("SELECT current_setting('threads')").fetchone()
+    return max(1, int(row[0])) if row else 1
+
+
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 

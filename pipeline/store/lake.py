@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.config import DataLayout
-from pipeline.db import sql_text, transaction
+from pipeline.db import duckdb_threads, sql_text, transaction
 
 log = logging.getLogger(__name__)
 
@@ -181,17 +181,11 @@ def _publish_tables(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> tuple[
     plans = {
         table.name: db.execute("FROM lake_plan WHERE lake_table = ?", [table.name]).fetchall() for table in PARTITIONED
     }
-    workers = min(len(PARTITIONED), _duckdb_threads(db))
+    workers = min(len(PARTITIONED), duckdb_threads(db))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lake-publish") as pool:
         futures = [pool.submit(_publish_table, db, layout, table, plans[table.name]) for table in PARTITIONED]
         results = [future.result() for future in futures]  # the first error raised, after every table finished
     return (sum(r[0] for r in results), sum(r[1] for r in results), sum(r[2] for r in results))
-
-
-def _duckdb_threads(db: duckdb.DuckDBPyConnection) -> int:
-    """The threads DuckDB may use (REBATES_DB_THREADS while loading): how many tables a publish writes at once."""
-    row = db.execute("SELECT current_setting('threads')").fetchone()
-    return max(1, int(row[0])) if row else 1
 
 
 def _publish_table(

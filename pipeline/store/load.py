@@ -15,8 +15,9 @@ import polars as pl
 from pipeline.clock import Clock
 from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.config import DEFAULT_LOCK_TIMEOUT, Settings
-from pipeline.db import connect, sql_text, transaction
+from pipeline.db import connect, duckdb_threads, sql_text, transaction
 from pipeline.ledger import FileRecord, WindowRecord, loaded_in
+from pipeline.store.csv_ranges import RowRange, row_ranges
 from pipeline.store.parse import FilePart, RebateFile, RejectedFile
 
 log = logging.getLogger(__name__)
@@ -179,6 +180,12 @@ class _Load:
     mark_loaded: bool
 
     def run(self, source: RebateFile, *, fast: bool) -> LoadResult:
+        try:
+            return self._replace(source, fast=fast)
+        finally:  # after the transaction ended: an aborted one refuses every statement
+            self.db.execute("RESET preserve_insertion_order")
+
+    def _replace(self, source: RebateFile, *, fast: bool) -> LoadResult:
         db, window_id = self.db, self.record.window_id
         window = (self.record.begin_date, self.record.end_date)
         with transaction(db):
@@ -235,9 +242,13 @@ class _Load:
         offset = source.tz.utcoffset(None)
         assert offset is not None  # source.fast_path_possible
         self.db.execute(sql_text("load/plain_amount.sql"))
+        ranges = row_ranges(part.csv_path, duckdb_threads(self.db))
+        # The ranges' reads run at once only when DuckDB need not keep the rows in file order; each row carries its
+        # number anyway, and each range's rows stay together (row groups keep their day and ordId bounds).
+        self.db.execute("SET preserve_insertion_order = ?", [len(ranges) == 1])
         try:
             inserted = self.db.execute(
-                sql_text("load/insert_csv.sql"),
+                _insert_csv_text(ranges),
                 {
                     "path": str(part.csv_path),
                     "names": list(part.names),
@@ -266,6 +277,18 @@ class _Load:
             "loaded_at": self.now,
             "account": self.record.account,
         }
+
+
+def _insert_csv_text(ranges: tuple[RowRange, ...]) -> str:
+    """load/insert_csv.sql reading the part in `ranges`, each a load/csv_range.sql (numbers only are filled in)."""
+    branch = sql_text("load/csv_range.sql")
+    parts = [
+        branch.replace("{skip}", str(int(part.skip))).replace(
+            "{limit}", "" if part.rows is None else f"LIMIT {int(part.rows)}"
+        )
+        for part in ranges
+    ]
+    return sql_text("load/insert_csv.sql").replace("{row_ranges}", "\n    UNION ALL\n".join(parts))
 
 
 def _check_key(db: duckdb.DuckDBPyConnection, window_id: str, bounds: tuple[date, date]) -> None:
@@ -311,16 +334,22 @@ def refresh_orders(
         if not ranges:
             return 0
         _apply_limits(db, limits)
+        # Each slice writes its own ordId range, so the order of rows within it does not matter: the inserts then use
+        # every thread (a fifth less time on a million orders).
+        db.execute("SET preserve_insertion_order = false")
         orders = 0
-        with transaction(db):
-            for first, last in _merged(ranges):
-                params = {"first_ord_id": first, "last_ord_id": last}
-                db.execute(sql_text("load/delete_orders_in_range.sql"), params)
-                after = ""  # below every ordId (ordIds are digits, never empty)
-                for through in [*_slice_ends(db, first, last), last]:
-                    orders += _refresh_slice(db, {**params, "after": after, "through": through})
-                    after = through
-            db.execute("DELETE FROM pending_order_ranges")
+        try:
+            with transaction(db):
+                for first, last in _merged(ranges):
+                    params = {"first_ord_id": first, "last_ord_id": last}
+                    db.execute(sql_text("load/delete_orders_in_range.sql"), params)
+                    after = ""  # below every ordId (ordIds are digits, never empty)
+                    for through in [*_slice_ends(db, first, last), last]:
+                        orders += _refresh_slice(db, {**params, "after": after, "through": through})
+                        after = through
+                db.execute("DELETE FROM pending_order_ranges")
+        finally:
+            db.execute("RESET preserve_insertion_order")
     log.info("recomputed %s orders in rebate_orders", f"{orders:,}")
     return orders
 

@@ -2,6 +2,8 @@
 -- Every value is checked as text before its cast; a value outside the plain shape (or a row outside the window)
 -- stops the statement with error(), and the loader then rolls back and reads the file exactly with
 -- pipeline/store/parse.py, which loads it or names the bad row. So this path accepts a subset of what parse.py does.
+-- The row ranges are one or more load/csv_range.sql joined by UNION ALL (pipeline/store/csv_ranges.py): ranges of the
+-- part's rows read side by side, each numbered from its own first row, so the read uses every thread DuckDB has.
 -- $path, $names (column names in the file's order), $first_row (the file's number of the part's first row),
 -- $offset_ms (REBATES_TZ as a fixed offset), $begin_date, $end_date (the window), lineage as insert_details.sql.
 INSERT INTO rebate_details
@@ -35,14 +37,8 @@ FROM (
             AS affiliated,
         CASE WHEN regexp_full_match(ts, '[0-9]{13}') THEN ts::BIGINT ELSE error('ts') END AS ts_ms
     FROM (
-        SELECT $first_row - 1 + row_number() OVER () AS source_row, *
-        FROM (
-            SELECT NULL::VARCHAR AS uid, NULL::VARCHAR AS cl_ord_id WHERE false
-            UNION ALL BY NAME
-            SELECT * FROM read_csv(
-                $path, all_varchar = true, header = true, names = $names, delim = ',', quote = '"',
-                escape = '"', strict_mode = true, null_padding = false
-            )
-        )
+        SELECT NULL::VARCHAR AS uid, NULL::VARCHAR AS cl_ord_id, NULL::BIGINT AS source_row WHERE false
+        UNION ALL BY NAME
+        SELECT * FROM ({row_ranges})
     )
 );

@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 
 import pipeline.db
+import pipeline.store.csv_ranges
 import pipeline.store.load
 import pipeline.store.parse
 from pipeline.archive import archive_local_file
@@ -36,6 +37,7 @@ from pipeline.simulator.files import (
     corrupt,
     generate_rows,
 )
+from pipeline.store.csv_ranges import RowRange
 from pipeline.store.ingest import ingest_due, load_by_hand
 from pipeline.store.load import LoadMismatchError, load_window
 from pipeline.store.parse import FilePart, RebateFile
@@ -680,6 +682,41 @@ def test_a_csv_loads_through_duckdb_exactly_and_an_unusual_value_through_the_exa
     assert outcome.state is WindowState.LOADED, outcome.reason
     assert "load/insert_csv.sql" in used and "load/insert_details.sql" in used
     assert table_totals(settings.rebates_db) == independent_totals(SPEC)
+
+
+@pytest.mark.parametrize("overshoot", [False, True], ids=["ranges", "a-range-past-the-end"])
+def test_a_large_csv_is_read_in_ranges_on_both_threads_and_every_row_keeps_its_number(
+    settings: Settings,
+    ledger: Ledger,
+    fake_clock: FakeClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    overshoot: bool,
+) -> None:
+    """The ranges' rows land once each, numbered as in the file; a range past the end sends the file to parse.py."""
+    spec = FileSpec(SPEC.begin, SPEC.end, "api", orders_per_day=40)
+    monkeypatch.setattr(pipeline.store.csv_ranges, "MIN_RANGE_ROWS", 100)
+    statements: list[str] = []
+    real_text = pipeline.store.load._insert_csv_text
+
+    def recording(ranges: tuple[RowRange, ...]) -> str:
+        if overshoot:
+            ranges = (*ranges[:-1], RowRange(10 * len(generate_rows(spec)), None))
+        statements.append(real_text(ranges))
+        return statements[-1]
+
+    monkeypatch.setattr(pipeline.store.load, "_insert_csv_text", recording)
+    outcome = load_by_hand(settings, ledger, write_file(tmp_path, spec, name="large.csv"), WINDOW, fake_clock)
+    assert outcome.state is WindowState.LOADED, outcome.reason
+    assert len(statements) == 1 and statements[0].count("read_csv(") == 2, "two ranges, one per thread"
+    assert table_totals(settings.rebates_db) == independent_totals(spec)
+    with connect(settings.rebates_db) as db:
+        rows = db.execute("SELECT source_row, ord_id, fee FROM rebate_details ORDER BY source_row").fetchall()
+    source = [(row["ordId"], Decimal(row["fee"])) for row in generate_rows(spec)]
+    assert rows == [(number, *values) for number, values in enumerate(source, start=1)]
+    with connect(settings.rebates_db) as db:
+        setting = db.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    assert setting == (True,), "the setting the ranges need is not left behind"
 
 
 @pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["LF", "CRLF"])
