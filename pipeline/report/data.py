@@ -8,13 +8,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Context, Decimal
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import duckdb
 
 from pipeline.columns import AMOUNT_COLUMNS
-from pipeline.config import DEFAULT_LOCK_TIMEOUT
+from pipeline.config import DEFAULT_ACCOUNT, DEFAULT_LOCK_TIMEOUT
 from pipeline.db import connect, sql_text
 from pipeline.ledger import WindowState
 from pipeline.report.model import SUMMARY, Cell, Chart, Column, Kind, Period, Report, Table
@@ -268,6 +270,8 @@ class _Results:
     tables: dict[str, list[dict[str, Any]]]
     previous_days: list[dict[str, Any]]
     windows: list[dict[str, Any]]
+    uncovered: list[dict[str, Any]]
+    """(account, broker_type, trade_date) of the period that no loaded window of that account and type holds."""
 
 
 def _read(
@@ -287,6 +291,7 @@ def _read(
         tables={spec.name: _query(db, spec.name, query_params.get(spec.name, params)) for spec in TABLES},
         previous_days=_query(db, "by_day", previous_params),
         windows=_query(db, "windows_in_period", window_params),
+        uncovered=_query(db, "uncovered_days", window_params),
     )
 
 
@@ -296,16 +301,20 @@ def _warnings(
     """What a reader must know before trusting the figures: missing days, broken windows, mismatches."""
     warnings = [] if db_path.exists() else [f"{db_path} does not exist: nothing has been loaded yet"]
     missing = [day["trade_date"] for day in results.tables["by_day"] if not day["covered"]]
-    if missing:
+    if missing and not results.uncovered:  # no window at all yet
+        warnings.append(f"no window holds any day of {period.label} yet, so its figures are incomplete")
+    for (account, broker_type), rows in groupby(results.uncovered, key=itemgetter("account", "broker_type")):
+        days = [row["trade_date"] for row in rows]
+        of_account = "" if account == DEFAULT_ACCOUNT else f" of account {account}"
         warnings.append(
-            f"{len(missing)} day(s) of {period.label} have no loaded window for every broker type, so their figures "
-            f"are incomplete: {', '.join(day.isoformat() for day in missing)}"
+            f"{len(days)} day(s) of {period.label} have no loaded {broker_type} window{of_account}, so their figures "
+            f"are incomplete: {', '.join(day.isoformat() for day in days)}"
         )
     previous_missing = [day for day in results.previous_days if not day["covered"]]
     if previous_missing:
         warnings.append(
-            f"{len(previous_missing)} day(s) of the previous period {previous.label} have no loaded window for every "
-            "broker type, so the comparison with it is incomplete"
+            f"{len(previous_missing)} day(s) of the previous period {previous.label} lack a loaded window of some "
+            "account or broker type, so the comparison with it is incomplete"
         )
     warnings += [
         f"window {window['window_id']} is {window['state']}: {window['last_error']}"
