@@ -248,12 +248,20 @@ KILL_BEFORE_REFRESH_COMMIT = "the refresh's COMMIT"
 """kill_during's other place: every refresh statement ran (the pending list is empty), the COMMIT did not."""
 
 
-def kill_during(settings: Settings, statement: str, source: Path, window: RebateWindow) -> None:
-    """Run `load_by_hand` in a child that SIGKILLs itself at `statement` (or at KILL_BEFORE_REFRESH_COMMIT)."""
+def kill_during(
+    settings: Settings, statement: str, source: Path, window: RebateWindow, *, min_range_rows: int | None = None
+) -> None:
+    """Run `load_by_hand` in a child that SIGKILLs itself at `statement` (or at KILL_BEFORE_REFRESH_COMMIT).
+
+    `min_range_rows` makes the child read even a small CSV in row ranges side by side (csv_ranges.MIN_RANGE_ROWS).
+    """
     script = textwrap.dedent(f"""
         import contextlib, os, signal
         from pathlib import Path
+        import pipeline.store.csv_ranges
         import pipeline.store.load
+        if {min_range_rows!r} is not None:
+            pipeline.store.csv_ranges.MIN_RANGE_ROWS = {min_range_rows!r}
         @contextlib.contextmanager
         def transaction(db):
             db.execute("BEGIN TRANSACTION")
@@ -296,6 +304,23 @@ def test_a_process_killed_mid_load_leaves_the_previous_state(
     kill_during(settings, "load/window_totals.sql", again, WINDOW)
     assert table_digest(settings.rebates_db) == before
     assert pending_orders(settings.rebates_db) == 0
+
+
+def test_a_process_killed_after_a_load_on_both_threads_leaves_the_previous_state(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    """The rows two ranges wrote side by side (each thread its own row groups) go with the transaction they were in."""
+    load_by_hand(settings, ledger, write_file(tmp_path, SPEC), WINDOW, fake_clock)
+    before = table_digest(settings.rebates_db)
+    again = write_file(tmp_path, FileSpec(SPEC.begin, SPEC.end, "api", orders_per_day=40), name="again.csv")
+    kill_during(settings, "load/window_totals.sql", again, WINDOW, min_range_rows=100)
+    assert table_digest(settings.rebates_db) == before
+    assert pending_orders(settings.rebates_db) == 0
+    outcome = load_by_hand(settings, ledger, again, WINDOW, fake_clock)
+    assert outcome.state is WindowState.LOADED, outcome.reason
+    assert table_totals(settings.rebates_db) == independent_totals(
+        FileSpec(SPEC.begin, SPEC.end, "api", orders_per_day=40)
+    )
 
 
 @pytest.mark.parametrize("killed", [False, True], ids=["before the refresh", "during the refresh"])
