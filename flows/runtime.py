@@ -11,13 +11,7 @@ from typing import Any
 from prefect.blocks.system import Secret
 
 from pipeline.clock import Clock, SystemClock
-from pipeline.config import DEFAULT_ACCOUNT, Settings, SettingsError, account_variable, load_settings
-
-CREDENTIALS_BLOCK_VARIABLE = "REBATES_CREDENTIALS_BLOCK"
-"""Names a Prefect Secret block holding the OKX credentials, used instead of OKX_API_KEY & co. when set.
-
-With REBATES_ACCOUNTS, each account names its own: `REBATES_CREDENTIALS_BLOCK_<NAME>` (never the unsuffixed one,
-which would spend another account's budget)."""
+from pipeline.config import Settings, SettingsError, credentials_block_variable, load_settings
 
 CREDENTIAL_FIELDS = {
     "okx_api_key": "OKX_API_KEY",
@@ -27,13 +21,6 @@ CREDENTIAL_FIELDS = {
 """Settings field → the key it has in the Secret block's JSON object (the same names as the variables)."""
 
 _pinned: tuple[Settings, Clock] | None = None
-
-
-def credentials_block_variable(settings: Settings) -> str:
-    """The variable naming the account's Secret block: REBATES_CREDENTIALS_BLOCK, or `…_<NAME>` for a named one."""
-    if settings.rebates_account == DEFAULT_ACCOUNT and not settings.rebates_accounts:
-        return CREDENTIALS_BLOCK_VARIABLE
-    return account_variable(CREDENTIALS_BLOCK_VARIABLE, settings.rebates_account)
 
 
 def run_settings(account: str | None = None) -> Settings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
@@ -226,10 +226,6 @@ def show_settings() -> None:
         console.print(accounts_table(settings))
 
 
-CREDENTIALS_BLOCK_VARIABLE = "REBATES_CREDENTIALS_BLOCK"
-"""As flows/runtime.py names it (kept here so `rebates settings` loads no Prefect): an account's Secret block."""
-
-
 def state_url_shown(value: object) -> str:
     """REBATES_STATE_URL without its user or password: `set (host:port/database)`, or `not set`."""
     from urllib.parse import urlsplit
@@ -257,7 +253,14 @@ def plain(value: object) -> str:
 
 def accounts_table(settings: Settings) -> Table:
     """Each account's own variables: set or not (secrets never shown), and what the account then uses."""
-    from pipeline.config import ACCOUNT_FIELDS, SECRET_FIELDS, SettingsError, account_variable, set_variables
+    from pipeline.config import (
+        ACCOUNT_FIELDS,
+        CREDENTIALS_BLOCK_VARIABLE,
+        SECRET_FIELDS,
+        SettingsError,
+        account_variable,
+        set_variables,
+    )
 
     present = set_variables()
     table = Table("account", "variable", "set", "the account uses", title="Accounts (REBATES_ACCOUNTS)")
@@ -577,14 +580,39 @@ def doctor() -> None:
 
     Each failure says in plain words what is wrong and how to fix it. Example: rebates doctor
     """
+    from pipeline.config import CREDENTIALS_BLOCK_VARIABLE, set_variables
     from pipeline.doctor import run_doctor
 
-    checks = run_doctor(None, clock_from_env())
+    # Credentials held in a Prefect Secret block are read as the flows read them (that loads Prefect: only then).
+    blocks = any(
+        name.startswith(CREDENTIALS_BLOCK_VARIABLE) and value.strip() for name, value in set_variables().items()
+    )
+    checks = run_doctor(None, clock_from_env(), account_loader=_secret_block_reader() if blocks else None)
     for check in checks:
         mark = "[green]ok  [/]" if check.ok else "[red]fail[/]"
         console.print(f"{mark} {check.name}: {escape(check.detail)}", highlight=False)
     if not all(check.ok for check in checks):
         raise typer.Exit(int(Exit.UNEXPECTED))
+
+
+def _secret_block_reader() -> Callable[[str], Settings]:
+    """An account's settings as the flows read them: its credentials from its Secret block when one is named."""
+    from flows.runtime import run_settings
+    from pipeline.config import CREDENTIALS_BLOCK_VARIABLE, SettingsError
+
+    def read(account: str) -> Settings:
+        try:
+            return run_settings(account)
+        except SettingsError:
+            raise
+        except Exception as exc:  # Prefect's API unreachable, say: the doctor reports it as the check's failure
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SettingsError(
+                f"cannot read the account's Secret block ({CREDENTIALS_BLOCK_VARIABLE}…): {first}; is PREFECT_API_URL "
+                "the server the flows use?"
+            ) from None
+
+    return read
 
 
 @app.command("status")

@@ -100,6 +100,19 @@ def account_variable(field: str, account: str) -> str:
     return f"{field.upper()}_{account.upper()}"
 
 
+CREDENTIALS_BLOCK_VARIABLE = "REBATES_CREDENTIALS_BLOCK"
+"""Names a Prefect Secret block holding the OKX credentials, used instead of OKX_API_KEY & co. when set (the flows read
+it: flows/runtime.py). With REBATES_ACCOUNTS, each account names its own: `REBATES_CREDENTIALS_BLOCK_<NAME>` (never
+the unsuffixed one, which would spend another account's budget)."""
+
+
+def credentials_block_variable(settings: Settings) -> str:
+    """The variable naming the account's Secret block: REBATES_CREDENTIALS_BLOCK, or `…_<NAME>` for a named one."""
+    if settings.rebates_account == DEFAULT_ACCOUNT and not settings.rebates_accounts:
+        return CREDENTIALS_BLOCK_VARIABLE
+    return account_variable(CREDENTIALS_BLOCK_VARIABLE, settings.rebates_account)
+
+
 def parse_broker_types(value: Any) -> tuple[BrokerType, ...]:
     """Read `""`, `api`, `oauth` or `api,oauth` (any order, any case) as a tuple of broker types."""
     if isinstance(value, (tuple, list)):

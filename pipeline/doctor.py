@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -14,7 +15,16 @@ import duckdb
 import httpx
 
 from pipeline.clock import Clock, from_epoch_ms
-from pipeline.config import LOOPBACK_HOSTS, Settings, SettingsError, account_variable, load_settings
+from pipeline.config import (
+    CREDENTIALS_BLOCK_VARIABLE,
+    LOOPBACK_HOSTS,
+    Settings,
+    SettingsError,
+    account_variable,
+    credentials_block_variable,
+    load_settings,
+    set_variables,
+)
 from pipeline.db import DatabaseLockedError, DatabaseUnusableError, connect
 from pipeline.okx.client import OkxClient
 from pipeline.okx.errors import OkxError, OkxParameterError, OkxRateLimitError
@@ -41,11 +51,19 @@ class Check:
     detail: str
 
 
-def run_doctor(settings: Settings | None, clock: Clock, *, transport: httpx.BaseTransport | None = None) -> list[Check]:
+def run_doctor(
+    settings: Settings | None,
+    clock: Clock,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    account_loader: Callable[[str], Settings] | None = None,
+) -> list[Check]:
     """Run every check in order; `settings=None` loads them from the environment (and `.env`) as a check too.
 
-    `transport` replaces the network for OKX calls (tests pass an `httpx.MockTransport`). A check that cannot
-    run because an earlier one failed is listed as failed with the reason it was not run.
+    `transport` replaces the network for OKX calls (tests pass an `httpx.MockTransport`). `account_loader` gives an
+    account's settings with its credentials (the CLI passes the flows' reader, which takes them from the account's
+    Secret block when REBATES_CREDENTIALS_BLOCK names one); without it, from the variables. A check that cannot run
+    because an earlier one failed is listed as failed with the reason it was not run.
     """
     if settings is None:
         try:
@@ -58,7 +76,7 @@ def run_doctor(settings: Settings | None, clock: Clock, *, transport: httpx.Base
                 Check("clock", False, reason),
             ]
     checks = [Check("settings", True, describe_settings(settings))]
-    accounts = account_settings(settings)
+    accounts = account_settings(settings, account_loader)
     credentials = {
         name: check_credentials(chosen) if isinstance(chosen, Settings) else Check("credentials", False, chosen)
         for name, chosen in accounts.items()
@@ -85,14 +103,20 @@ def run_doctor(settings: Settings | None, clock: Clock, *, transport: httpx.Base
     return checks
 
 
-def account_settings(settings: Settings) -> dict[str, Settings | str]:
-    """Each configured account's settings, or why they do not load (a malformed OKX_BASE_URL_<NAME>, say)."""
+def account_settings(settings: Settings, loader: Callable[[str], Settings] | None = None) -> dict[str, Settings | str]:
+    """Each configured account's settings, or why they do not load (a malformed OKX_BASE_URL_<NAME>, a Secret block
+    that is not there, say). `loader` reads an account's settings with its credentials (default: `for_account`)."""
     found: dict[str, Settings | str] = {}
     for name in settings.account_names:
         try:
-            found[name] = settings.for_account(name)
+            found[name] = loader(name) if loader is not None else settings.for_account(name)
         except SettingsError as exc:
-            found[name] = f"{exc} (set it in the environment or in .env, then run this again)"
+            fix = (
+                ""
+                if CREDENTIALS_BLOCK_VARIABLE in str(exc)
+                else " (set it in the environment or in .env, then run this again)"
+            )
+            found[name] = f"{exc}{fix}"
     return found
 
 
@@ -122,6 +146,10 @@ def check_credentials(settings: Settings) -> Check:
         settings.require_credentials()
     except SettingsError as exc:
         return Check("credentials", False, str(exc))
+    block_variable = credentials_block_variable(settings)
+    block = set_variables().get(block_variable, "").strip()
+    if block:
+        return Check("credentials", True, f"read from the Prefect Secret block {block!r} ({block_variable})")
     names = ("okx_api_key", "okx_secret_key", "okx_passphrase")
     variables = [
         account_variable(name, settings.rebates_account) if settings.rebates_accounts else name.upper()

@@ -17,8 +17,10 @@ from flows.reports import build_reports
 from flows.runtime import run_settings
 from flows.sync import backfill, retry_by_account, sync_rebates
 from pipeline.acquire.steps import SyncReport
+from pipeline.cli import _secret_block_reader
 from pipeline.clock import SystemClock
 from pipeline.config import SettingsError, UsageError
+from pipeline.doctor import Check, run_doctor
 from pipeline.passes import prepare
 from pipeline.report.model import Period
 from pipeline.simulator.server import RunningSimulator
@@ -189,6 +191,30 @@ def test_each_account_reads_its_own_secret_block_and_never_the_unsuffixed_one(
     monkeypatch.setenv("REBATES_CREDENTIALS_BLOCK_ASIA", "no-such-block")
     with pytest.raises(SettingsError, match="REBATES_CREDENTIALS_BLOCK_ASIA=no-such-block: no Prefect Secret block"):
         run_settings("asia")
+
+
+def test_the_doctor_reads_an_accounts_credentials_from_its_secret_block(
+    accounts_env: Path, two_accounts: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rebates doctor` checks the credentials the flows will use, not only the variables (they may be unset)."""
+    Secret(
+        value={"OKX_API_KEY": ASIA.api_key, "OKX_SECRET_KEY": ASIA.secret_key, "OKX_PASSPHRASE": ASIA.passphrase}
+    ).save("okx-rebates-asia-doctor", overwrite=True)
+    for name in ("OKX_API_KEY_ASIA", "OKX_SECRET_KEY_ASIA", "OKX_PASSPHRASE_ASIA"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("REBATES_CREDENTIALS_BLOCK_ASIA", "okx-rebates-asia-doctor")
+    checks = {check.name: check for check in run_doctor(None, SystemClock(), account_loader=_secret_block_reader())}
+    assert checks["credentials (asia)"] == Check(
+        "credentials (asia)", True, "read from the Prefect Secret block 'okx-rebates-asia-doctor' "
+        "(REBATES_CREDENTIALS_BLOCK_ASIA)"
+    )  # fmt: skip
+    assert checks["OKX API (asia)"].ok, checks["OKX API (asia)"].detail
+    assert checks["credentials (eu)"].ok and "OKX_API_KEY_EU" in checks["credentials (eu)"].detail
+    monkeypatch.setenv("REBATES_CREDENTIALS_BLOCK_ASIA", "no-such-block")
+    checks = {check.name: check for check in run_doctor(None, SystemClock(), account_loader=_secret_block_reader())}
+    refused = checks["credentials (asia)"]
+    assert not refused.ok and "REBATES_CREDENTIALS_BLOCK_ASIA=no-such-block: no Prefect Secret block" in refused.detail
+    assert checks["OKX API (asia)"].detail == "not checked: set the credentials first"
 
 
 def test_a_backfill_of_every_account_publishes_each_accounts_progress(

@@ -26,11 +26,11 @@ import flows.serve
 import flows.sync
 from flows.policy import retry_if_database_locked, retry_if_transient
 from flows.reports import build_reports, report_periods
-from flows.runtime import CREDENTIALS_BLOCK_VARIABLE, run_settings
+from flows.runtime import run_settings
 from flows.serve import deployments, schedule_timezone
 from flows.sync import backfill, load, sync_rebates
 from pipeline.acquire.steps import SyncReport
-from pipeline.config import SettingsError, parse_timezone
+from pipeline.config import CREDENTIALS_BLOCK_VARIABLE, SettingsError, parse_timezone
 from pipeline.db import DatabaseLockedError
 from pipeline.okx.errors import OkxAuthError, OkxTransientError
 from pipeline.report.model import Period
