@@ -136,9 +136,9 @@ def load_window(
     `mark_loaded=False` when the ledger lives in PostgreSQL: the caller marks the window after this commits.
 
     The file is read in batches inside that transaction, so memory does not grow with its size, and it still loads
-    whole or not at all. A CSV part in OKX's usual shape is read by DuckDB itself (sql/load/insert_csv.sql); if any
-    of its values is unusual, that attempt rolls back and the file is read exactly by parse.py instead, which loads
-    it or names the bad row. The window's previous rows (an earlier file, or the same file loaded before) are
+    whole or not at all. A CSV part in OKX's usual shape is read by DuckDB itself (sql/load/insert_csv.sql), a large
+    one in row ranges on every thread (csv_ranges.py); if any of its values is unusual, that attempt rolls back and
+    the file is read exactly by parse.py instead, which loads it or names the bad row. The window's previous rows (an earlier file, or the same file loaded before) are
     replaced, so loading again changes nothing. The key (ord_id, broker_code, trade_date) must then hold once on the
     file's days, or the file is rejected (`RejectedFile`: twice in the file, or a window overlapping another). The
     rows and every amount total are read back and must equal the file's exactly, or everything rolls back and
