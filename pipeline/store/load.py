@@ -139,11 +139,12 @@ def load_window(
     whole or not at all. A CSV part in OKX's usual shape is read by DuckDB itself (sql/load/insert_csv.sql), a large
     one in row ranges on every thread (csv_ranges.py); if any of its values is unusual, that attempt rolls back and
     the file is read exactly by parse.py instead, which loads it or names the bad row. The window's previous rows
-    (an earlier file, or the same file loaded before) are replaced, so loading again changes nothing. The key (ord_id, broker_code, trade_date) must then hold once on the
-    file's days, or the file is rejected (`RejectedFile`: twice in the file, or a window overlapping another). The
-    rows and every amount total are read back and must equal the file's exactly, or everything rolls back and
-    `LoadMismatchError` is raised. The ordIds of the old and new rows are listed in pending_order_ranges in the same
-    transaction; `refresh_orders` recomputes them.
+    (an earlier file, or the same file loaded before) are replaced, so loading again changes nothing. The key
+    (ord_id, broker_code, trade_date) must then hold once on the file's days, or the file is rejected
+    (`RejectedFile`: twice in the file, or a window overlapping another). The rows and every amount total are read
+    back and must equal the file's exactly, or everything rolls back and `LoadMismatchError` is raised. The ordIds
+    of the old and new rows are listed in pending_order_ranges in the same transaction; `refresh_orders` recomputes
+    them.
     """
     window_id = record.window_id
     now = clock.now()
