@@ -26,6 +26,7 @@ import duckdb
 
 from pipeline.config import DataLayout
 from pipeline.db import duckdb_threads, sql_text, transaction
+from pipeline.store.load import merged_ranges
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,15 @@ def mark_pending_orders(db: duckdb.DuckDBPyConnection) -> None:
     Call it in the same held connection, just before the refresh: the publish then rewrites both their old and new
     partitions. It commits at once, so a pass that dies after the refresh leaves them for the next publish.
     """
+    ranges = [
+        (str(first), str(last))
+        for first, last in db.execute(
+            "SELECT first_ord_id, last_ord_id FROM pending_order_ranges ORDER BY ALL"
+        ).fetchall()
+    ]
     with transaction(db):
-        db.execute(sql_text("lake/mark_pending_orders.sql"))
+        for first, last in merged_ranges(ranges):
+            db.execute(sql_text("lake/mark_pending_orders.sql"), {"first_ord_id": first, "last_ord_id": last})
 
 
 def publish_lake(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> PublishResult:

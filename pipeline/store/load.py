@@ -341,7 +341,7 @@ def refresh_orders(
         orders = 0
         try:
             with transaction(db):
-                for first, last in _merged(ranges):
+                for first, last in merged_ranges(ranges):
                     params = {"first_ord_id": first, "last_ord_id": last}
                     db.execute(sql_text("load/delete_orders_in_range.sql"), params)
                     after = ""  # below every ordId (ordIds are digits, never empty)
@@ -385,7 +385,7 @@ def _slice_ends(db: duckdb.DuckDBPyConnection, first: str, last: str) -> list[st
     return sorted(end for end in ends if end < last)
 
 
-def _merged(ranges: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def merged_ranges(ranges: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Sorted (first, last) ranges with every overlap merged."""
     merged: list[tuple[str, str]] = []
     for first, last in ranges:
