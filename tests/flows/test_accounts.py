@@ -171,14 +171,19 @@ def test_one_account_only_and_an_unknown_account_is_refused(accounts_env: Path, 
     assert "account 'moon' is not configured: REBATES_ACCOUNTS names eu, asia" in str(refused.message)
 
 
+def asia_credentials_in_a_block(block: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Save asia's credentials as the Secret block `block` and unset its variables (the block names nothing yet)."""
+    Secret(
+        value={"OKX_API_KEY": ASIA.api_key, "OKX_SECRET_KEY": ASIA.secret_key, "OKX_PASSPHRASE": ASIA.passphrase}
+    ).save(block, overwrite=True)
+    for name in ("OKX_API_KEY_ASIA", "OKX_SECRET_KEY_ASIA", "OKX_PASSPHRASE_ASIA"):
+        monkeypatch.delenv(name)
+
+
 def test_each_account_reads_its_own_secret_block_and_never_the_unsuffixed_one(
     accounts_env: Path, two_accounts: RunningSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    Secret(
-        value={"OKX_API_KEY": ASIA.api_key, "OKX_SECRET_KEY": ASIA.secret_key, "OKX_PASSPHRASE": ASIA.passphrase}
-    ).save("okx-rebates-asia-test", overwrite=True)
-    for name in ("OKX_API_KEY_ASIA", "OKX_SECRET_KEY_ASIA", "OKX_PASSPHRASE_ASIA"):
-        monkeypatch.delenv(name)
+    asia_credentials_in_a_block("okx-rebates-asia-test", monkeypatch)
     monkeypatch.setenv("REBATES_CREDENTIALS_BLOCK", "okx-rebates-asia-test")  # the unsuffixed: not asia's
     with pytest.raises(SettingsError, match="OKX_API_KEY_ASIA is not set"):
         prepare(run_settings("asia"))
@@ -197,11 +202,7 @@ def test_the_doctor_reads_an_accounts_credentials_from_its_secret_block(
     accounts_env: Path, two_accounts: RunningSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`rebates doctor` checks the credentials the flows will use, not only the variables (they may be unset)."""
-    Secret(
-        value={"OKX_API_KEY": ASIA.api_key, "OKX_SECRET_KEY": ASIA.secret_key, "OKX_PASSPHRASE": ASIA.passphrase}
-    ).save("okx-rebates-asia-doctor", overwrite=True)
-    for name in ("OKX_API_KEY_ASIA", "OKX_SECRET_KEY_ASIA", "OKX_PASSPHRASE_ASIA"):
-        monkeypatch.delenv(name)
+    asia_credentials_in_a_block("okx-rebates-asia-doctor", monkeypatch)
     monkeypatch.setenv("REBATES_CREDENTIALS_BLOCK_ASIA", "okx-rebates-asia-doctor")
     checks = {check.name: check for check in run_doctor(None, SystemClock(), account_loader=_secret_block_reader())}
     assert checks["credentials (asia)"] == Check(
