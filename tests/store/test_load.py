@@ -244,6 +244,51 @@ def test_a_crash_mid_load_leaves_the_previous_state(
     assert ledger.get(WINDOW.window_id).state is WindowState.DOWNLOADED  # the new file waits to be loaded
 
 
+def test_a_process_killed_while_duckdb_reads_the_ranges_leaves_the_previous_state(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    """SIGKILL a quarter of a second into the insert of ~400k rows on two threads: nothing of it survives."""
+    load_by_hand(settings, ledger, write_file(tmp_path, SPEC), WINDOW, fake_clock)
+    before = table_digest(settings.rebates_db)
+    header, *rows = build_rebate_file(SPEC).decode().splitlines()
+    at = header.split(",").index("ordId")
+
+    def renumbered(copy: int) -> Iterator[str]:
+        for row in rows:
+            cells = row.split(",")
+            cells[at] = str(int(cells[at]) * 10_000 + copy)  # digits, and unique per copy
+            yield ",".join(cells)
+
+    large = tmp_path / "large.csv"
+    large.write_text("\n".join([header, *(line for copy in range(3_000) for line in renumbered(copy))]) + "\n")
+    script = textwrap.dedent(f"""
+        import os, signal, threading
+        from pathlib import Path
+        import pipeline.store.csv_ranges
+        import pipeline.store.load
+        pipeline.store.csv_ranges.MIN_RANGE_ROWS = 1_000
+        real = pipeline.store.load._insert_csv_text
+        def dying(ranges):
+            assert len(ranges) == 2, ranges
+            threading.Timer(0.25, os.kill, (os.getpid(), signal.SIGKILL)).start()
+            return real(ranges)
+        pipeline.store.load._insert_csv_text = dying
+        from pipeline.clock import SystemClock
+        from pipeline.config import load_settings
+        from pipeline.ledger import Ledger
+        from pipeline.store.ingest import load_by_hand
+        from pipeline.windows import RebateWindow
+        data = Path({str(settings.rebates_data_dir)!r})
+        settings = load_settings(rebates_data_dir=data, rebates_db=data / "rebates.duckdb")
+        ledger = Ledger(settings.rebates_db, SystemClock())
+        load_by_hand(settings, ledger, Path({str(large)!r}), RebateWindow.parse({WINDOW.window_id!r}), SystemClock())
+    """)
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert table_digest(settings.rebates_db) == before
+    assert pending_orders(settings.rebates_db) == 0
+
+
 KILL_BEFORE_REFRESH_COMMIT = "the refresh's COMMIT"
 """kill_during's other place: every refresh statement ran (the pending list is empty), the COMMIT did not."""
 
