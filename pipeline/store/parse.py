@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-import mmap
 import re
 import stat
 import tempfile
@@ -24,6 +23,7 @@ import polars as pl
 
 from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.fileformat import UTF8_BOM, ZIP_MAGIC, FileFormat, detect_format
+from pipeline.store.csv_ranges import mapped_windows
 from pipeline.store.xlsx_numbers import SheetNumbers, StoredNumber, UnreadableSheet, scan_workbook
 
 __all__ = [
@@ -406,13 +406,13 @@ def _text_batches(part: FilePart) -> Iterator[pl.DataFrame]:
 def _has_blank_line(path: Path) -> bool:
     """Whether a CSV holds an empty line (DuckDB's reader skips those, which would renumber the rows after it).
 
-    One regular-expression pass over a memory map of the file: no copy of it, and half the CPU of searching for
-    each line end in turn.
+    One regular-expression pass over a memory map of the file, a window at a time (`mapped_windows`: bounded RSS; the
+    windows overlap by two bytes, so a `\n\r\n` cut by a window's end is seen whole): no copy of it, and half the CPU
+    of searching for each line end in turn.
     """
     if path.stat().st_size == 0:
         return False
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as text:
-        return _BLANK_LINE.search(text) is not None
+    return any(_BLANK_LINE.search(window) is not None for window in mapped_windows(path, overlap=2))
 
 
 def _zip_parts(path: Path, max_unzipped_bytes: int, warnings: list[str]) -> Iterator[FilePart]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import mmap
 from pathlib import Path
 
 import duckdb
@@ -10,7 +11,8 @@ import pytest
 
 import pipeline.store.csv_ranges
 from pipeline.db import sql_text
-from pipeline.store.csv_ranges import SKIP_COST, WHOLE, RowRange, _balanced, row_ranges
+from pipeline.store.csv_ranges import SKIP_COST, WHOLE, RowRange, _balanced, mapped_windows, row_ranges
+from pipeline.store.parse import _has_blank_line
 
 NAMES = ["id", "amount"]
 
@@ -124,3 +126,27 @@ def test_balanced_ranges_cost_their_threads_the_same_with_the_skip_counted() -> 
     costs = [part.skip * SKIP_COST + (part.rows if part.rows is not None else last) for part in ranges]
     assert max(costs) - min(costs) <= 4, costs
     assert sizes == sorted(sizes, reverse=True), "a later range skips more, so it loads fewer rows"
+
+
+@pytest.mark.parametrize("window", [mmap.ALLOCATIONGRANULARITY, 3 * mmap.ALLOCATIONGRANULARITY + 5])
+def test_a_file_is_mapped_a_window_at_a_time_and_every_byte_is_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int
+) -> None:
+    """Bounded RSS for a scan of any file size; a pattern cut by a window's end is still found whole."""
+    monkeypatch.setattr(pipeline.store.csv_ranges, "MAPPED_WINDOW", window)
+    path = tmp_path / "rows.csv"
+    text = b"".join(b"%07d,1.25\n" % number for number in range(5_000))
+    path.write_bytes(text)
+    windows = [bytes(part) for part in mapped_windows(path)]
+    assert len(windows) > 3 and all(len(part) <= window + mmap.ALLOCATIONGRANULARITY for part in windows)
+    if window % mmap.ALLOCATIONGRANULARITY == 0:
+        assert b"".join(windows) == text, "back to back without overlap"
+    else:  # a window starts at a page: it may repeat the end of the one before, and skips nothing
+        assert windows[0] == text[: len(windows[0])] and text.endswith(windows[-1])
+        assert all(part in text for part in windows)
+    assert not _has_blank_line(path)
+    for cut in (w * window for w in range(1, 4)):  # a CRLF blank line across each of the first window ends
+        for offset in (-2, -1, 0):
+            edited = text[: cut + offset] + b"\n\r\n" + text[cut + offset :]
+            path.write_bytes(edited)
+            assert _has_blank_line(path), (cut, offset)
