@@ -261,9 +261,8 @@ def test_a_process_killed_while_duckdb_reads_the_ranges_leaves_the_previous_stat
 
     large = tmp_path / "large.csv"
     large.write_text("\n".join([header, *(line for copy in range(3_000) for line in renumbered(copy))]) + "\n")
-    script = textwrap.dedent(f"""
+    script = textwrap.dedent("""
         import os, signal, threading
-        from pathlib import Path
         import pipeline.store.csv_ranges
         import pipeline.store.load
         pipeline.store.csv_ranges.MIN_RANGE_ROWS = 1_000
@@ -273,18 +272,8 @@ def test_a_process_killed_while_duckdb_reads_the_ranges_leaves_the_previous_stat
             threading.Timer(0.25, os.kill, (os.getpid(), signal.SIGKILL)).start()
             return real(ranges)
         pipeline.store.load._insert_csv_text = dying
-        from pipeline.clock import SystemClock
-        from pipeline.config import load_settings
-        from pipeline.ledger import Ledger
-        from pipeline.store.ingest import load_by_hand
-        from pipeline.windows import RebateWindow
-        data = Path({str(settings.rebates_data_dir)!r})
-        settings = load_settings(rebates_data_dir=data, rebates_db=data / "rebates.duckdb")
-        ledger = Ledger(settings.rebates_db, SystemClock())
-        load_by_hand(settings, ledger, Path({str(large)!r}), RebateWindow.parse({WINDOW.window_id!r}), SystemClock())
     """)
-    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    load_and_get_killed(settings, script, large, WINDOW)
     assert table_digest(settings.rebates_db) == before
     assert pending_orders(settings.rebates_db) == 0
 
@@ -320,17 +309,25 @@ def kill_during(
                 os.kill(os.getpid(), signal.SIGKILL)
             db.execute("COMMIT")
         pipeline.store.load.transaction = transaction
-        from pipeline.clock import SystemClock
-        from pipeline.config import load_settings
-        from pipeline.store.ingest import ingest_due, load_by_hand
-        from pipeline.ledger import Ledger
-        from pipeline.windows import RebateWindow, WindowKind
         real = pipeline.store.load.sql_text
         def dying(relative):
             if relative == {statement!r}:
                 os.kill(os.getpid(), signal.SIGKILL)
             return real(relative)
         pipeline.store.load.sql_text = dying
+    """)
+    load_and_get_killed(settings, script, source, window)
+
+
+def load_and_get_killed(settings: Settings, setup: str, source: Path, window: RebateWindow) -> None:
+    """Run `setup` (Python that arranges a SIGKILL) then `load_by_hand` of `source` in a child; it must be killed."""
+    script = setup + textwrap.dedent(f"""
+        from pathlib import Path
+        from pipeline.clock import SystemClock
+        from pipeline.config import load_settings
+        from pipeline.ledger import Ledger
+        from pipeline.store.ingest import load_by_hand
+        from pipeline.windows import RebateWindow
         data = Path({str(settings.rebates_data_dir)!r})
         settings = load_settings(rebates_data_dir=data, rebates_db=data / "rebates.duckdb")
         ledger = Ledger(settings.rebates_db, SystemClock())
