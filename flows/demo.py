@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from prefect.logging.handlers import PrefectConsoleHandler
@@ -60,27 +60,36 @@ def demo_settings(base_url: str, directory: Path, history_days: int, clock: Fake
 
 
 def run_demo(
-    console: Console, *, directory: Path = DEMO_DIR, history_days: int = 28, max_hours: int = 12
+    console: Console,
+    *,
+    directory: Path = DEMO_DIR,
+    history_days: int = 28,
+    max_hours: int = 12,
+    start: datetime | None = None,
 ) -> DemoResult:
     """Collect `history_days` of history from the simulator: a `sync-rebates` flow run per simulated hour.
 
     The flow runs in this process, on Prefect's temporary local server when no PREFECT_API_URL is set (Prefect
-    starts it, 10-20 s), with the demo's settings and the simulator's clock pinned (flows.runtime).
+    starts it, 10-20 s), with the demo's settings and the simulator's clock pinned (flows.runtime). `start`: the
+    simulated clock's first moment (default now).
     """
     clear_demo_data(directory)
-    clock = FakeClock(SystemClock().now())
+    clock = FakeClock(start or SystemClock().now())
     config = SimulatorConfig(shape=ROTATE, layout=ROTATE, orders_per_day=60)
     passes = 0
     with RunningSimulator(config, clock=clock) as simulator:
         settings = demo_settings(simulator.base_url, directory, history_days, clock)
         ledger = Ledger(settings.rebates_db, clock)
+        # The last day is fixed when the demo starts: its simulated hours may cross midnight in REBATES_TZ, which would
+        # otherwise add each broker type's new day as more windows (and a day the report calls missing).
+        last_day = yesterday(clock.now(), settings.rebates_tz)
         console.print(f"[bold]OKX simulator[/] at {simulator.base_url}; collecting {history_days} days of history")
         with console.status("starting Prefect (its temporary local server takes 10-20 s)", spinner="dots") as status:
             show = status.update
             with pinned(settings, clock), prefect_logs_to(lambda message: show(f"hour {passes - 1}: {message}")):
                 for hour in range(max_hours):
                     passes += 1
-                    state = sync_rebates(return_state=True)
+                    state = sync_rebates(end=last_day, return_state=True)
                     report = state.result()  # a failed run raises its error here
                     assert isinstance(report, SyncReport)  # the demo has one account: one report
                     if report.created:
@@ -108,10 +117,7 @@ def run_demo(
         f"database: {settings.rebates_db} (the pipeline's own; analysts read the lake)\narchive:  {settings.layout.raw}"
     )
     rows = sum(record.rows_loaded or 0 for record in loaded)
-    period = Period(
-        settings.rebates_start_date or yesterday(clock.now(), settings.rebates_tz),
-        yesterday(clock.now(), settings.rebates_tz),
-    )
+    period = Period(settings.rebates_start_date or last_day, last_day)
     with console.status("writing the commission report (xlsx, csv, html)", spinner="dots"):
         reports = write_reports(settings, period, clock=clock)
     shown = [path for path in reports if path.suffix in {".xlsx", ".html"}]

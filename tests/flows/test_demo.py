@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 from prefect.client.orchestration import get_client
@@ -26,7 +27,11 @@ def sync_flow_runs() -> list[str]:
 def test_the_demo_runs_the_sync_flow_loads_every_window_and_writes_the_reports(tmp_path: Path) -> None:
     before = len(sync_flow_runs())
     output = io.StringIO()
-    result = run_demo(Console(file=output, width=120), directory=tmp_path / "demo", history_days=10)
+    # Half an hour before midnight in UTC+8: the demo's simulated hours cross it, and still collect its 10 days only.
+    before_midnight = datetime.combine(date.today(), time(15, 30), tzinfo=UTC)
+    result = run_demo(
+        Console(file=output, width=120), directory=tmp_path / "demo", history_days=10, start=before_midnight
+    )
     assert result.windows == result.loaded == 2  # api and oauth, one history window each
     assert result.rows > 0
     assert len(sync_flow_runs()) - before == result.passes  # every pass was a completed sync-rebates flow run
