@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timedelta
@@ -63,8 +63,34 @@ DONE_STATES = frozenset({WindowState.LOADED, WindowState.QUARANTINED})
 RETRYABLE = (WindowState.FAILED, WindowState.QUARANTINED)
 """States `rebates retry` sends back to be downloaded and loaded again."""
 
+OVERDUE_HOURS = OVERDUE_AFTER // timedelta(hours=1)
+
+RECREATABLE = (WindowState.REQUESTED, WindowState.ONGOING)
+"""States `rebates retry` plans again for a new create once OKX is OVERDUE_AFTER late with the file."""
+
 OPEN_TO_OKX = (WindowState.PLANNED, *WAITING_FOR_OKX, WindowState.FAILED)
 """States from which what OKX says of a window's file may move it (a failed one only before it has a file)."""
+
+_S = WindowState
+TRANSITIONS: Mapping[WindowState | None, frozenset[WindowState]] = {
+    None: frozenset({_S.PLANNED}),
+    _S.PLANNED: frozenset({_S.REQUESTING, _S.ONGOING, _S.FINISHED, _S.QUARANTINED, _S.DOWNLOADED}),
+    _S.REQUESTING: frozenset({_S.PLANNED, _S.REQUESTED, _S.ONGOING, _S.FINISHED, _S.QUARANTINED, _S.DOWNLOADED}),
+    _S.REQUESTED: frozenset({_S.REQUESTED, _S.ONGOING, _S.FINISHED, _S.PLANNED, _S.QUARANTINED, _S.DOWNLOADED}),
+    _S.ONGOING: frozenset({_S.ONGOING, _S.FINISHED, _S.PLANNED, _S.QUARANTINED, _S.DOWNLOADED}),
+    _S.FINISHED: frozenset({_S.FINISHED, _S.FAILED, _S.QUARANTINED, _S.DOWNLOADED}),
+    _S.DOWNLOADED: frozenset({_S.DOWNLOADED, _S.LOADED, _S.FAILED, _S.QUARANTINED}),
+    _S.LOADED: frozenset({_S.LOADED, _S.DOWNLOADED}),
+    _S.FAILED: frozenset({_S.FAILED, _S.PLANNED, _S.ONGOING, _S.FINISHED, _S.QUARANTINED, _S.DOWNLOADED, _S.LOADED}),
+    _S.QUARANTINED: frozenset({_S.FAILED, _S.PLANNED, _S.QUARANTINED, _S.DOWNLOADED}),
+}
+"""Every move a window may make, from -> to; `_transition`, the one place that writes a state, enforces it.
+
+The lifecycle runs planned -> requesting -> requested -> ongoing -> finished -> downloaded -> loaded; a state may
+repeat (a poll, a fresh link, the same file loaded again). The ways back are few and named: a create that did not go
+through, or a file OKX never listed, plans the window again (-> planned); a failed or quarantined window is retried
+(-> failed or planned); a file loaded by hand replaces what a window held (-> downloaded, from any state but
+any state). Nothing moves a window from finished or later back to waiting for OKX."""
 
 REFETCH_LIMIT = 6
 """Downloads in a row that were not a rebate file at all before the window is quarantined for a person to look."""
@@ -163,6 +189,23 @@ class WindowRecord:
             return min(self.requested_at + GENERATION_TIME, now + interval)
         return (self.polled_at or now) + interval
 
+    def retryable(self, now: datetime) -> bool:
+        """Whether `rebates retry` may send it back: failed, quarantined, or OKX OVERDUE_AFTER late with its file."""
+        return self.state in RETRYABLE or (self.state in RECREATABLE and self.overdue(now))
+
+    def retry_refusal(self) -> str:
+        """Why `rebates retry` leaves this window alone, and when it would not."""
+        if self.state in RECREATABLE:
+            since = self.requested_at or self.planned_at
+            return (
+                f"OKX was asked for its file at {since:%Y-%m-%d %H:%M} UTC and may take {OVERDUE_HOURS} hours: "
+                f"retry it after {since + OVERDUE_AFTER:%Y-%m-%d %H:%M} UTC if it is still not there"
+            )
+        return (
+            "only failed or quarantined windows, and windows whose file OKX has not finished "
+            f"{OVERDUE_HOURS} hours after the create, are retried"
+        )
+
     def overdue(self, now: datetime) -> bool:
         """Requested more than OKX's 3 hours ago and still not finished (OKX says to contact support)."""
         since = self.requested_at or self.planned_at
@@ -201,14 +244,14 @@ class _Session:
     def lock(self, key: str) -> None:
         """Serialise this transaction with every other that takes `key` (an account's hour or planning)."""
 
-    def update_window(self, window_id: str, assignments: dict[str, Any]) -> None:
-        """Set the given (checked) columns of one window."""
+    def update_window(self, window_id: str, state: WindowState, assignments: dict[str, Any]) -> None:
+        """Set the given (checked) columns of one window, provided it is still in `state`."""
         # The only statement built here: which columns a transition sets varies; their names are checked by callers.
         mark = self.placeholder
         self.execute(
             f"UPDATE rebate_windows SET {', '.join(f'{column} = {mark}' for column in assignments)} "  # noqa: S608
-            f"WHERE window_id = {mark}",
-            [*(_db_value(value) for value in assignments.values()), window_id],
+            f"WHERE window_id = {mark} AND state = {mark}",
+            [*(_db_value(value) for value in assignments.values()), window_id, state.value],
         )
 
     def execute(self, statement: str, values: list[Any]) -> None:
@@ -400,19 +443,19 @@ class Ledger:
     def transition(
         self,
         window_id: str,
+        read: WindowState | Collection[WindowState],
         to: WindowState,
         *,
-        expected: Iterable[WindowState] | None = None,
         detail: str | None = None,
         **changes: Any,
     ) -> WindowRecord:
-        """Move a window to `to`, updating the given columns, and record the event; committed before returning.
+        """Move a window from the state the caller `read` to `to`, updating the given columns, and record the event.
 
-        With `expected`, the move happens only from one of those states (else `StaleStateError`): the guard for
-        a process acting on what it read a moment ago.
+        Committed before returning. A window no longer in `read` is not moved (`StaleStateError`), and a move not in
+        TRANSITIONS is a bug (ValueError): see `_transition`.
         """
         with self._session(write=True) as db:
-            _transition(db, window_id, to, self.clock.now(), expected=expected, detail=detail, **changes)
+            _transition(db, window_id, read, to, self.clock.now(), detail=detail, **changes)
             return _get(db, window_id)
 
     def fail(self, record: WindowRecord, reason: str) -> WindowRecord:
@@ -420,6 +463,7 @@ class Ledger:
         attempts = record.attempts + 1
         return self.transition(
             record.window_id,
+            record.state,
             WindowState.FAILED,
             detail=reason,
             attempts=attempts,
@@ -436,10 +480,11 @@ class Ledger:
         attempts = record.attempts + 1
         if attempts >= REFETCH_LIMIT:
             return self.quarantine(
-                record.window_id, f"{reason} (still not a rebate file after {attempts} downloads: ask OKX support)"
+                record, f"{reason} (still not a rebate file after {attempts} downloads: ask OKX support)"
             )
         return self.transition(
             record.window_id,
+            record.state,
             WindowState.FAILED,
             detail=f"{reason}; downloading again",
             file_id=None,
@@ -450,21 +495,22 @@ class Ledger:
         )
 
     def retry(self, window_id: str) -> WindowRecord:
-        """`rebates retry`: a failed or quarantined window is downloaded (with a fresh link) and loaded again now.
+        """`rebates retry`: a window is downloaded (with a fresh link) and loaded again now, or asked of OKX again.
 
-        Its archived files stay; a window that never had its file requested goes back to planned. Raises
-        `StaleStateError` for a window in any other state.
+        A failed or quarantined window keeps its archived files and is downloaded again (planned again if its file
+        was never requested). A window whose file OKX has not finished OVERDUE_AFTER after it was requested is planned
+        again, for a new create in the account's next hour. Raises `StaleStateError` for a window in any other state
+        (saying when an overdue one becomes retryable).
         """
         record = self.get(window_id)
-        if record.state not in RETRYABLE:
-            raise StaleStateError(
-                f"{window_id} is {record.state.value}: only failed or quarantined windows are retried"
-            )
-        target = WindowState.FAILED if record.requested_at is not None else WindowState.PLANNED
+        now = self.clock.now()
+        if not record.retryable(now):
+            raise StaleStateError(f"{window_id} is {record.state.value}: {record.retry_refusal()}")
+        again = record.state in RETRYABLE and record.requested_at is not None
         return self.transition(
             window_id,
-            target,
-            expected=RETRYABLE,
+            record.state,
+            WindowState.FAILED if again else WindowState.PLANNED,
             detail="retry asked for by hand",
             file_id=None,
             polled_at=None,
@@ -473,18 +519,46 @@ class Ledger:
             last_error=None,
         )
 
-    def quarantine(self, window_id: str, reason: str) -> WindowRecord:
+    def quarantine(self, record: WindowRecord, reason: str) -> WindowRecord:
         """The window's file is broken: keep it archived with the reason, load nothing of it."""
-        return self.transition(window_id, WindowState.QUARANTINED, detail=reason, last_error=reason)
+        return self.transition(
+            record.window_id, record.state, WindowState.QUARANTINED, detail=reason, last_error=reason
+        )
 
     def mark_polled(self, record: WindowRecord) -> WindowRecord:
-        """OKX does not list the window's file yet: note when it was asked."""
-        return self.transition(record.window_id, record.state, polled_at=self.clock.now())
+        """OKX does not list the window's file yet: note when it was asked (StaleStateError if it moved meanwhile)."""
+        return self.transition(record.window_id, record.state, record.state, polled_at=self.clock.now())
+
+    def unlisted(self, record: WindowRecord) -> WindowRecord:
+        """OKX still does not list a file requested OVERDUE_AFTER ago: plan the window again for a new create.
+
+        The create that follows waits 2 hours after the first such loss, then 4, 8 ... at most 24 (counted from the
+        creates OKX accepted for this window), so a range OKX keeps losing cannot take every hour.
+        """
+        accepted = self.accepted_creates(record.window_id)
+        backoff = min(CREATE_INTERVAL * 2 ** max(accepted, 1), CREATE_BACKOFF_MAX)
+        since = record.requested_at or record.planned_at
+        reason = (
+            f"OKX has not listed the file {self.clock.now() - since} after it was requested ({accepted} create(s) "
+            "accepted so far); asking for it again"
+        )
+        return self.transition(
+            record.window_id,
+            record.state,
+            WindowState.PLANNED,
+            detail=reason,
+            polled_at=None,
+            next_attempt_at=self.clock.now() + backoff,
+            last_error=reason,
+        )
 
     def observe(
         self, record: WindowRecord, *, finished: bool, server_requested_at: datetime | None, detail: str
     ) -> None:
-        """What OKX says of a window's file (finished or still generating); StaleStateError if another moved it."""
+        """What OKX says of a window's file (finished or still generating); StaleStateError if another moved it.
+
+        A window OKX once called finished stays finished when a later answer says ongoing (only its poll time moves).
+        """
         now = self.clock.now()
         changes: dict[str, object] = {"polled_at": now}
         if server_requested_at is not None:
@@ -493,17 +567,19 @@ class Ledger:
             changes["requested_at"] = now
         if finished and record.finished_at is None:
             changes["finished_at"] = now
-        target = WindowState.FINISHED if finished else WindowState.ONGOING
-        self.transition(record.window_id, target, expected=OPEN_TO_OKX, detail=detail, **changes)
+        target = WindowState.FINISHED if finished or record.state is WindowState.FINISHED else WindowState.ONGOING
+        self.transition(record.window_id, record.state, target, detail=detail, **changes)
 
     def requested(self, window_id: str, outcome: CreateOutcome, server_requested_at: datetime | None) -> None:
         """OKX accepted the create (or already had the file): wait for it."""
         self.transition(
             window_id,
+            WindowState.REQUESTING,
             WindowState.REQUESTED,
             detail=f"create: {outcome.value}",
             requested_at=self.clock.now(),
             server_requested_at=server_requested_at,
+            polled_at=None,
             attempts=0,
             next_attempt_at=None,
             last_error=None,
@@ -519,8 +595,8 @@ class Ledger:
         backoff = min(CREATE_INTERVAL * 2**attempts, CREATE_BACKOFF_MAX)
         return self.transition(
             window_id,
+            WindowState.REQUESTING,
             WindowState.PLANNED,
-            expected=[WindowState.REQUESTING],
             detail=f"create refused: {reason}",
             attempts=attempts,
             next_attempt_at=self.clock.now() + backoff,
@@ -529,18 +605,22 @@ class Ledger:
 
     def replan(self, window_id: str, reason: str) -> None:
         """A create that did not go through (or never reached OKX): the window is planned again."""
-        self.transition(
-            window_id, WindowState.PLANNED, expected=[WindowState.REQUESTING], detail=reason, last_error=reason
-        )
+        self.transition(window_id, WindowState.REQUESTING, WindowState.PLANNED, detail=reason, last_error=reason)
 
     def record_archived(self, record: WindowRecord, archived: FileRecord, source_host: str) -> WindowRecord:
-        """Index an archived file and point its window at it (state downloaded, ready to load)."""
+        """Index an archived file and point its window at it (state downloaded, ready to load).
+
+        The window must still be in the state the caller read (StaleStateError otherwise; the file stays indexed
+        and archived either way, as every archived file is).
+        """
         now = self.clock.now()
         with self._session(write=True) as db:
             db.run("record_file", {**asdict(archived), "source_host": source_host, "now": now})
+        with self._session(write=True) as db:
             _transition(
                 db,
                 record.window_id,
+                record.state,
                 WindowState.DOWNLOADED,
                 now,
                 detail=archived.path,
@@ -550,7 +630,7 @@ class Ledger:
                 next_attempt_at=None,
                 last_error=None,
             )
-        return self.get(record.window_id)
+            return _get(db, record.window_id)
 
     # ---------------------------------------------------------------------------------------------- the hour
 
@@ -572,7 +652,7 @@ class Ledger:
                 "reserve_create",
                 {"window_id": window_id, "account": self.account, "now": now, "budget_until": now + CREATE_INTERVAL},
             ).fetchone()
-            _transition(db, window_id, WindowState.REQUESTING, now, detail="create reserved")
+            _transition(db, window_id, WindowState.PLANNED, WindowState.REQUESTING, now, detail="create reserved")
         assert attempt is not None
         return int(attempt[0])
 
@@ -593,16 +673,26 @@ class Ledger:
                  "attempt_id": attempt_id},
             )  # fmt: skip
 
-    def mark_loaded(self, window_id: str, *, rows: int | None, detail: str) -> WindowRecord:
+    def accepted_creates(self, window_id: str) -> int:
+        """How many creates OKX accepted (created or existed) for this window so far."""
+        with self._session() as db:
+            row = db.run("accepted_creates", {"window_id": window_id}).fetchone()
+        return int(row[0]) if row else 0
+
+    def mark_loaded(self, record: WindowRecord, *, rows: int | None, detail: str) -> WindowRecord:
         """The window's load committed in DuckDB: mark it loaded here (the PostgreSQL ledger; `rows` as `loaded_in`).
 
         A crash between the load's commit and this leaves the window downloaded; the next pass loads it again, finds
-        the same file already loaded (a no-op) and comes here: nothing is loaded twice.
+        the same file already loaded (a no-op) and comes here: nothing is loaded twice. A window another worker
+        marked loaded meanwhile is marked again (the same load); any other move since `record` was read is stale.
         """
         now = self.clock.now()
         with self._session(write=True) as db:
-            _transition(db, window_id, WindowState.LOADED, now, detail=detail, **_loaded_changes(now, rows))
-            return _get(db, window_id)
+            read = {record.state, WindowState.LOADED}
+            _transition(
+                db, record.window_id, read, WindowState.LOADED, now, detail=detail, **_loaded_changes(now, rows)
+            )
+            return _get(db, record.window_id)
 
 
 def open_ledger(settings: Settings, clock: Clock) -> Ledger:
@@ -617,23 +707,13 @@ def open_ledger(settings: Settings, clock: Clock) -> Ledger:
     )
 
 
-def transition_in(
-    db: duckdb.DuckDBPyConnection,
-    window_id: str,
-    to: WindowState,
-    now: datetime,
-    *,
-    expected: Iterable[WindowState] | None = None,
-    detail: str | None = None,
-    **changes: Any,
+def loaded_in(
+    db: duckdb.DuckDBPyConnection, record: WindowRecord, now: datetime, *, rows: int | None, detail: str
 ) -> None:
-    """`Ledger.transition` inside the caller's DuckDB transaction, so a load and its `loaded` state commit together."""
-    _transition(_DuckSession(db), window_id, to, now, expected=expected, detail=detail, **changes)
-
-
-def loaded_in(db: duckdb.DuckDBPyConnection, window_id: str, now: datetime, *, rows: int | None, detail: str) -> None:
     """Mark a window loaded inside the load's own transaction (`rows` None: the same file was already loaded)."""
-    _transition(_DuckSession(db), window_id, WindowState.LOADED, now, detail=detail, **_loaded_changes(now, rows))
+    read = {record.state, WindowState.LOADED}
+    changes = _loaded_changes(now, rows)
+    _transition(_DuckSession(db), record.window_id, read, WindowState.LOADED, now, detail=detail, **changes)
 
 
 def _loaded_changes(now: datetime, rows: int | None) -> dict[str, Any]:
@@ -653,25 +733,39 @@ def _get(db: _Session, window_id: str) -> WindowRecord:
 def _transition(
     db: _Session,
     window_id: str,
+    read: WindowState | Collection[WindowState],
     to: WindowState,
     now: datetime,
     *,
-    expected: Iterable[WindowState] | None = None,
     detail: str | None = None,
     **changes: Any,
 ) -> None:
-    """Check the columns and the expected state (the row locked where the backend can), update, record the event."""
+    """The one place that writes a window's state: a compare-and-set on the state the caller read.
+
+    `read` is the state (or the states, for a move that is the same whatever it finds among them) the caller based
+    its decision on. The move must be in TRANSITIONS (else ValueError: a bug), and the window must still be in a
+    `read` state, its row locked where the backend can (else StaleStateError: another process moved it first, and
+    this writer's view is stale). The update itself repeats the condition, so nothing moves a window from a state
+    its writer did not see.
+    """
     unknown = set(changes) - _UPDATABLE
     if unknown:
         raise ValueError(f"not ledger columns: {sorted(unknown)}")
-    allowed = None if expected is None else {state.value for state in expected}
-    current = db.run("window_state", {"window_id": window_id}).fetchone()
-    if current is None:
+    allowed = frozenset({read}) if isinstance(read, WindowState) else frozenset(read)
+    illegal = sorted(state.value for state in allowed if to not in TRANSITIONS[state])
+    if illegal or not allowed:
+        raise ValueError(f"{window_id}: a window never moves from {' or '.join(illegal) or 'nothing'} to {to.value}")
+    row = db.run("window_state", {"window_id": window_id}).fetchone()
+    if row is None:
         raise KeyError(window_id)
-    if allowed is not None and current[0] not in allowed:
-        raise StaleStateError(f"{window_id} is {current[0]}, not {' or '.join(sorted(allowed))}")
-    db.update_window(window_id, {**changes, "state": to.value, "updated_at": now})
-    _event(db, window_id, now, current[0], to, detail)
+    current = WindowState(row[0])
+    if current not in allowed:
+        raise StaleStateError(
+            f"{window_id} is {current.value}, not {' or '.join(sorted(state.value for state in allowed))}: another "
+            f"process moved it first; it stays {current.value}"
+        )
+    db.update_window(window_id, current, {**changes, "state": to.value, "updated_at": now})
+    _event(db, window_id, now, current.value, to, detail)
 
 
 def _db_value(value: Any) -> Any:

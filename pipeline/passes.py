@@ -17,7 +17,7 @@ from pipeline.acquire.steps import PassScope, Syncer, SyncReport, broker_scope, 
 from pipeline.clock import Clock
 from pipeline.config import Settings, SettingsError, UsageError, check_writable_paths, select_accounts
 from pipeline.db import connect
-from pipeline.ledger import RETRYABLE, Ledger, WindowRecord, WindowState, open_ledger
+from pipeline.ledger import Ledger, WindowRecord, WindowState, open_ledger
 from pipeline.okx.limits import OVERDUE_AFTER, BrokerType
 from pipeline.state import duckdb_writes
 from pipeline.store.ingest import ingest_due
@@ -303,8 +303,8 @@ def retry_windows(settings: Settings, clock: Clock, window_ids: Iterable[str]) -
         record = _find(settings, ledger, window_id)
         if record is None:
             raise UsageError(f"{window_id} is not in the ledger (`rebates status` lists the windows)")
-        if record.state not in RETRYABLE:
-            raise UsageError(f"{window_id} is {record.state.value}: only failed or quarantined windows are retried")
+        if not record.retryable(clock.now()):
+            raise UsageError(f"{window_id} is {record.state.value}: {record.retry_refusal()}")
         checked.append((ledger, window_id))
     for ledger, window_id in checked:
         ledger.retry(window_id)

@@ -134,7 +134,7 @@ def test_retry_finds_each_window_in_its_own_account(
     _, settings = two_accounts
     ledger = Ledger(settings.rebates_db, fake_clock, account="asia")
     (record,) = ledger.plan("oauth", date(2025, 1, 1), date(2025, 1, 31))
-    ledger.quarantine(record.window_id, "broken")
+    ledger.quarantine(record, "broken")
     assert retry_windows(settings, fake_clock, [record.window_id]) == [record.window_id]
     assert ledger.get(record.window_id).state is WindowState.PLANNED
     with pytest.raises(UsageError, match="not configured"):

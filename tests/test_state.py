@@ -151,7 +151,7 @@ def test_migrate_copies_the_ledger_once_and_refuses_conflicts(state_url: str, tm
     assert shared.windows() == embedded.windows()
     assert shared.files() == embedded.files()
     assert shared.create_budget_next_at() == embedded.create_budget_next_at()
-    shared.quarantine(WINDOW.window_id, "a person looks")  # a new event takes an id past the copied ones
+    shared.quarantine(shared.get(WINDOW.window_id), "a person looks")  # a new event takes an id past the copied ones
     assert rows(state_url, "SELECT max(event_id) FROM window_events") == [(6,)]
     with pytest.raises(MigrationConflictError, match="rebate_windows rows with the same window_id"):
         migrate(settings)

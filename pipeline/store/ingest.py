@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from pipeline.archive import archive_local_file
 from pipeline.clock import Clock
 from pipeline.config import Settings
 from pipeline.db import connect
-from pipeline.ledger import Ledger, WindowRecord, WindowState
+from pipeline.ledger import Ledger, StaleStateError, WindowRecord, WindowState
 from pipeline.state import copy_ledger_to_duckdb, duckdb_writes
 from pipeline.store.lake import mark_pending_orders, publish_lake
 from pipeline.store.load import DatabaseLimits, LoadResult, load_window, refresh_orders
@@ -60,24 +61,38 @@ def ingest_window(settings: Settings, ledger: Ledger, record: WindowRecord, cloc
             )
         if not ledger.marks_loaded_with_load:
             _mark_loaded(ledger, record, result)
+    except StaleStateError as exc:
+        return _moved_meanwhile(ledger, record, exc)
     except NotARebateFile as exc:
         reason = f"{archived.path}: {exc}"
         log.warning("%s: %s", record.window_id, reason)
-        settled = ledger.refetch(record, reason)
-        return IngestOutcome(record.window_id, settled.state, reason=reason)
+        return _settle(ledger, record, reason, lambda: ledger.refetch(record, reason))
     except RejectedFile as exc:
         reason = f"{archived.path}: {exc}"
         log.error("%s quarantined: %s", record.window_id, reason)
-        ledger.quarantine(record.window_id, reason)
-        return IngestOutcome(record.window_id, WindowState.QUARANTINED, reason=reason)
+        return _settle(ledger, record, reason, lambda: ledger.quarantine(record, reason))
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # a panic in native code (polars' PanicException) is a BaseException
         reason = f"{archived.path}: could not load ({type(exc).__name__}: {_first_line(exc)}); retried after a backoff"
         log.exception("%s failed: %s", record.window_id, reason)
-        ledger.fail(record, reason)
-        return IngestOutcome(record.window_id, WindowState.FAILED, reason=reason)
+        return _settle(ledger, record, reason, lambda: ledger.fail(record, reason))
     return IngestOutcome(record.window_id, WindowState.LOADED, result=result)
+
+
+def _settle(ledger: Ledger, record: WindowRecord, reason: str, move: Callable[[], WindowRecord]) -> IngestOutcome:
+    """Move the window to what became of its file, unless another process moved it first."""
+    try:
+        settled = move()
+    except StaleStateError as exc:
+        return _moved_meanwhile(ledger, record, exc)
+    return IngestOutcome(record.window_id, settled.state, reason=reason)
+
+
+def _moved_meanwhile(ledger: Ledger, record: WindowRecord, exc: StaleStateError) -> IngestOutcome:
+    """Another process moved the window while this one loaded it: its move stands (nothing of this load committed)."""
+    log.warning("%s: %s", record.window_id, exc)
+    return IngestOutcome(record.window_id, ledger.get(record.window_id).state, reason=str(exc))
 
 
 def _mark_loaded(ledger: Ledger, record: WindowRecord, result: LoadResult) -> None:
@@ -87,12 +102,11 @@ def _mark_loaded(ledger: Ledger, record: WindowRecord, result: LoadResult) -> No
     another worker loaded it first. The window then gets the rows the database holds if it does not show them yet.
     """
     if not result.skipped:
-        ledger.mark_loaded(record.window_id, rows=result.rows_loaded, detail=f"{result.rows_loaded} rows from "
-                           f"{result.file_id}")  # fmt: skip
+        ledger.mark_loaded(record, rows=result.rows_loaded, detail=f"{result.rows_loaded} rows from {result.file_id}")
         return
     healed = record.loaded_at is None or record.rows_loaded != result.rows_loaded
     ledger.mark_loaded(
-        record.window_id,
+        record,
         rows=result.rows_loaded if healed else None,
         detail="already loaded" + (" (its mark was missing: healed)" if healed else ""),
     )

@@ -157,7 +157,7 @@ def load_window(
             held = _read_totals(db, window_id, current[1:])
             if mark_loaded:
                 with transaction(db):
-                    loaded_in(db, window_id, now, rows=None, detail="already loaded")
+                    loaded_in(db, record, now, rows=None, detail="already loaded")
             return LoadResult(window_id, archived.file_id, held.rows, 0, held.totals, skipped=True)
         old_bounds = current[1:] if current is not None else NO_ROWS
         load = _Load(db, record, archived, old_bounds, now, mark_loaded)
@@ -228,7 +228,7 @@ class _Load:
                  self.record.account],
             )  # fmt: skip
             if self.mark_loaded:
-                loaded_in(db, window_id, self.now, rows=rows, detail=f"{rows} rows from {self.archived.file_id}")
+                loaded_in(db, self.record, self.now, rows=rows, detail=f"{rows} rows from {self.archived.file_id}")
         log.info(
             "%s: loaded %s rows from %s (replaced %s)", window_id, f"{rows:,}", self.archived.path, f"{replaced:,}"
         )

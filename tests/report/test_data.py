@@ -259,7 +259,8 @@ def test_quarantined_and_failed_windows_are_warned_about(tmp_path: Path, fake_cl
     broken.write_bytes(corrupt(build_rebate_file(spec), Corruption.BAD_AMOUNT))
     assert load_by_hand(settings, ledger, broken, window, fake_clock).state is WindowState.QUARANTINED
     ledger.add_windows([(RebateWindow("oauth", date(2025, 1, 5), date(2025, 1, 9)), WindowKind.HISTORY)])
-    ledger.transition("oauth:20250105-20250109", WindowState.FAILED, detail="test", last_error="OKX said no")
+    finished = ledger.transition("oauth:20250105-20250109", WindowState.PLANNED, WindowState.FINISHED)
+    ledger.fail(finished, "OKX said no")
     report = make_report(settings.rebates_db)
     assert any("api:20250101-20250103 is quarantined" in warning for warning in report.warnings)
     assert any("oauth:20250105-20250109 is failed: OKX said no" in warning for warning in report.warnings)
