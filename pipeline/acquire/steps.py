@@ -11,6 +11,7 @@ from functools import partial
 import httpx
 
 from pipeline.acquire.download import DownloadError, DownloadTooLargeError, LinkExpiredError, download_file
+from pipeline.acquire.fit import LinkDays, UnfinishedDay, UnfitLink, check_complete, check_fits, link_days
 from pipeline.archive import clean_temp
 from pipeline.clock import Clock
 from pipeline.config import DEFAULT_ACCOUNT, Settings
@@ -211,12 +212,14 @@ class Syncer:
             if links is None:
                 return
             self.answers.asked.add(record.window_id)
-            if not links:
-                self.ledger.mark_polled(record)
-                report.polled[record.window_id] = "not listed yet"
+            link = self._pick(record, links, report)
+            if record.window_id in report.quarantined:
                 continue
-            self._apply_link(self.ledger.get(record.window_id), links[0], adopting=False)
-            report.polled[record.window_id] = links[0].state
+            if link is None:
+                report.polled[record.window_id] = self._not_listed(record, now, report)
+                continue
+            self._apply_link(self.ledger.get(record.window_id), link, adopting=False)
+            report.polled[record.window_id] = link.state
 
     def download(self, scope: PassScope, report: SyncReport) -> None:
         """Download and archive every file OKX has finished (a fresh link is asked for when none is at hand)."""
@@ -248,7 +251,11 @@ class Syncer:
     # ------------------------------------------------------------------ discover
 
     def _discover(self, scope: str, first_day: date, last_day: date, report: SyncReport) -> None:
-        """List every file OKX has (no create budget spent) and adopt the ones that fit the ledger."""
+        """List every file OKX has (no create budget spent) and adopt the ones that fit the ledger.
+
+        A file is adopted only as a window of exactly its days that overlaps no other window, and only if OKX first
+        generated it after its last day had ended: a file made during its last day holds that day in part, for good.
+        """
         links = self._get(lambda: self.client.list_rebate_links(scope_broker_type(scope)))
         if links is None:
             return
@@ -258,6 +265,14 @@ class Syncer:
             if window is None:
                 continue
             record = records.get(window.window_id)
+            try:
+                check_complete(link, LinkDays(window.begin, window.end), self.settings.rebates_tz)
+            except UnfinishedDay as exc:
+                if record is not None and record.open_to_okx(self.clock.now()):
+                    self._spoiled(record, exc, report)
+                else:
+                    log.info("not adopting a listed file: %s", exc)
+                continue
             if record is None:
                 if window.end < first_day or window.begin > last_day:
                     continue
@@ -271,21 +286,68 @@ class Syncer:
 
     def _link_window(self, scope: str, link: RebateLink, report: SyncReport) -> RebateWindow | None:
         """The window a listed file covers, read from beginTime/endTime in REBATES_TZ (endTime starts the last day)."""
-        if link.begin_time is None or link.end_time is None:
-            return None
-        tz = self.settings.rebates_tz
-        begin_local, end_local = link.begin_time.astimezone(tz), link.end_time.astimezone(tz)
-        if begin_local.time() != datetime.min.time() or end_local.time() != datetime.min.time():
-            report.warn(
-                f"OKX's file starting {link.begin_time.isoformat()} does not start at midnight in REBATES_TZ="
-                f"{tz}; check REBATES_TZ (OKX's days look like UTC+8)"
-            )
+        try:
+            days = link_days(link, self.settings.rebates_tz)
+        except UnfitLink as exc:
+            report.warn(f"a file OKX lists cannot be placed: {exc}")
             return None
         try:
-            return RebateWindow(scope, begin_local.date(), end_local.date(), self.ledger.account)
+            return RebateWindow(scope, days.begin, days.end, self.ledger.account)
         except ValueError as exc:
             log.info("skipping a listed file: %s", exc)
             return None
+
+    def _pick(self, record: WindowRecord, links: list[RebateLink], report: SyncReport) -> RebateLink | None:
+        """The file OKX answered that is exactly this window's days, made after the last of them; None if none is.
+
+        A file of other days is never loaded as this window (warned; the window keeps waiting for its own). A file of
+        exactly its days that OKX first made before the last day ended quarantines the window (`_spoiled`).
+        """
+        for link in links:
+            try:
+                check_fits(link, record.begin_date, record.end_date, self.settings.rebates_tz)
+            except UnfinishedDay as exc:
+                self._spoiled(record, exc, report)
+                return None
+            except UnfitLink as exc:
+                report.warn(f"{record.window_id}: {exc}")
+                continue
+            return link
+        return None
+
+    def _spoiled(self, record: WindowRecord, exc: UnfinishedDay, report: SyncReport) -> None:
+        """OKX's one file for the window's range lacks part of its last day: quarantine the window, loudly.
+
+        OKX answers every later request for the same range with that same file, so no retry can mend it: a person
+        asks OKX support to regenerate it, or loads the day from a file obtained otherwise (`rebates load`).
+        """
+        reason = (
+            f"{exc}; OKX answers every request for this range with that file: ask OKX support to regenerate it, or "
+            "load these days from another file with `rebates load`"
+        )
+        try:
+            self.ledger.quarantine(record, reason)
+        except StaleStateError as stale:
+            log.info("%s", stale)
+            return
+        report.quarantined[record.window_id] = reason
+        report.warn(f"{record.window_id} quarantined: {reason}")
+
+    def _not_listed(self, record: WindowRecord, now: datetime, report: SyncReport) -> str:
+        """OKX does not list the window's file: note the poll, or, OVERDUE_AFTER after the create, plan a new one."""
+        try:
+            if record.state is WindowState.REQUESTED and record.overdue(now):
+                replanned = self.ledger.unlisted(record)
+                report.warn(
+                    f"{record.window_id}: {replanned.last_error}; a new create goes after "
+                    f"{replanned.next_attempt_at:%Y-%m-%d %H:%M} UTC"
+                )
+                return "not listed: planned again"
+            self.ledger.mark_polled(record)
+        except StaleStateError as exc:
+            log.info("%s", exc)
+            return "moved by another process"
+        return "not listed yet"
 
     def _apply_link(self, record: WindowRecord, link: RebateLink, *, adopting: bool) -> bool:
         """Move a window to what OKX says of it; returns True when this adopted an existing file."""
@@ -315,8 +377,11 @@ class Syncer:
                     if links is None:
                         continue
                     self.answers.asked.add(record.window_id)
-                    if links:
-                        self._apply_link(record, links[0], adopting=False)
+                    link = self._pick(record, links, report)
+                    if record.window_id in report.quarantined:
+                        continue
+                    if link is not None:
+                        self._apply_link(record, link, adopting=False)
                         continue
                 try:
                     self.ledger.replan(record.window_id, "the create did not reach OKX before the process stopped")
@@ -342,9 +407,13 @@ class Syncer:
         if not candidates:
             return
         chosen = min(candidates, key=create_priority)
-        attempt = self.ledger.reserve_create(chosen.window_id)
-        if attempt is None:
-            attempt = self._wait_for_the_hour(chosen)
+        try:
+            attempt = self.ledger.reserve_create(chosen.window_id)
+            if attempt is None:
+                attempt = self._wait_for_the_hour(chosen)
+        except StaleStateError as exc:  # another process moved the window first: the hour stays unspent
+            log.info("%s", exc)
+            return
         if attempt is None:
             report.create_next_at = self.ledger.create_budget_next_at()
             log.info("the hourly create is spent until %s", report.create_next_at)
@@ -395,7 +464,10 @@ class Syncer:
             return
         outcome = CreateOutcome.EXISTED if result.existed else CreateOutcome.CREATED
         self.ledger.record_create(attempt, outcome, server_ts=result.first_requested_at)
-        self.ledger.requested(chosen.window_id, outcome, result.first_requested_at)
+        try:
+            self.ledger.requested(chosen.window_id, outcome, result.first_requested_at)
+        except StaleStateError as exc:  # e.g. a file loaded by hand meanwhile: that move stands
+            report.warn(f"OKX accepted the create for {chosen.window_id}, but {exc}")
         report.create_outcome = outcome
 
     def _wait_for_the_hour(self, chosen: WindowRecord) -> int | None:
@@ -433,10 +505,13 @@ class Syncer:
         return [record for record in self.ledger.in_scopes(scope.scopes) if record.waiting_for_okx]
 
     def _ask(self, record: WindowRecord) -> list[RebateLink]:
-        """GET type=false for exactly this window's range."""
+        """GET type=false for this window's range: every file OKX answers with that is ongoing or finished.
+
+        Which of them (if any) is this window's file is `_pick`'s to say: OKX's answer is checked, not trusted.
+        """
         self.progress(f"asking OKX about {record.window_id}")
         links = self.client.get_rebate_link(record.begin_date, record.end_date, scope_broker_type(record.broker_type))
-        return [link for link in links if link.state in ("ongoing", "finished")][:1]
+        return [link for link in links if link.state in ("ongoing", "finished")]
 
     def _get(self, call: Callable[[], list[RebateLink]]) -> list[RebateLink] | None:
         """A GET through the client; a 50011 fills the limiter's minute and ends this pass's GETs (None)."""
@@ -455,9 +530,9 @@ class Syncer:
             link = self.answers.links.get(record.window_id)
             if attempt > 0 or link is None:
                 links = self._get(lambda: self._ask(record))
-                if not links or links[0].state != "finished":
+                link = self._pick(record, links or [], report)
+                if link is None or link.state != "finished":
                     return
-                link = links[0]
             self.progress(f"downloading {record.window_id}")
             try:
                 archived = download_file(

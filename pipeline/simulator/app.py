@@ -338,6 +338,8 @@ class SimulatorApp:
             raise _Rejected("51000", "end")
         if (end - begin).days + 1 > MAX_WINDOW_DAYS:
             raise _Rejected("50076")
+        if self.state.faults.take(Fault.LOST_CREATE)[0]:
+            return _ok([{"result": "false", "ts": str(epoch_ms(now))}])
         record, created = self.state.request_range(account.api_key, broker_type, begin, end, now)
         return _ok([{"result": "false" if created else "true", "ts": str(epoch_ms(record.requested_at))}])
 
@@ -357,6 +359,9 @@ class SimulatorApp:
             begin, end = _date_param(query, "begin"), _date_param(query, "end")
             found = self.state.find_range(account.api_key, broker_type, begin, end)
             records = [found] if found is not None else []
+            if found is not None and self.state.faults.take(Fault.SHORT_RANGE)[0]:
+                half = begin + timedelta(days=(end - begin).days // 2)
+                records = [self.state.seed_file(account.api_key, broker_type, begin, half, found.requested_at)]
         base_url = str(request.base_url).rstrip("/")
         return _ok([self._item(record, now, base_url) for record in records])
 

@@ -74,6 +74,11 @@ class Fault(StrEnum):
     STALL_LIMIT): a download in progress to kill a worker in, at a moment the test knows."""
     MALFORMED_FILE = "malformed-file"
     """The next N files served are `corrupt(data, how)` (garbage if `how` needs a row and the file has none)."""
+    SHORT_RANGE = "short-range"
+    """The next N GETs for one range of two days or more (type=false) answer with the file of the first half of its
+    days (a range of its own, as if requested from the dashboard at the same time): other days than were asked."""
+    LOST_CREATE = "lost-create"
+    """The next N creates are answered as accepted (`result` false) but OKX forgets them: the range is never listed."""
 
 
 @dataclass(frozen=True)

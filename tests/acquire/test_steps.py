@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from pipeline.acquire.steps import SyncReport
+from pipeline.acquire.steps import PassScope, SyncReport, syncer_for
 from pipeline.clock import FakeClock
 from pipeline.config import Settings, UsageError
 from pipeline.ledger import CreateOutcome, Ledger, WindowState
-from pipeline.okx.client import OkxClient
+from pipeline.okx.client import OkxClient, RebateLink
 from pipeline.okx.errors import OkxParameterError, OkxRateLimitError, OkxTransientError
 from pipeline.okx.limits import CREATE_INTERVAL, CREATE_WAIT, GET_LIMIT, GET_WINDOW, MAX_RETRY_AFTER, REBATE_PATH
 from pipeline.passes import retry_windows, sync
@@ -21,6 +21,7 @@ from pipeline.simulator.files import Corruption
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, Fault
 from pipeline.windows import WindowKind
+from tests.test_ledger import query
 
 YESTERDAY = date(2025, 2, 28)  # the fake clock starts 2025-03-01 10:00 at UTC+8
 
@@ -353,8 +354,8 @@ def test_a_quarantined_window_is_downloaded_and_loaded_again_when_retried(
     simulator.state.faults.inject(Fault.MALFORMED_FILE, times=1, how=Corruption.BAD_AMOUNT)
     sync(settings, fake_clock)
     assert ledger.get(window_id).state is WindowState.QUARANTINED
-    with pytest.raises(UsageError, match="only failed or quarantined"):
-        retry_windows(settings, fake_clock, [window_id, "api:20250201-20250228"])  # planned, not failed
+    with pytest.raises(UsageError, match=r"is requested: OKX was asked for its file at .* retry it after"):
+        retry_windows(settings, fake_clock, [window_id, "api:20250201-20250228"])  # requested a moment ago
     assert retry_windows(settings, fake_clock, [window_id]) == [window_id]
     report = sync(settings, fake_clock).report
     assert report.loaded.get(window_id, 0) > 0
@@ -380,3 +381,140 @@ def test_a_pass_a_little_early_for_the_hour_waits_for_it_instead_of_losing_it(
     report = sync(settings, fake_clock).report
     assert report.created is None and len(creates(simulator)) == 2  # too early to wait: the hour is not forced
     assert report.create_next_at == first + 2 * CREATE_INTERVAL
+
+
+UTC8 = timezone(timedelta(hours=8))
+
+
+def test_a_get_answered_with_another_ranges_file_is_never_loaded_as_the_window(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
+    window_id = "api:20250101-20250228"
+    sync(settings, fake_clock)  # plans the window and spends the hour on it
+    simulator.state.faults.inject(Fault.SHORT_RANGE, times=1)
+    fake_clock.advance(timedelta(hours=2))
+    syncer, scope = syncer_for(settings, fake_clock), PassScope(date(2025, 1, 1), YESTERDAY, ("api",))
+    report = scope.report()
+    syncer.poll(scope, report)  # no listing first (e.g. its GET was rate limited): the window's own GET answers
+    syncer.download(scope, report)
+    syncer.close()
+
+    assert ledger.get(window_id).state is WindowState.REQUESTED
+    assert ledger.files(window_id) == []
+    assert any("a file of 20250101-20250130, not 20250101-20250228" in warning for warning in report.warnings)
+
+    fake_clock.advance(CREATE_INTERVAL)
+    run_hourly(settings, fake_clock, until=lambda: ledger.get(window_id).is_done, hours=3)
+    assert ledger.get(window_id).state is WindowState.LOADED
+    (archived,) = ledger.files(window_id)
+    assert archived.path.startswith("raw/api/20250101_20250228_")
+    assert "api:20250101-20250130" not in {record.window_id for record in ledger.windows()}, "it overlaps: not adopted"
+    assert_okx_limits_held(simulator)
+
+
+def test_a_listed_file_made_before_its_last_day_ended_is_never_adopted(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
+    made_mid_day = datetime(2025, 2, 1, 11, tzinfo=UTC8)
+    simulator.state.seed_file(DEFAULT_API_KEY, "api", date(2025, 1, 31), date(2025, 2, 1), made_mid_day)
+    report = sync(settings, fake_clock).report
+
+    assert report.adopted == []
+    assert [record.window_id for record in ledger.windows()] == ["api:20250101-20250228"]
+    run_hourly(settings, fake_clock, until=lambda: all_loaded(ledger), hours=4)
+    assert all_loaded(ledger)
+    (archived,) = ledger.files()
+    assert archived.window_id == "api:20250101-20250228", "Feb 1 comes from a file made after it ended"
+
+
+def test_a_window_whose_own_range_okx_made_during_its_last_day_is_quarantined_not_loaded(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
+    made_mid_day = datetime(2025, 2, 28, 12, tzinfo=UTC8)
+    simulator.state.seed_file(DEFAULT_API_KEY, "api", date(2025, 1, 1), date(2025, 2, 28), made_mid_day)
+    run_hourly(settings, fake_clock, until=lambda: ledger.windows()[0].is_done, hours=4)
+
+    (record,) = ledger.windows()
+    assert record.state is WindowState.QUARANTINED
+    assert record.last_error is not None
+    assert "first generated the file of 20250101-20250228 at 2025-02-28 12:00" in record.last_error
+    assert "before 2025-02-28 ended" in record.last_error
+    assert ledger.files() == [], "nothing of the partial file is downloaded or loaded"
+
+
+def test_a_create_okx_never_lists_is_asked_again_with_a_backoff(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
+    window_id = "api:20250101-20250228"
+    simulator.state.faults.inject(Fault.LOST_CREATE, times=2)
+    reports = run_hourly(settings, fake_clock, until=lambda: ledger.get(window_id).is_done, hours=24)
+
+    assert ledger.get(window_id).state is WindowState.LOADED
+    attempts = query(ledger, f"SELECT attempted_at FROM create_attempts WHERE window_id = '{window_id}' ORDER BY 1")
+    stamps = [row[0] for row in attempts]
+    assert len(stamps) == 3, "the lost create is asked again, and again after a longer wait"
+    first_wait, second_wait = stamps[1] - stamps[0], stamps[2] - stamps[1]
+    assert timedelta(hours=5) <= first_wait < second_wait, "3 h not listed, then a backoff that grows"
+    warnings = [warning for report in reports for warning in report.warnings]
+    assert sum(f"{window_id}: OKX has not listed the file" in warning for warning in warnings) == 2
+    assert_okx_limits_held(simulator)
+
+
+def test_retry_asks_okx_again_for_a_file_it_is_overdue_with(
+    sim_settings: Settings, simulator: RunningSimulator, fake_clock: FakeClock, ledger: Ledger
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
+    window_id = "api:20250101-20250228"
+    simulator.state.faults.inject(Fault.LOST_CREATE, times=1)
+    sync(settings, fake_clock)
+    fake_clock.advance(timedelta(hours=1))
+    with pytest.raises(UsageError, match=r"is requested: .* retry it after 2025-03-01 05:00 UTC"):
+        retry_windows(settings, fake_clock, [window_id])
+    fake_clock.advance(timedelta(hours=2, minutes=1))
+    assert retry_windows(settings, fake_clock, [window_id]) == [window_id]
+    assert ledger.get(window_id).state is WindowState.PLANNED
+    report = sync(settings, fake_clock).report
+    assert report.created == window_id
+    assert len(creates(simulator)) == 2
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_a_poll_that_waited_for_its_get_never_moves_a_window_another_pass_moved_on(
+    backend: str,
+    request: pytest.FixtureRequest,
+    sim_settings: Settings,
+    simulator: RunningSimulator,
+    fake_clock: FakeClock,
+) -> None:
+    state_url = request.getfixturevalue("state_url") if backend == "postgres" else None
+    settings = sim_settings.replace(
+        rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1), rebates_state_url=state_url
+    )
+    window_id = "api:20250101-20250228"
+    sync(settings, fake_clock)
+    fake_clock.advance(timedelta(hours=2))
+    scope = PassScope(date(2025, 1, 1), YESTERDAY, ("api",))
+    slow, quick = syncer_for(settings, fake_clock), syncer_for(settings, fake_clock)
+    ask = slow.client.get_rebate_link
+
+    def the_other_pass_runs_while_this_get_waits(begin: date, end: date, broker_type: Any) -> list[RebateLink]:
+        quick.poll(scope, scope.report())
+        quick.download(scope, scope.report())
+        ask(begin, end, broker_type)
+        return []  # what OKX said a moment before the other pass asked
+
+    slow.client.get_rebate_link = the_other_pass_runs_while_this_get_waits  # type: ignore[method-assign]
+    report = scope.report()
+    slow.poll(scope, report)
+
+    assert report.polled == {window_id: "moved by another process"}
+    assert quick.ledger.get(window_id).state is WindowState.DOWNLOADED
+    ledger = quick.ledger
+    events = query(ledger, f"SELECT from_state, to_state FROM window_events WHERE window_id = '{window_id}'")
+    assert ("downloaded", "requested") not in events
+    slow.close()
+    quick.close()
