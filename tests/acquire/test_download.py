@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -23,7 +19,6 @@ from pipeline.acquire.download import (
     describe_link,
     download_file,
 )
-from pipeline.archive import ABANDONED_AFTER, clean_temp
 from pipeline.config import DataLayout
 from pipeline.fileformat import FileFormat
 from pipeline.windows import RebateWindow
@@ -126,13 +121,6 @@ def test_logs_and_errors_show_links_without_their_signed_query() -> None:
     assert describe_link(HREF) == "https://okg-pri-hk.example/RebateDetails0101-0131.xls"
 
 
-def test_leftover_partial_files_are_cleaned(tmp_path: Path) -> None:
-    (tmp_path / "tmp").mkdir()
-    (tmp_path / "tmp" / "dead.part").write_bytes(b"half")
-    assert clean_temp(DataLayout(tmp_path)) == 1
-    assert clean_temp(DataLayout(tmp_path)) == 0
-
-
 def test_an_http_link_on_okxs_file_host_is_fetched_over_https_and_other_http_is_refused(tmp_path: Path) -> None:
     docs_link = "http://okg-pri-hk.oss-cn-hongkong.aliyuncs.com/okex/broker/RebateDetails0510-0513.xls?Signature=s"
     seen: list[str] = []
@@ -161,21 +149,6 @@ def test_no_log_line_at_any_level_carries_a_signed_link(tmp_path: Path, caplog: 
     lines = [record.getMessage() for record in caplog.records]
     assert any("HTTP Request" in line for line in lines), "httpx logged nothing: the test would prove nothing"
     assert not [line for line in lines if "secret-signature" in line or "Expires=" in line]
-
-
-def test_a_partial_download_of_a_live_process_is_left_alone_and_a_dead_ones_removed(tmp_path: Path) -> None:
-    layout = DataLayout(tmp_path)
-    layout.tmp.mkdir(parents=True)
-    host = socket.gethostname()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    mine = layout.tmp / f"{host}.{os.getpid()}.abc.part"
-    gone = layout.tmp / f"{host}.{int(dead.stdout)}.def.part"
-    elsewhere = layout.tmp / "other-host.1.ghi.part"
-    for path in (mine, gone, elsewhere):
-        path.write_bytes(b"partial")
-    assert clean_temp(layout) == 1
-    assert mine.exists() and elsewhere.exists() and not gone.exists()
-    assert clean_temp(layout, now=datetime.now(UTC) + ABANDONED_AFTER + timedelta(seconds=1)) == 2
 
 
 def test_a_partial_removed_by_another_process_is_a_retryable_download_error(tmp_path: Path) -> None:
