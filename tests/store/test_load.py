@@ -42,7 +42,7 @@ from pipeline.store.ingest import ingest_due, load_by_hand
 from pipeline.store.load import LoadMismatchError, load_window
 from pipeline.store.parse import FilePart, RebateFile
 from pipeline.windows import RebateWindow, WindowKind
-from tests.store.conftest import Digests
+from tests.store.conftest import Digests, zip_of
 
 SNAKE = {
     "spotTradeAmt": "spot_trade_amt",
@@ -126,14 +126,6 @@ def test_every_row_traces_to_its_archived_file_and_source_row(
     assert ("api:20250101-20250110", archived.file_id) in lineage
     assert ("rows", str(len(generate_rows(SPEC)))) in lineage
     assert (settings.rebates_data_dir / archived.path).exists()
-
-
-def zip_of(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in members.items():
-            archive.writestr(name, content)
-    return out.getvalue()
 
 
 def test_a_zip_whose_parts_differ_in_encoding_loads_every_row(

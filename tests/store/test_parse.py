@@ -41,6 +41,7 @@ from pipeline.simulator.files import (
 )
 from pipeline.store import parse
 from pipeline.store.parse import FRAME_SCHEMA, ParsedFile, RejectedFile, parse_rebate_file
+from tests.store.conftest import zip_of
 
 UTC8 = timezone(timedelta(hours=8))
 SNAKE = dict(zip(FILE_AMOUNT_COLUMNS, AMOUNT_COLUMNS, strict=True))
@@ -162,14 +163,6 @@ def sheet_rows(rows: Sequence[dict[str, str]], **cells: object) -> list[list[obj
 
 
 MakeWorkbook = Callable[[Sequence[Sequence[object]]], bytes]
-
-
-def zip_of(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in members.items():
-            archive.writestr(name, content)
-    return out.getvalue()
 
 
 # --- every shape, layout and header style -------------------------------------------------------------------------
