@@ -1,17 +1,18 @@
-"""The raw/ archive: content-addressed names, atomic puts, and cleanup of partial files only their owner left behind."""
+"""The raw/ archive: content-addressed names, atomic puts, and cleanup of partial files no live process holds."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from filelock import lock_descriptor
 
 from pipeline.config import DEFAULT_ACCOUNT, DataLayout
 from pipeline.fileformat import FileFormat, detect_format
@@ -25,7 +26,8 @@ CHUNK = 1 << 20
 PARTIAL_SUFFIX = ".part"
 
 ABANDONED_AFTER = timedelta(hours=6)
-"""A partial file untouched this long is abandoned whoever owns it (a download stalls out long before)."""
+"""On a filesystem that takes no file locks, a partial file untouched this long is abandoned (a download is stopped by
+its deadline long before). Where locks work, the lock alone decides, whatever the age."""
 
 
 @dataclass(frozen=True)
@@ -64,15 +66,46 @@ def archive_name(window: RebateWindow, sha256: str, file_format: FileFormat) -> 
 def partial_file(layout: DataLayout) -> Iterator[Path]:
     """A fresh path under tmp/ to write a file on its way into the archive; deleted if the block fails.
 
-    Its name says who owns it (`<host>.<pid>.<random>.part`), so `clean_temp` leaves a live process's file alone.
+    The file exists from the start, and this process holds an OS lock on it (`flock`, through filelock's
+    `lock_descriptor`) until the block ends: `clean_temp`, in any process, leaves it alone while its writer lives,
+    and a writer that dies releases the lock with it. The name says nothing about the owner (it is random).
     """
     layout.tmp.mkdir(parents=True, exist_ok=True)
-    temp = layout.tmp / f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
+    temp, held = _locked_partial(layout.tmp)
     try:
         yield temp
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(held)  # releases the lock, after the file was archived or deleted
+
+
+def _locked_partial(tmp: Path) -> tuple[Path, int]:
+    """A new partial file and the descriptor that holds its lock (open, unlocked, where the filesystem takes none).
+
+    Between creating the file and locking it, a `clean_temp` may lock it first and remove it: the lock is then taken
+    on a file no longer at its path, so a fresh one is made.
+    """
+    while True:
+        temp = tmp / f"{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
+        held = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            locked = lock_descriptor(held, blocking=False)
+        except OSError:
+            log.debug("tmp/ takes no file locks: partial files there are cleaned by age only")
+            return temp, held
+        if locked and _still_at(held, temp):
+            return temp, held
+        os.close(held)
+
+
+def _still_at(held: int, path: Path) -> bool:
+    """Whether `path` still names the file open as `held` (neither removed nor replaced since it was opened)."""
+    try:
+        return os.path.samestat(os.fstat(held), path.stat())
+    except FileNotFoundError:
+        return False
 
 
 def put(temp: Path, window: RebateWindow, layout: DataLayout, sha256: str, size: int, source_host: str) -> ArchivedFile:
@@ -117,36 +150,50 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def clean_temp(layout: DataLayout, *, now: datetime | None = None) -> int:
-    """Delete partial files their owner left behind (it died, or they are older than ABANDONED_AFTER); how many.
+    """Delete the partial files no live process holds (their writer died); how many.
 
-    A partial file of a live process on this host is another pass's download in progress: it is left alone.
+    A partial file is another download in progress as long as its writer holds its lock (`partial_file`), however
+    old it is: the lock is tried without waiting, and a file whose lock is held is left alone. Only where the
+    filesystem takes no locks (or the file cannot be opened to try) does age decide, after ABANDONED_AFTER.
+
+    Across machines the lock is only as good as the shared filesystem's locking: NFSv4 (and NFSv3 with lockd) shares
+    `flock` locks between clients, but a mount with `nolock` or `local_lock` keeps them local, and then another
+    machine's live partial file looks abandoned. Removing it costs that download a retry ("vanished"), never a file.
     """
-    removed = 0
     moment = now or datetime.now(UTC)
-    for leftover in layout.tmp.glob(f"*{PARTIAL_SUFFIX}") if layout.tmp.exists() else ():
-        try:
-            modified = datetime.fromtimestamp(leftover.stat().st_mtime, UTC)
-        except FileNotFoundError:
-            continue
-        if moment - modified < ABANDONED_AFTER and _owner_alive(leftover.name):
-            continue
-        leftover.unlink(missing_ok=True)
-        removed += 1
-    return removed
+    leftovers = sorted(layout.tmp.glob(f"*{PARTIAL_SUFFIX}")) if layout.tmp.exists() else []
+    return sum(_remove_if_abandoned(leftover, moment) for leftover in leftovers)
 
 
-def _owner_alive(name: str) -> bool:
-    """Whether the process that named a partial file still runs (unknown owners, e.g. on another host, count)."""
-    host, _, rest = name.partition(".")
-    pid_text = rest.partition(".")[0]
-    if not pid_text.isdigit():
-        return False  # an old-style name from before owners were recorded: nobody is writing it
-    if host != socket.gethostname():
-        return True  # another machine's: only its age can tell
+def _remove_if_abandoned(path: Path, moment: datetime) -> bool:
+    """Remove a partial file whose lock nobody holds (see `clean_temp`); whether it was removed."""
     try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+        # Open for writing: NFS grants an exclusive lock only on a file open for writing.
+        held = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False  # archived or removed meanwhile
+    except OSError:
+        return _remove_if_untouched(path, moment)
+    try:
+        try:
+            free = lock_descriptor(held, blocking=False)
+        except OSError:
+            return _remove_if_untouched(path, moment)
+        if not free or not _still_at(held, path):
+            return False  # a live writer holds it, or it was archived while the lock was tried
+        path.unlink()
         return True
+    finally:
+        os.close(held)
+
+
+def _remove_if_untouched(path: Path, moment: datetime) -> bool:
+    """Where no lock can tell: remove a partial file untouched for ABANDONED_AFTER."""
+    try:
+        modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except FileNotFoundError:
+        return False
+    if moment - modified < ABANDONED_AFTER:
+        return False
+    path.unlink(missing_ok=True)
     return True

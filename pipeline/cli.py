@@ -393,6 +393,8 @@ def load(
         console.print(f"loaded {outcome.result.rows_loaded:,} rows into {outcome.window_id}", highlight=False)
         for warning in outcome.result.warnings:
             console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        for part in outcome.result.skipped_parts:
+            console.print(f"skipped {part}", highlight=False)
     else:
         fail(Exit.REJECTED, f"{outcome.window_id} {outcome.state.value}: {outcome.reason}")
 

@@ -132,9 +132,30 @@ def parse_broker_types(value: Any) -> tuple[BrokerType, ...]:
     return tuple(sorted(types))
 
 
+_HOST_NAME = re.compile(r"^\.?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$")
+
+
+def parse_file_hosts(value: Any) -> tuple[str, ...]:
+    """Read `REBATES_FILE_HOSTS=files.example.com,.cdn.example.net`: host names, or suffixes starting with a dot.
+
+    Each needs at least two labels (`.com` alone would let any host in) and is a name, not an address.
+    """
+    items = [str(item) for item in value] if isinstance(value, (tuple, list)) else str(value or "").split(",")
+    hosts: list[str] = []
+    for host in (item.strip().lower() for item in items):
+        if not host:
+            continue
+        if not _HOST_NAME.match(host) or host.removeprefix(".").replace(".", "").isdigit():
+            raise ValueError(f"{host!r} is not a host name like files.example.com or a suffix like .example.com")
+        if host not in hosts:
+            hosts.append(host)
+    return tuple(hosts)
+
+
 TimeZone = Annotated[tzinfo, BeforeValidator(parse_timezone), PlainSerializer(str)]
 BrokerTypes = Annotated[tuple[BrokerType, ...], NoDecode, BeforeValidator(parse_broker_types)]
 AccountNames = Annotated[tuple[str, ...], NoDecode, BeforeValidator(parse_accounts)]
+FileHostNames = Annotated[tuple[str, ...], NoDecode, BeforeValidator(parse_file_hosts)]
 
 # What each setting expects, in the words the one-line error uses.
 EXPECTATIONS: dict[str, str] = {
@@ -151,6 +172,9 @@ EXPECTATIONS: dict[str, str] = {
     "rebates_http_timeout": "seconds to wait for OKX, a positive number",
     "rebates_http_retries": "how many times to retry a transient OKX error, 0 to 10",
     "rebates_max_download_bytes": "the largest rebate file to download, in bytes",
+    "rebates_download_deadline": "seconds one download may take in all, a positive number",
+    "rebates_file_hosts": "empty, or host names (files.example.com) and suffixes (.example.com), comma-separated, "
+    "that may serve rebate files over https besides OKX's own",
     "rebates_max_unzipped_bytes": "the most a zipped rebate file may hold once uncompressed, in bytes",
     "rebates_db_lock_timeout": "seconds to wait while another process holds the database",
     "rebates_poll_interval": "seconds between two polls of the same window while waiting",
@@ -228,6 +252,8 @@ class Settings(BaseSettings):
     rebates_http_timeout: float = Field(default=30.0, gt=0)
     rebates_http_retries: int = Field(default=4, ge=0, le=10)
     rebates_max_download_bytes: int = Field(default=2 * 1024**3, gt=0)
+    rebates_download_deadline: float = Field(default=1800.0, gt=0)
+    rebates_file_hosts: FileHostNames = ()
     rebates_max_unzipped_bytes: int = Field(default=8 * 1024**3, gt=0)
     rebates_db_lock_timeout: float = Field(default=DEFAULT_LOCK_TIMEOUT, ge=0)
     rebates_poll_interval: float = Field(default=300.0, ge=30)

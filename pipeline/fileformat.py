@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import zipfile
 from enum import StrEnum
 from pathlib import Path
@@ -38,14 +39,25 @@ def detect_format(path: Path) -> FileFormat:
 
 
 def _looks_like_text(head: bytes) -> bool:
-    body = head.removeprefix(UTF8_BOM)
-    if not body or b"\x00" in body:
+    """Whether the file's first bytes are CSV text: UTF-8 (maybe with a BOM), UTF-16 with its BOM, or GB18030.
+
+    Only the head is seen here; pipeline/store/text.py decides the encoding from the whole file.
+    """
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = _decoded_head(head, "utf-16")
+    elif head.startswith(UTF8_BOM):
+        text = _decoded_head(head.removeprefix(UTF8_BOM), "utf-8")
+    else:
+        text = _decoded_head(head, "utf-8") or _decoded_head(head, "gb18030")
+    if not text or "\x00" in text:
         return False
+    first_line = text.split("\n", 1)[0]
+    return "," in first_line and not first_line.lstrip().startswith("<")
+
+
+def _decoded_head(head: bytes, codec: str) -> str | None:
+    """`head` decoded as `codec`, allowing a character cut by the end of the head; None if it does not decode."""
     try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # The 4 KiB cut may split a multi-byte character at the very end.
-        if exc.start < len(body) - 3:
-            return False
-    first_line = body.split(b"\n", 1)[0]
-    return b"," in first_line and not first_line.lstrip().startswith(b"<")
+        return codecs.getincrementaldecoder(codec)().decode(head)
+    except UnicodeDecodeError:
+        return None

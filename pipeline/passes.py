@@ -245,6 +245,8 @@ def load_archived(syncer: Syncer, scope: PassScope, report: SyncReport) -> None:
     for outcome in ingest_due(syncer.settings, syncer.ledger, syncer.clock, scopes=set(scope.scopes)):
         if outcome.result is not None:
             report.loaded[outcome.window_id] = outcome.result.rows_loaded
+            for part in outcome.result.skipped_parts:
+                report.warn(f"{outcome.window_id}: loaded every part of its file but skipped {part}")
         elif outcome.state is WindowState.QUARANTINED:
             report.quarantined[outcome.window_id] = outcome.reason or ""
         else:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import zipfile
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 from pipeline.cli import CLOCK_FILE_VARIABLE, Exit, app, clock_from_env, console
 from pipeline.clock import FileClock, SystemClock
 from pipeline.db import connect
+from pipeline.simulator.files import FileSpec, build_rebate_file
 
 runner = CliRunner()
 
@@ -108,3 +110,24 @@ def test_settings_show_the_state_url_without_its_password(monkeypatch: pytest.Mo
     assert "set (db.example:5433/rebates)" in result.output
     assert "pw-never-shown" not in result.output and "rebates:" not in result.output
     assert "Accounts" not in result.output  # one account: no accounts table
+
+
+def test_load_says_what_it_skipped_and_refuses_a_zip_with_a_bad_part(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("REBATES_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("REBATES_DB", str(tmp_path / "data" / "rebates.duckdb"))
+    rows = build_rebate_file(FileSpec(date(2025, 1, 1), date(2025, 1, 2), "api", orders_per_day=3))
+    with zipfile.ZipFile(tmp_path / "good.zip", "w") as archive:
+        archive.writestr("RebateDetails.csv", rows)
+        archive.writestr("__MACOSX/._RebateDetails.csv", b"\x00\x05\x16\x07")
+    result = runner.invoke(app, ["load", str(tmp_path / "good.zip"), "--window", "api:20250101-20250102"])
+    assert result.exit_code == 0, result.output
+    assert "skipped zip member '__MACOSX/._RebateDetails.csv' (macOS metadata folder __MACOSX/)" in result.output
+    later = build_rebate_file(FileSpec(date(2025, 1, 3), date(2025, 1, 4), "api", orders_per_day=3))
+    with zipfile.ZipFile(tmp_path / "bad.zip", "w") as archive:
+        archive.writestr("RebateDetails.csv", later)
+        archive.writestr("more/.RebateDetails2.csv", later.replace(b",", b"\x00,", 1))
+    result = runner.invoke(app, ["load", str(tmp_path / "bad.zip"), "--window", "api:20250103-20250104"])
+    assert result.exit_code == Exit.REJECTED, result.output
+    assert "zip member 'more/.RebateDetails2.csv'" in result.output and "NUL" in result.output

@@ -20,6 +20,13 @@ def test_defaults_match_the_documented_interface() -> None:
     assert settings.rebates_data_dir == Path("data")
     assert settings.rebates_tz.utcoffset(None) == timedelta(hours=8)
     assert settings.rebates_start_date is None
+    assert settings.rebates_download_deadline == 1800
+    assert settings.rebates_file_hosts == ()
+
+
+def test_file_hosts_are_names_or_dotted_suffixes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REBATES_FILE_HOSTS", " Files.Example.com,.cdn.example.net,,files.example.com ")
+    assert load_settings().rebates_file_hosts == ("files.example.com", ".cdn.example.net")
 
 
 def test_reads_every_variable_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,6 +80,13 @@ def test_timezone_names_follow_daylight_saving() -> None:
         ("OKX_BASE_URL", "http://okx.example.com", "OKX_BASE_URL"),
         ("OKX_BASE_URL", "https://www.okx.com/api/v5", "OKX_BASE_URL"),
         ("OKX_DEMO", "perhaps", "OKX_DEMO"),
+        ("REBATES_DOWNLOAD_DEADLINE", "0", "REBATES_DOWNLOAD_DEADLINE"),
+        ("REBATES_DOWNLOAD_DEADLINE", "soon", "REBATES_DOWNLOAD_DEADLINE"),
+        ("REBATES_FILE_HOSTS", "https://files.example.com", "REBATES_FILE_HOSTS"),
+        ("REBATES_FILE_HOSTS", ".com", "REBATES_FILE_HOSTS"),
+        ("REBATES_FILE_HOSTS", "localhost", "REBATES_FILE_HOSTS"),
+        ("REBATES_FILE_HOSTS", "10.0.0.5", "REBATES_FILE_HOSTS"),
+        ("REBATES_FILE_HOSTS", "*.example.com", "REBATES_FILE_HOSTS"),
     ],
 )
 def test_a_malformed_setting_is_one_line_naming_the_variable(

@@ -32,6 +32,12 @@ def zip_bytes() -> bytes:
     [
         (b"brokerCode,level,ordId\nabc,,1\n", FileFormat.CSV),
         (b"\xef\xbb\xbfbrokerCode,level\r\nabc,\r\n", FileFormat.CSV),
+        ("\ufeffbrokerCode,level\r\nabc,\r\n".encode("utf-16-le"), FileFormat.CSV),
+        ("\ufeffbrokerCode,level\nabc,\n".encode("utf-16-be"), FileFormat.CSV),
+        ("brokerCode,level\n经纪商,\n".encode("gbk"), FileFormat.CSV),
+        ("brokerCode,level\nabc,\n".encode("utf-16-le"), FileFormat.UNKNOWN),  # UTF-16 without its BOM
+        (b"brokerCode,level\nab\x00c,\n", FileFormat.UNKNOWN),
+        (b"brokerCode,level\ncaf\xe9,\n", FileFormat.UNKNOWN),  # Latin-1: neither UTF-8 nor GB18030
         (xlsx_bytes(), FileFormat.XLSX),
         (zip_bytes(), FileFormat.ZIP),
         (OLE2_MAGIC + b"\x00" * 100, FileFormat.XLS),

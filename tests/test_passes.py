@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
-from pipeline.acquire.steps import PassScope, SyncReport
+from pipeline import passes
+from pipeline.acquire.steps import PassScope, Syncer, SyncReport
 from pipeline.clock import FakeClock
 from pipeline.config import load_settings
+from pipeline.ledger import WindowState
 from pipeline.okx.errors import OkxTransientError
 from pipeline.okx.limits import BrokerType
 from pipeline.passes import (
@@ -22,6 +26,8 @@ from pipeline.passes import (
     next_pause,
     pass_scope,
 )
+from pipeline.store.ingest import IngestOutcome
+from pipeline.store.load import LoadResult
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 FAR = NOW + timedelta(hours=10)
@@ -121,3 +127,14 @@ def test_the_defaults_are_worked_out_once() -> None:
     assert (scope.begin, scope.end, scope.scopes) == (date(2025, 1, 1), date(2025, 2, 28), ("api", "oauth"))
     assert describe_range(settings, clock, None, None, BrokerType.API) == "api 2025-01-01..2025-02-28"
     assert describe_range(None, clock, None, date(2025, 2, 1), None) == "start..2025-02-01"
+
+
+def test_a_load_that_skipped_packaging_junk_says_so_in_the_pass_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = LoadResult("api:20251201-20251231", "f", 3, 0, {}, skipped=False, skipped_parts=("zip member 'x' (why)",))
+    loaded = IngestOutcome("api:20251201-20251231", WindowState.LOADED, result=result)
+    monkeypatch.setattr(passes, "ingest_due", lambda *args, **kwargs: [loaded])
+    syncer = SimpleNamespace(settings=None, ledger=None, clock=None)
+    report = SCOPE.report()
+    passes.load_archived(cast(Syncer, syncer), SCOPE, report)
+    assert report.loaded == {"api:20251201-20251231": 3}
+    assert report.warnings == ["api:20251201-20251231: loaded every part of its file but skipped zip member 'x' (why)"]

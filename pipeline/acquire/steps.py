@@ -10,7 +10,15 @@ from functools import partial
 
 import httpx
 
-from pipeline.acquire.download import DownloadError, DownloadTooLargeError, LinkExpiredError, download_file
+from pipeline.acquire.download import (
+    DownloadError,
+    DownloadRules,
+    DownloadStalledError,
+    DownloadTooLargeError,
+    LinkExpiredError,
+    UnsafeLinkError,
+    download_file,
+)
 from pipeline.acquire.fit import LinkDays, UnfinishedDay, UnfitLink, check_complete, check_fits, link_days
 from pipeline.archive import clean_temp
 from pipeline.clock import Clock
@@ -539,12 +547,11 @@ class Syncer:
                     link.file_href,
                     window,
                     self.settings.layout,
-                    max_bytes=self.settings.rebates_max_download_bytes,
-                    timeout=self.settings.rebates_http_timeout,
+                    DownloadRules.of(self.settings),
                     transport=self.download_transport,
                 )
-            except DownloadTooLargeError as exc:
-                last_error = str(exc)
+            except (DownloadTooLargeError, DownloadStalledError, UnsafeLinkError) as exc:
+                last_error = str(exc)  # a fresh link would fare no better: the window backs off instead
                 break
             except (LinkExpiredError, DownloadError) as exc:
                 last_error = str(exc)

@@ -61,6 +61,8 @@ class LoadResult:
     skipped: bool
     """True when this file was already the window's loaded file: nothing changed."""
     warnings: tuple[str, ...] = ()
+    skipped_parts: tuple[str, ...] = ()
+    """Zip members skipped as packaging junk (`__MACOSX/`, Finder metadata), each with why; every other part loaded."""
 
 
 @dataclass(frozen=True)
@@ -217,15 +219,15 @@ class _Load:
                     f"{window_id}: loaded {held.rows} rows of {file_rows}"
                     + (f"; {'; '.join(differences)}" if differences else "")
                 )
-            rows, warnings = held.rows, summary.all_warnings()
+            rows, warnings, skipped = held.rows, summary.all_warnings(), tuple(summary.skipped)
             low, high = (None, None) if rows == 0 else held.bounds
             db.execute(
                 "INSERT INTO rebate_loads (window_id, file_id, loaded_at, rows_in_file, rows_loaded, rows_replaced, "
                 "min_trade_date, max_trade_date, file_totals, loaded_totals, extra_columns, warnings, account) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [window_id, self.archived.file_id, self.now, file_rows, rows, replaced, low, high,
-                 _json_totals(file_totals), _json_totals(held.totals), list(summary.extra_columns), list(warnings),
-                 self.record.account],
+                 _json_totals(file_totals), _json_totals(held.totals), list(summary.extra_columns),
+                 [*warnings, *(f"skipped {part}" for part in skipped)], self.record.account],
             )  # fmt: skip
             if self.mark_loaded:
                 loaded_in(db, self.record, self.now, rows=rows, detail=f"{rows} rows from {self.archived.file_id}")
@@ -233,8 +235,9 @@ class _Load:
             "%s: loaded %s rows from %s (replaced %s)", window_id, f"{rows:,}", self.archived.path, f"{replaced:,}"
         )
         return LoadResult(
-            window_id, self.archived.file_id, rows, replaced, held.totals, skipped=False, warnings=warnings
-        )
+            window_id, self.archived.file_id, rows, replaced, held.totals, skipped=False, warnings=warnings,
+            skipped_parts=skipped,
+        )  # fmt: skip
 
     def _insert_text(self, source: RebateFile, part: FilePart) -> None:
         """DuckDB reads a CSV part itself; raises `_FastPathRefused` when the part or one of its values is unusual."""

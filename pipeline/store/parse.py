@@ -22,8 +22,9 @@ import fastexcel
 import polars as pl
 
 from pipeline.columns import AMOUNT_COLUMNS
-from pipeline.fileformat import UTF8_BOM, ZIP_MAGIC, FileFormat, detect_format
+from pipeline.fileformat import OLE2_MAGIC, UTF8_BOM, ZIP_MAGIC, FileFormat, detect_format
 from pipeline.store.csv_ranges import mapped_windows
+from pipeline.store.text import GB18030, UndecodableText, utf8_text
 from pipeline.store.xlsx_numbers import SheetNumbers, StoredNumber, UnreadableSheet, scan_workbook
 
 __all__ = [
@@ -150,6 +151,8 @@ class ParsedFile:
     warnings: tuple[str, ...]
     parts: tuple[PartSummary, ...] = ()
     """Each sheet's or zip member's rows and sums, in order (one part, labelled empty, for a plain CSV)."""
+    skipped: tuple[str, ...] = ()
+    """Zip members skipped as packaging junk, each with why: `zip member '__MACOSX/._a.csv' (macOS metadata)`."""
 
     @property
     def rows(self) -> int:
@@ -202,6 +205,8 @@ class FileSummary:
     warnings: list[str] = field(default_factory=list)
     parts: list[PartSummary] = field(default_factory=list)
     """Each part this reader typed (`RebateFile.batches`), in order; not the parts DuckDB read itself."""
+    skipped: list[str] = field(default_factory=list)
+    """Zip members skipped as packaging junk (`_packaging_junk`), each with why; nothing else is ever skipped."""
 
     def all_warnings(self) -> tuple[str, ...]:
         """The warnings in the order a reader meets them: the file's parts, skipped rows, then its columns."""
@@ -286,9 +291,10 @@ class RebateFile:
     def _read_parts(self) -> Iterator[FilePart]:
         file_format = self.format
         if file_format is FileFormat.CSV:
-            yield _csv_part(self.path, label="", many=False)
+            with tempfile.TemporaryDirectory(prefix="okx-rebates-text-") as workdir:
+                yield _csv_part(self.path, label="", many=False, workdir=Path(workdir))
         elif file_format is FileFormat.ZIP:
-            yield from _zip_parts(self.path, self.max_unzipped_bytes, self.summary.warnings)
+            yield from _zip_parts(self.path, self.max_unzipped_bytes, self.summary.skipped)
         elif file_format is FileFormat.XLSX:
             yield from _xlsx_parts(self.path, self.max_unzipped_bytes)
         elif file_format is FileFormat.XLS:
@@ -328,6 +334,7 @@ def parse_rebate_file(
         totals=summary.totals,
         warnings=summary.all_warnings(),
         parts=tuple(summary.parts),
+        skipped=tuple(summary.skipped),
     )
 
 
@@ -374,14 +381,32 @@ def _part(label: str, headers: Sequence[str], names: Sequence[str], **where: Any
     )
 
 
-def _csv_part(path: Path, label: str, *, many: bool) -> FilePart:
-    """A CSV file (UTF-8, maybe with a BOM, LF or CRLF line ends), its header read and checked."""
+def _csv_part(path: Path, label: str, *, many: bool, workdir: Path) -> FilePart:
+    """A CSV file, its header read and checked; LF or CRLF line ends.
+
+    Its text is UTF-8 (maybe with a BOM), UTF-16 with a BOM, or GB18030, each told by a check that cannot guess
+    (pipeline/store/text.py); text that is not UTF-8 is copied out as UTF-8 under `workdir` first, so every reader
+    after this one sees UTF-8. GB18030 is accepted only when its decoded header names OKX's columns.
+    """
+    what = label or "the file"
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        text = utf8_text(path, workdir)
+    except UndecodableText as exc:
+        raise RejectedFile(f"{what} is not CSV text that can be read exactly: {exc}: {_NOT_AN_OKX_FILE}") from None
+    try:
+        with text.path.open(encoding="utf-8-sig", newline="") as handle:
             headers = next(csv.reader(handle), [])
     except (UnicodeDecodeError, csv.Error) as exc:
         raise RejectedFile(f"cannot read the CSV header{_in(label)}: {exc}: {_DAMAGED}") from None
-    return _part(label, headers, _column_names(headers, label), csv_path=path, many=many)
+    try:
+        names = _column_names(headers, label)
+    except RejectedFile as exc:
+        if text.encoding != GB18030:
+            raise
+        raise RejectedFile(
+            f"{what} is not UTF-8, and read as GB18030 its header is not a rebate file's ({exc}): save it as UTF-8"
+        ) from None
+    return _part(label, headers, names, csv_path=text.path, many=many)
 
 
 def _text_batches(part: FilePart) -> Iterator[pl.DataFrame]:
@@ -415,10 +440,13 @@ def _has_blank_line(path: Path) -> bool:
     return any(_BLANK_LINE.search(window) is not None for window in mapped_windows(path, overlap=2))
 
 
-def _zip_parts(path: Path, max_unzipped_bytes: int, warnings: list[str]) -> Iterator[FilePart]:
-    """Every regular CSV member, in archive order, each copied into a temporary file of our own naming in turn.
+def _zip_parts(path: Path, max_unzipped_bytes: int, skipped: list[str]) -> Iterator[FilePart]:
+    """Every member, in archive order, as a CSV part, each copied into a temporary file of our own naming in turn.
 
-    An empty member counts as a CSV member with no rows; a zip with no CSV member at all is rejected.
+    All of the zip or none of it: every member is a CSV rebate file (`_csv_part`: its text decoded exactly, its
+    header checked), or the whole file is refused naming the member and why. Only packaging junk is skipped, each
+    listed in `skipped` (`_packaging_junk`); a dot-file such as `dir/.x.csv` is a member like any other. A member
+    that holds nothing (at most a BOM and blanks) has no rows; a zip with no CSV member at all is rejected.
     """
     try:
         archive = zipfile.ZipFile(path)
@@ -428,22 +456,29 @@ def _zip_parts(path: Path, max_unzipped_bytes: int, warnings: list[str]) -> Iter
     with archive, tempfile.TemporaryDirectory(prefix="okx-rebates-zip-") as workdir:
         members = archive.infolist()
         _check_budget(sum(info.file_size for info in members), max_unzipped_bytes)
-        candidates = [info for info in members if not _is_junk(info)]
+        candidates: list[zipfile.ZipInfo] = []
+        for info in members:
+            junk = _packaging_junk(archive, info)
+            if junk is None:
+                candidates.append(info)
+            elif junk:
+                skipped.append(f"zip member {info.filename!r} ({junk})")
         budget = max_unzipped_bytes
         for index, info in enumerate(candidates):
+            label = f"zip member {info.filename!r}"
             if stat.S_ISLNK(info.external_attr >> 16):
-                warnings.append(f"skipped zip member {info.filename!r}: a symbolic link")
-                continue
+                raise RejectedFile(f"{label} is a symbolic link, not a rebate file: {_NOT_AN_OKX_FILE}")
             target = Path(workdir) / f"member-{index}"
             budget -= _copy_member(archive, info, target, budget)
-            if _holds_nothing(target):
-                found += 1
-            elif detect_format(target) is FileFormat.CSV:
-                found += 1
-                yield _csv_part(target, f"zip member {info.filename!r}", many=len(candidates) > 1)
-            else:
-                warnings.append(f"skipped zip member {info.filename!r}: not CSV text")
-            target.unlink()
+            found += 1
+            if not _holds_nothing(target):
+                if _starts_with(target, (ZIP_MAGIC, OLE2_MAGIC)):
+                    raise RejectedFile(f"{label} is a zip or a spreadsheet, not CSV text: {_NOT_AN_OKX_FILE}")
+                part = _csv_part(target, label, many=len(candidates) > 1, workdir=Path(workdir))
+                yield part
+                if part.csv_path is not None:
+                    part.csv_path.unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
     if not found:
         names = ", ".join(repr(info.filename) for info in members) or "nothing"
         raise RejectedFile(f"the zip holds no CSV file (it holds {names}): {_NOT_AN_OKX_FILE}")
@@ -456,10 +491,38 @@ def _holds_nothing(path: Path) -> bool:
     return len(head) <= 4096 and not head.removeprefix(UTF8_BOM).strip()
 
 
-def _is_junk(info: zipfile.ZipInfo) -> bool:
-    """Directories, macOS resource forks and dot-files: never rebate data."""
+def _starts_with(path: Path, magics: tuple[bytes, ...]) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(max(len(magic) for magic in magics)).startswith(magics)
+
+
+_APPLE_DOUBLE = b"\x00\x05\x16\x07"
+"""The first bytes of a macOS AppleDouble file (`._name`: a file's resource fork and Finder attributes)."""
+_DS_STORE = b"\x00\x00\x00\x01Bud1"
+"""The first bytes of a Finder `.DS_Store` file."""
+
+
+def _packaging_junk(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | None:
+    """Why a member is packaging junk to skip, `""` for an empty folder entry (nothing to say), or None for a member.
+
+    Junk is what macOS's Archive Utility adds: the `__MACOSX/` folder, and `._name` or `.DS_Store` files recognised
+    by their first bytes, not only their names (a CSV named `.DS_Store` is a member like any other).
+    """
     parts = PurePosixPath(info.filename).parts
-    return info.is_dir() or not parts or "__MACOSX" in parts or parts[-1].startswith(".")
+    if info.is_dir() and info.file_size == 0:
+        return ""
+    if "__MACOSX" in parts[:-1]:
+        return "macOS metadata folder __MACOSX/"
+    name = parts[-1] if parts else ""
+    magic = _APPLE_DOUBLE if name.startswith("._") else _DS_STORE if name == ".DS_Store" else None
+    if magic is None or info.flag_bits & 0x1:
+        return None
+    try:
+        with archive.open(info) as member:
+            head = member.read(len(magic))
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):
+        return None  # copied and refused as a member, with its reason
+    return "macOS Finder metadata" if head == magic else None
 
 
 def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int) -> int:
@@ -1077,6 +1140,7 @@ def _shorten(value: object, limit: int = 60) -> str:
 
 
 def _describe_unknown(path: Path) -> str:
+    """Why the payload is no rebate file, in words: its bytes are never quoted (they are whatever a host sent)."""
     with path.open("rb") as handle:
         head = handle.read(4096)
     if not head:
@@ -1084,12 +1148,12 @@ def _describe_unknown(path: Path) -> str:
     if head.startswith(ZIP_MAGIC):
         return "the file starts like a zip or xlsx but cannot be opened (cut short?): download it again from OKX"
     if head.lstrip().startswith(b"<"):
-        hint = "an error page or an expired link's answer; ask OKX for a fresh link and download again"
+        hint = "an HTML or XML page (an error page or an expired link's answer): ask OKX for a fresh link"
     elif b"\x00" not in head and b"," in head and not _is_utf8(head):
-        hint = "text, but not UTF-8 text; download it again from OKX"
+        hint = "text, but neither UTF-8, UTF-16 with a byte-order mark, nor GB18030; download it again from OKX"
     else:
         hint = "a damaged or unexpected download; download it again from OKX"
-    return f"not a CSV, zip, xlsx or xls file: starts with {head[:32]!r}: {hint}"
+    return f"not a CSV, zip, xlsx or xls file ({path.stat().st_size:,} bytes): {hint}"
 
 
 def _is_utf8(head: bytes) -> bool:

@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
+from pipeline.acquire import steps
+from pipeline.acquire.download import DownloadStalledError, download_file
 from pipeline.acquire.steps import PassScope, SyncReport, syncer_for
+from pipeline.archive import ArchivedFile
 from pipeline.clock import FakeClock
 from pipeline.config import Settings, UsageError
 from pipeline.ledger import CreateOutcome, Ledger, WindowState
@@ -20,7 +23,7 @@ from pipeline.passes import retry_windows, sync
 from pipeline.simulator.files import Corruption
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, Fault
-from pipeline.windows import WindowKind
+from pipeline.windows import RebateWindow, WindowKind
 from tests.test_ledger import query
 
 YESTERDAY = date(2025, 2, 28)  # the fake clock starts 2025-03-01 10:00 at UTC+8
@@ -224,6 +227,36 @@ def test_a_file_that_keeps_failing_is_marked_failed_and_retried_later(
     fake_clock.set(failed.next_attempt_at)
     sync(settings, fake_clock)
     assert ledger.get("api:20250101-20250131").state is WindowState.LOADED
+
+
+def test_a_stalled_download_backs_off_without_fresh_links_and_the_pass_goes_on(
+    sim_settings: Settings,
+    simulator: RunningSimulator,
+    fake_clock: FakeClock,
+    ledger: Ledger,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = sim_settings.replace(rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1))
+    simulator.state.seed_file(DEFAULT_API_KEY, "api", date(2025, 1, 1), date(2025, 1, 31))
+    simulator.state.seed_file(DEFAULT_API_KEY, "api", date(2025, 2, 1), date(2025, 2, 28))
+    slow = "api:20250101-20250131"
+    tried: list[str] = []
+
+    def crawling(href: str, window: RebateWindow, *args: Any, **kwargs: Any) -> ArchivedFile:
+        tried.append(window.window_id)
+        if window.window_id == slow:
+            raise DownloadStalledError("the host stalled")
+        return download_file(href, window, *args, **kwargs)
+
+    monkeypatch.setattr(steps, "download_file", crawling)
+    report = sync(settings, fake_clock).report
+    assert tried.count(slow) == 1, "a stalled host was asked again with fresh links in the same pass"
+    assert report.failed == {slow: "the host stalled"}
+    assert report.downloaded == ["api:20250201-20250228"]
+    stalled = ledger.get(slow)
+    assert stalled.state is WindowState.FAILED
+    assert stalled.next_attempt_at is not None and stalled.next_attempt_at > fake_clock.now()
+    assert ledger.get("api:20250201-20250228").state is WindowState.LOADED
 
 
 class Crash(BaseException):

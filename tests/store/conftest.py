@@ -1,8 +1,10 @@
-"""Store fixtures: digests of what the database and the analysts' lake hold, to prove the two agree."""
+"""Store fixtures: digests of what the database and the analysts' lake hold, to prove the two agree; zips."""
 
 from __future__ import annotations
 
 import hashlib
+import io
+import zipfile
 from dataclasses import dataclass
 
 import duckdb
@@ -45,6 +47,15 @@ class Digests:
                 pattern = settings.layout.lake / table / "*" / "*" / "*" / "*.parquet"
                 rows.append(_ordered(reader, f"read_parquet('{pattern}', hive_partitioning = true)", key))
         return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def zip_of(members: dict[str, bytes]) -> bytes:
+    """A zip (deflated) of `members`, name to content, in order."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return out.getvalue()
 
 
 @pytest.fixture

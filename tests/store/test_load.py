@@ -42,7 +42,7 @@ from pipeline.store.ingest import ingest_due, load_by_hand
 from pipeline.store.load import LoadMismatchError, load_window
 from pipeline.store.parse import FilePart, RebateFile
 from pipeline.windows import RebateWindow, WindowKind
-from tests.store.conftest import Digests
+from tests.store.conftest import Digests, zip_of
 
 SNAKE = {
     "spotTradeAmt": "spot_trade_amt",
@@ -126,6 +126,50 @@ def test_every_row_traces_to_its_archived_file_and_source_row(
     assert ("api:20250101-20250110", archived.file_id) in lineage
     assert ("rows", str(len(generate_rows(SPEC)))) in lineage
     assert (settings.rebates_data_dir / archived.path).exists()
+
+
+def test_a_zip_whose_parts_differ_in_encoding_loads_every_row(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    header, *lines = build_rebate_file(SPEC).decode().splitlines(keepends=True)
+    third = len(lines) // 3
+    chinese = [line.replace(",", "甲,", 1) for line in lines[third : 2 * third]]  # each brokerCode gets a suffix
+    data = zip_of(
+        {
+            "RebateDetails/1.csv": (header + "".join(lines[:third])).encode(),
+            "RebateDetails/2.csv": (header + "".join(chinese)).encode("gbk"),
+            "RebateDetails/3.csv": ("\ufeff" + header + "".join(lines[2 * third :])).encode("utf-16-le"),
+            "__MACOSX/RebateDetails/._1.csv": b"\x00\x05\x16\x07",
+        }
+    )
+    (tmp_path / "mixed.zip").write_bytes(data)
+    outcome = load_by_hand(settings, ledger, tmp_path / "mixed.zip", WINDOW, fake_clock)
+    assert outcome.state is WindowState.LOADED, outcome.reason
+    assert outcome.result is not None
+    assert outcome.result.skipped_parts == (
+        "zip member '__MACOSX/RebateDetails/._1.csv' (macOS metadata folder __MACOSX/)",
+    )
+    assert table_totals(settings.rebates_db) == independent_totals(SPEC)
+    assert table_totals(settings.rebates_db, "broker_code LIKE '%甲'")[0] == len(chinese)
+    with connect(settings.rebates_db) as db:
+        recorded = db.execute("SELECT warnings FROM rebate_loads").fetchone()
+    assert recorded is not None and recorded[0] == [f"skipped {outcome.result.skipped_parts[0]}"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"brokerCode,ordId\x00\n", b"\xff\xfe\x00\xd8", b"not,a,rebate,file\n"],
+    ids=["nul", "utf-16 cut", "other columns"],
+)
+def test_a_zip_with_one_bad_part_loads_nothing_and_is_quarantined_naming_it(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, bad: bytes
+) -> None:
+    good = build_rebate_file(SPEC)
+    (tmp_path / "bad.zip").write_bytes(zip_of({"a.csv": good, "b.csv": bad}))
+    outcome = load_by_hand(settings, ledger, tmp_path / "bad.zip", WINDOW, fake_clock)
+    assert outcome.state is WindowState.QUARANTINED
+    assert outcome.reason is not None and "zip member 'b.csv'" in outcome.reason
+    assert table_totals(settings.rebates_db)[0] == 0
 
 
 def test_loading_the_same_file_again_changes_nothing(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import re
@@ -20,7 +21,7 @@ from openpyxl import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from pipeline.columns import AMOUNT_COLUMNS
-from pipeline.fileformat import FileFormat
+from pipeline.fileformat import OLE2_MAGIC, FileFormat
 from pipeline.simulator.files import (
     AMOUNT_COLUMNS as FILE_AMOUNT_COLUMNS,
 )
@@ -40,6 +41,7 @@ from pipeline.simulator.files import (
 )
 from pipeline.store import parse
 from pipeline.store.parse import FRAME_SCHEMA, ParsedFile, RejectedFile, parse_rebate_file
+from tests.store.conftest import zip_of
 
 UTC8 = timezone(timedelta(hours=8))
 SNAKE = dict(zip(FILE_AMOUNT_COLUMNS, AMOUNT_COLUMNS, strict=True))
@@ -163,14 +165,6 @@ def sheet_rows(rows: Sequence[dict[str, str]], **cells: object) -> list[list[obj
 MakeWorkbook = Callable[[Sequence[Sequence[object]]], bytes]
 
 
-def zip_of(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in members.items():
-            archive.writestr(name, content)
-    return out.getvalue()
-
-
 # --- every shape, layout and header style -------------------------------------------------------------------------
 
 
@@ -245,7 +239,7 @@ def test_every_corruption_of_every_shape_is_rejected_with_its_reason(
     rows = generate_rows(file_spec)
     message = rejected(tmp_path, corrupt(render(rows, file_spec), how))
     expected: dict[Corruption, Sequence[str]] = {
-        Corruption.GARBAGE: ("not a CSV, zip, xlsx or xls file", "<!DOCTYPE html>", "fresh link"),
+        Corruption.GARBAGE: ("not a CSV, zip, xlsx or xls file", "an HTML or XML page", "fresh link"),
         Corruption.BAD_AMOUNT: ("fee in data row", f"row {len(rows) // 2 + 1}", "'abc'"),
         Corruption.FLOAT_ORDID: ("ordId in data row", f"row {float_ordid_row(rows)}"),
         Corruption.MISSING_COLUMN: ("no netFee column",),
@@ -443,9 +437,10 @@ def test_a_row_with_more_fields_than_the_header_rejects_the_file(tmp_path: Path)
 
 def test_text_that_is_not_utf8_rejects_the_file(tmp_path: Path) -> None:
     latin1 = csv_bytes([row(brokerCode="caf\xe9")]).replace("é".encode(), b"\xe9")
-    assert "not UTF-8 text" in rejected(tmp_path, latin1)
+    assert "text, but neither UTF-8, UTF-16 with a byte-order mark, nor GB18030" in rejected(tmp_path, latin1)
     late = csv_bytes([row()] * 40 + [row(brokerCode="caf\xe9")]).replace("é".encode(), b"\xe9")
-    assert "cannot read the CSV" in rejected(tmp_path, late)
+    offset = late.index(b"\xe9")
+    assert f"it is not UTF-8 (byte {offset:,} is not), nor UTF-16" in rejected(tmp_path, late)
 
 
 def test_a_column_without_header_is_dropped_when_empty_and_rejected_when_not(tmp_path: Path) -> None:
@@ -459,13 +454,67 @@ def test_a_column_without_header_is_dropped_when_empty_and_rejected_when_not(tmp
     ("data", "fragment"),
     [
         (b"", "the file is empty"),
-        (b"\x00\x01\x02binary", "not a CSV, zip, xlsx or xls file: starts with b'\\x00\\x01\\x02binary'"),
+        (b"\x00\x01\x02binary", "not a CSV, zip, xlsx or xls file (9 bytes): a damaged or unexpected download"),
         (b"<?xml version='1.0'?><Error><Code>AccessDenied</Code></Error>", "fresh link"),
         (b"PK\x03\x04 cut", "cut short"),
     ],
 )
 def test_bytes_that_are_no_rebate_file_are_rejected(tmp_path: Path, data: bytes, fragment: str) -> None:
-    assert fragment in rejected(tmp_path, data)
+    message = rejected(tmp_path, data)
+    assert fragment in message
+    assert "binary" not in message and "AccessDenied" not in message, "a payload's bytes are never quoted"
+
+
+# --- encodings ----------------------------------------------------------------------------------------------------
+
+CHINESE = "经纪商甲"
+"""A brokerCode in Chinese: the text that tells a GBK file from a UTF-8 one (OKX's own columns are ASCII)."""
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "gb18030", "gbk"])
+def test_text_is_decoded_exactly_whatever_its_encoding(tmp_path: Path, encoding: str) -> None:
+    text = csv_bytes([row(brokerCode=CHINESE), row(ordId="2", fee="-0.000000000000000001")]).decode()
+    bom = "\ufeff" if encoding in ("utf-16-le", "utf-16-be") else ""  # its byte-order mark ("utf-16" writes one)
+    data = (bom + text).encode(encoding)
+    parsed = parse_file(write(tmp_path, data))
+    assert parsed.format is FileFormat.CSV
+    assert parsed.frame["broker_code"].to_list() == [CHINESE, REAL_ROW["brokerCode"]]
+    assert parsed.frame["fee"].to_list() == [Decimal(REAL_ROW["fee"]), Decimal("-0.000000000000000001")]
+    assert parsed.source_columns == tuple(COLUMNS_16)
+
+
+def test_gb18030_is_read_only_when_its_header_is_a_rebate_files(tmp_path: Path) -> None:
+    data = csv_bytes([row(brokerCode=CHINESE)]).decode().replace("brokerCode", "经纪商").encode("gb18030")
+    message = rejected(tmp_path, data)
+    assert message.startswith("the file is not UTF-8, and read as GB18030 its header is not a rebate file's")
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (csv_bytes([row()] * 50 + [row(instId="SOL\x00USDT")]), "is a NUL character, which no rebate file holds"),
+        (("\ufeff" + csv_bytes([row()] * 50 + [row(instId="S\x00")]).decode()).encode("utf-16-le"), "it holds a NUL"),
+        (codecs.BOM_UTF16_LE + csv_bytes([row()]).decode().encode("utf-16-le") + b"\x00\xd8,", "as UTF-16LE, byte"),
+        (codecs.BOM_UTF8 + csv_bytes([row()] * 50 + [row(brokerCode=CHINESE)]).decode().encode("gbk"), "mark but byte"),
+    ],
+)
+def test_text_that_cannot_be_decoded_exactly_is_refused_saying_where(tmp_path: Path, data: bytes, problem: str) -> None:
+    message = rejected(tmp_path, data)
+    assert message.startswith("the file is not CSV text that can be read exactly: ") and problem in message
+
+
+def test_a_zip_whose_parts_differ_in_encoding_is_read_whole(tmp_path: Path) -> None:
+    first = csv_bytes([row(fee="-1")])
+    gbk = csv_bytes([row(fee="-2", brokerCode=CHINESE)]).decode().encode("gbk")
+    utf16 = ("\ufeff" + csv_bytes([row(fee="-4")]).decode()).encode("utf-16-le")
+    parsed = parse_file(write(tmp_path, zip_of({"a.csv": first, "b.csv": gbk, "c.csv": utf16})))
+    assert [(part.label, part.rows) for part in parsed.parts] == [
+        ("zip member 'a.csv'", 1),
+        ("zip member 'b.csv'", 1),
+        ("zip member 'c.csv'", 1),
+    ]
+    assert parsed.totals["fee"] == Decimal(-7)
+    assert parsed.frame["broker_code"][1] == CHINESE
 
 
 # --- zip ----------------------------------------------------------------------------------------------------------
@@ -509,17 +558,72 @@ def test_a_zip_is_read_safely_whatever_its_member_names(tmp_path: Path) -> None:
         archive.writestr("folder/", b"")
         archive.writestr("../evil.csv", csv_bytes([row(fee="-1")]))
         archive.writestr("/abs/evil2.csv", csv_bytes([row(fee="-2")]))
-        archive.writestr("__MACOSX/._evil.csv", b"\x00\x05\x16\x07 resource fork")
-        archive.writestr(".hidden.csv", b"junk,that,is,skipped\n")
-        link = zipfile.ZipInfo("link.csv")
-        link.external_attr = 0o120777 << 16
-        archive.writestr(link, "/etc/passwd")
     before = sorted(tmp_path.parent.iterdir())
     parsed = parse_file(write(work, out.getvalue(), "rebates.zip"))
     assert parsed.totals["fee"] == Decimal(-3)
-    assert parsed.warnings == ("skipped zip member 'link.csv': a symbolic link",)
+    assert (parsed.warnings, parsed.skipped) == ((), ())
     assert sorted(tmp_path.parent.iterdir()) == before
     assert sorted(path.name for path in work.iterdir()) == ["rebates.zip"]
+
+
+def test_only_macos_packaging_junk_is_skipped_and_each_skip_is_said(tmp_path: Path) -> None:
+    data = zip_of(
+        {
+            "RebateDetails/": b"",
+            "RebateDetails/a.csv": csv_bytes([row(fee="-1")]),
+            "__MACOSX/RebateDetails/._a.csv": b"\x00\x05\x16\x07 resource fork",
+            "RebateDetails/.DS_Store": b"\x00\x00\x00\x01Bud1 finder",
+            "RebateDetails/._b.csv": b"\x00\x05\x16\x07 resource fork",
+        }
+    )
+    parsed = parse_file(write(tmp_path, data))
+    assert parsed.rows == 1
+    assert parsed.skipped == (
+        "zip member '__MACOSX/RebateDetails/._a.csv' (macOS metadata folder __MACOSX/)",
+        "zip member 'RebateDetails/.DS_Store' (macOS Finder metadata)",
+        "zip member 'RebateDetails/._b.csv' (macOS Finder metadata)",
+    )
+
+
+def test_a_dot_file_in_a_zip_is_a_part_like_any_other(tmp_path: Path) -> None:
+    data = zip_of({"a.csv": csv_bytes([row()]), "dir/.x.csv": csv_bytes([row(ordId="2")])})
+    parsed = parse_file(write(tmp_path, data))
+    assert [part.label for part in parsed.parts] == ["zip member 'a.csv'", "zip member 'dir/.x.csv'"]
+    assert (parsed.rows, parsed.skipped) == (2, ())
+
+
+def test_a_member_named_like_junk_is_junk_only_if_its_bytes_say_so(tmp_path: Path) -> None:
+    data = zip_of({"a.csv": csv_bytes([row()]), "._b.csv": csv_bytes([row(ordId="2")])})
+    assert parse_file(write(tmp_path, data)).rows == 2
+    fake = zip_of({"a.csv": csv_bytes([row()]), ".DS_Store": b"not,finder,metadata\n"})
+    assert "in zip member '.DS_Store'" in rejected(tmp_path, fake)
+
+
+@pytest.mark.parametrize(
+    ("member", "problem"),
+    [
+        (b"junk,that,is,not,rebates\n", "has no brokerCode"),
+        (csv_bytes([row()]).replace(b"SOL", b"S\x00L"), "is a NUL character"),
+        (csv_bytes([row(brokerCode="caf\xe9")]).replace("é".encode(), b"\xe9"), "it is not UTF-8 (byte "),
+        (zip_of({"inner.csv": csv_bytes([row()])}), "is a zip or a spreadsheet, not CSV text"),
+        (OLE2_MAGIC + b"\x00" * 100, "is a zip or a spreadsheet, not CSV text"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "is not CSV text that can be read exactly"),
+    ],
+)
+def test_one_bad_member_refuses_the_whole_zip_naming_it(tmp_path: Path, member: bytes, problem: str) -> None:
+    data = zip_of({"a.csv": csv_bytes([row()]), "b.csv": member, "c.csv": csv_bytes([row(ordId="7")])})
+    message = rejected(tmp_path, data)
+    assert "zip member 'b.csv'" in message and problem in message
+
+
+def test_a_symbolic_link_in_a_zip_refuses_it(tmp_path: Path) -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("a.csv", csv_bytes([row()]))
+        link = zipfile.ZipInfo("link.csv")
+        link.external_attr = 0o120777 << 16
+        archive.writestr(link, "/etc/passwd")
+    assert rejected(tmp_path, out.getvalue()).startswith("zip member 'link.csv' is a symbolic link")
 
 
 def test_a_zip_bomb_is_rejected_before_it_is_read(tmp_path: Path) -> None:
@@ -576,7 +680,9 @@ def test_a_payload_that_is_no_rebate_file_is_told_apart_from_bad_data(tmp_path: 
 
 def test_a_zip_without_csv_is_rejected(tmp_path: Path) -> None:
     message = rejected(tmp_path, zip_of({"readme.txt": b"no commas here\n", "logo.png": b"\x89PNG\r\n\x1a\n"}))
-    assert message.startswith("the zip holds no CSV file (it holds 'readme.txt', 'logo.png')")
+    assert "in zip member 'readme.txt' (its columns: no commas here)" in message
+    message = rejected(tmp_path, zip_of({"__MACOSX/._a.csv": b"\x00\x05\x16\x07"}))
+    assert message.startswith("the zip holds no CSV file (it holds '__MACOSX/._a.csv')")
 
 
 def test_an_empty_zip_member_is_an_empty_frame(tmp_path: Path) -> None:
