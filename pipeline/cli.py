@@ -733,7 +733,8 @@ def sql(
 
     It opens the analysts' entry point (REBATES_DATA_DIR/lake/analysts.duckdb): rebate_details, rebate_orders,
     rebate_windows, coverage and the daily_commission_by_* views, read from the Parquet lake, while the pipeline runs.
-    Amounts print exactly (csv and json as decimal text).
+    Amounts print exactly (csv and json as decimal text). It reads the lake and nothing else: queries only (SELECT,
+    FROM, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN), no file outside the lake, no write, ATTACH or setting.
 
     Examples:
 
