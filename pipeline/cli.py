@@ -227,19 +227,14 @@ def show_settings() -> None:
 
 
 def state_url_shown(value: object) -> str:
-    """REBATES_STATE_URL without its user or password: `set (host:port/database)`, or `not set`."""
-    from urllib.parse import urlsplit
-
+    """REBATES_STATE_URL as user, host, port and database only: `set (postgresql://user@host:port/db)`, or `not set`."""
     from pydantic import SecretStr
+
+    from pipeline.pg import describe_url
 
     if not isinstance(value, SecretStr):
         return "not set"
-    parts = urlsplit(value.get_secret_value())
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    return f"set ({parts.hostname or '?'}{port}{parts.path or ''})"
+    return f"set ({describe_url(value.get_secret_value())})"
 
 
 def plain(value: object) -> str:
