@@ -830,7 +830,7 @@ def check_users(
             fail(Exit.CONFIG, str(exc))
     table = Table(*columns(with_account), title="User rebate check")
     for check in checks:
-        table.add_row(*("" if cell is None else str(cell) for cell in check.cells(with_account)))
+        table.add_row(*("" if cell is None else escape(str(cell)) for cell in check.cells(with_account)))
     console.print(table)
     failed = sum(1 for check in checks if check.info is None)
     console.print(
