@@ -250,7 +250,7 @@ def test_one_accounts_refused_credentials_do_not_stop_the_others_and_exit_3(
     assert "OKX refused account eu's own credentials" in str(values[1][6])
 
 
-FORMULA = '=HYPERLINK("http://x","y")'
+FORMULA = '=HYPERLINK("http://x","[b]y[/b]")'  # and rich markup, for the table
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
