@@ -12,7 +12,6 @@ from datetime import date, datetime, timedelta
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
-from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -108,38 +107,19 @@ def settings_or_exit() -> Settings:
         fail(Exit.CONFIG, str(exc))
 
 
-CLOCK_FILE_VARIABLE = "REBATES_CLOCK_FILE"
-"""A testing and demo hook: every command reads the time from this file (a `FileClock`) instead of the system's."""
-
-
 def clock_from_env(settings: Settings | None = None) -> Clock:
     """The clock every command uses: the system's, or the shared `FileClock` that REBATES_CLOCK_FILE names.
 
-    The file clock is for tests and demos against the simulator only: it is refused unless OKX_BASE_URL and every
-    account's base URL are loopback, so a simulated time can never reach the real OKX.
+    The file clock is for tests and demos against the simulator only: it is refused (exit 2) unless OKX_BASE_URL and
+    every account's base URL are loopback, so a simulated time can never reach the real OKX.
     """
-    from pipeline.clock import FileClock, SystemClock
-    from pipeline.config import LOOPBACK_HOSTS, SettingsError
+    from pipeline.clock_file import clock_from_env as chosen_clock
+    from pipeline.config import SettingsError
 
-    path = os.environ.get(CLOCK_FILE_VARIABLE, "").strip()
-    if not path:
-        return SystemClock()
-    settings = settings or settings_or_exit()
     try:
-        hosts = {"OKX_BASE_URL": settings.okx_base_url} | {
-            f"OKX_BASE_URL_{name.upper()}": settings.for_account(name).okx_base_url
-            for name in settings.rebates_accounts
-        }
+        return chosen_clock(lambda: settings or settings_or_exit())
     except SettingsError as exc:
         fail(Exit.CONFIG, str(exc))
-    for variable, url in hosts.items():
-        if urlsplit(url).hostname not in LOOPBACK_HOSTS:
-            fail(
-                Exit.CONFIG,
-                f"{CLOCK_FILE_VARIABLE} is a testing hook for the simulator only; {variable}={url} is not loopback: "
-                f"unset {CLOCK_FILE_VARIABLE}",
-            )
-    return FileClock(path)
 
 
 @contextmanager

@@ -20,9 +20,12 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
 @pytest.fixture(autouse=True)
 def clean_settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """Run every test in its own directory with no OKX_ / REBATES_ variables, so no real setting leaks in."""
+    """Run every test in its own directory with no OKX_ / REBATES_ variables, so no real setting leaks in.
+
+    REBATES_TESTS_* are the tests' own switches (tests/now.py, `pg_cluster`), not settings: they stay.
+    """
     for name in list(os.environ):
-        if name.startswith(("OKX_", "REBATES_")):
+        if name.startswith(("OKX_", "REBATES_")) and not name.startswith("REBATES_TESTS_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     yield

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import CLOCK_FILE_VARIABLE, Exit, app, clock_from_env, console
+from pipeline.cli import Exit, app, clock_from_env, console
 from pipeline.clock import FileClock, SystemClock
+from pipeline.clock_file import CLOCK_FILE_VARIABLE
 from pipeline.db import connect
 
 runner = CliRunner()

@@ -6,7 +6,7 @@ import json
 import sys
 import types
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
@@ -37,12 +37,13 @@ from pipeline.report.model import Period
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY
 from pipeline.windows import yesterday
+from tests.now import TESTS_NOW
 
 REPO = Path(__file__).resolve().parents[2]
 PostToApi = Callable[[str, dict[str, Any]], Any]
 WRONG_SECRET = "wrong-secret-5e0b7a"
 
-YESTERDAY = yesterday(datetime.now(UTC), parse_timezone("UTC+8"))
+YESTERDAY = yesterday(TESTS_NOW, parse_timezone("UTC+8"))  # the flows' clock (`flow_clock`) reads TESTS_NOW too
 START = YESTERDAY - timedelta(days=29)
 SEEDED_END = START + timedelta(days=9)
 SEEDED = f"api:{START:%Y%m%d}-{SEEDED_END:%Y%m%d}"
