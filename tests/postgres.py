@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+import pytest
 from psycopg import sql
 
 
@@ -24,6 +25,29 @@ def bindir() -> Path | None:
             candidates.append(Path(done.stdout.strip()))
     candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
     return next((path for path in candidates if (path / "initdb").exists() and (path / "pg_ctl").exists()), None)
+
+
+WITHOUT_POSTGRES_VARIABLE = "REBATES_TESTS_WITHOUT_POSTGRES"
+"""Set to 1 to skip the PostgreSQL tests on a machine that cannot have PostgreSQL's server; never honoured under CI."""
+
+
+def server_binaries() -> Path:
+    """`bindir()`; where PostgreSQL's server is missing, fail the test that needs it.
+
+    Skip it only when REBATES_TESTS_WITHOUT_POSTGRES=1 asks for that outside CI (`CI` set): a silent skip leaves
+    REBATES_STATE_URL's code untested without anyone noticing.
+    """
+    found = bindir()
+    if found is not None:
+        return found
+    missing = (
+        "no PostgreSQL server binaries (initdb, pg_ctl) under `pg_config --bindir` or /usr/lib/postgresql/*/bin: "
+        "run `make postgres` (apt-get install postgresql) to run these tests"
+    )
+    if os.environ.get(WITHOUT_POSTGRES_VARIABLE) == "1" and not os.environ.get("CI"):
+        pytest.skip(f"{missing}; skipped because {WITHOUT_POSTGRES_VARIABLE}=1")
+    opt_out = f"or set {WITHOUT_POSTGRES_VARIABLE}=1 to skip them on this machine (not under CI)"
+    pytest.fail(f"{missing}, {opt_out}", pytrace=False)
 
 
 def _free_port() -> int:
