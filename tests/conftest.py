@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,6 +59,47 @@ def sim_settings(simulator: RunningSimulator, tmp_path: Path) -> Settings:
         rebates_db=tmp_path / "data" / "rebates.duckdb",
         rebates_http_retries=2,
     )
+
+
+OperatorEnv = Callable[[RunningSimulator, Path], dict[str, str]]
+
+
+def make_operator_env(simulator: RunningSimulator, data: Path) -> dict[str, str]:
+    """The variables an operator sets to run `rebates` (api broker type) against `simulator`, data under `data`."""
+    return {
+        "OKX_API_KEY": DEFAULT_API_KEY,
+        "OKX_SECRET_KEY": DEFAULT_SECRET_KEY,
+        "OKX_PASSPHRASE": DEFAULT_PASSPHRASE,
+        "OKX_BASE_URL": simulator.base_url,
+        "REBATES_BROKER_TYPES": "api",
+        "REBATES_DATA_DIR": str(data),
+        "REBATES_DB": str(data / "rebates.duckdb"),
+        "REBATES_START_DATE": "2025-01-01",
+    }
+
+
+@pytest.fixture
+def operator_env() -> OperatorEnv:
+    """`make_operator_env`, for tests that start `rebates` in a subprocess."""
+    return make_operator_env
+
+
+@pytest.fixture
+def simulator_env(simulator: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`make_operator_env` in this process's environment, for commands run in it; returns the data directory."""
+    data = tmp_path / "data"
+    for name, value in make_operator_env(simulator, data).items():
+        monkeypatch.setenv(name, value)
+    return data
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on, so connecting fails at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -309,45 +308,30 @@ STATE_PASSWORD = "pg#secret/0042"
 
 @pytest.mark.parametrize("server", ["down", "refusing the password"])
 def test_postgresql_down_or_refusing_fails_the_state_check_and_every_other_check_still_runs(
-    sim_settings: Settings,
+    simulator_env: Path,
     simulator: RunningSimulator,
+    closed_port: int,
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
     server: str,
 ) -> None:
+    secret = quote(STATE_PASSWORD, safe="")
     if server == "down":
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]  # nothing listens on it once the probe is closed
-        url, where = (
-            f"postgresql://rebates:{quote(STATE_PASSWORD, safe='')}@127.0.0.1:{port}/rebates",
-            "Connection refused",
-        )
+        url, where = f"postgresql://rebates:{secret}@127.0.0.1:{closed_port}/rebates", "Connection refused"
     else:
         cluster: Cluster = request.getfixturevalue("pg_cluster")
-        url = cluster.password_database("the-right-one").replace("@", f":{quote(STATE_PASSWORD, safe='')}@", 1)
+        url = cluster.password_database("the-right-one").replace("@", f":{secret}@", 1)
         where = "password authentication failed"
-    variables = {
-        "OKX_API_KEY": DEFAULT_API_KEY,
-        "OKX_SECRET_KEY": DEFAULT_SECRET_KEY,
-        "OKX_PASSPHRASE": DEFAULT_PASSPHRASE,
-        "OKX_BASE_URL": simulator.base_url,
-        "REBATES_BROKER_TYPES": "api",
-        "REBATES_DATA_DIR": str(sim_settings.rebates_data_dir),
-        "REBATES_DB": str(sim_settings.rebates_db),
-        "REBATES_STATE_URL": url,
-    }
-    for name, value in variables.items():
-        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("REBATES_STATE_URL", url)
     monkeypatch.setattr(console, "width", 400)  # each check on one line
     result = CliRunner().invoke(app, ["doctor"])
     assert result.exit_code == Exit.UNEXPECTED and isinstance(result.exception, SystemExit), result.output
     lines = {line.split(":", 1)[0].strip(): line for line in result.output.splitlines()}
-    described = url.replace(f":{quote(STATE_PASSWORD, safe='')}@", "@")
+    described = url.replace(f":{secret}@", "@")
     assert lines["fail state"].startswith(f"fail state: PostgreSQL at {described} (REBATES_STATE_URL) is not reachable")
     assert where in lines["fail state"]
     for name in ("settings", "credentials", "data directory", "database", "shared paths", "clock"):
         assert f"ok   {name}" in lines, result.output
     assert lines["fail OKX API"].startswith("fail OKX API: not checked: the GET limiter keeps its slots in PostgreSQL")
     assert simulator.state.calls("GET", REBATE_PATH) == []  # no GET outside the budget every worker shares
-    assert STATE_PASSWORD not in result.output and quote(STATE_PASSWORD, safe="") not in result.output
+    assert STATE_PASSWORD not in result.output and secret not in result.output

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -102,15 +101,6 @@ COMMANDS = [
     ["deployments", "--out", "deployments.yaml"],
 ]
 """Every command that reads REBATES_STATE_URL (serve, demo and alerts start Prefect; sql reads the lake only)."""
-
-
-@pytest.fixture
-def closed_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @pytest.fixture

@@ -51,22 +51,10 @@ REST = f"api:{SEEDED_END + timedelta(days=1):%Y%m%d}-{YESTERDAY:%Y%m%d}"
 
 
 @pytest.fixture
-def flow_env(simulator: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def flow_env(simulator_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """OKX_* and REBATES_* in the environment, as a worker has them; returns the data directory."""
-    data = tmp_path / "data"
-    variables = {
-        "OKX_API_KEY": DEFAULT_API_KEY,
-        "OKX_SECRET_KEY": DEFAULT_SECRET_KEY,
-        "OKX_PASSPHRASE": DEFAULT_PASSPHRASE,
-        "OKX_BASE_URL": simulator.base_url,
-        "REBATES_BROKER_TYPES": "api",
-        "REBATES_DATA_DIR": str(data),
-        "REBATES_DB": str(data / "rebates.duckdb"),
-        "REBATES_START_DATE": START.isoformat(),
-    }
-    for name, value in variables.items():
-        monkeypatch.setenv(name, value)
-    return data
+    monkeypatch.setenv("REBATES_START_DATE", START.isoformat())
+    return simulator_env
 
 
 def flow_run_id(state: State[Any]) -> UUID:

@@ -28,6 +28,7 @@ from pipeline.config import parse_timezone
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, Fault, SimulatorConfig
 from pipeline.windows import yesterday
+from tests.conftest import make_operator_env
 from tests.now import TESTS_NOW, clock_at_tests_now
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -172,15 +173,8 @@ def live_simulator(tmp_path: Path) -> Iterator[RunningSimulator]:
 def operator_env(simulator: RunningSimulator, data: Path) -> dict[str, str]:
     """What an operator exports for the worker or `rebates serve` (and the simulator's clock, for the test)."""
     assert isinstance(simulator.clock, FileClock)
-    return {
+    return make_operator_env(simulator, data) | {
         CLOCK_FILE_VARIABLE: str(simulator.clock.path),
-        "OKX_API_KEY": DEFAULT_API_KEY,
-        "OKX_SECRET_KEY": DEFAULT_SECRET_KEY,
-        "OKX_PASSPHRASE": DEFAULT_PASSPHRASE,
-        "OKX_BASE_URL": simulator.base_url,
-        "REBATES_BROKER_TYPES": "api",
-        "REBATES_DATA_DIR": str(data),
-        "REBATES_DB": str(data / "rebates.duckdb"),
         "REBATES_START_DATE": START.isoformat(),
         "REBATES_HOME": str(REPO),  # prefect.yaml's pull step: the checkout on the worker's machine
     }
