@@ -132,12 +132,10 @@ REDACTED_PIECE = 4
 def _password_spellings(url: str) -> set[str]:
     """Every way the URL may spell its password: as libpq reads it, percent-encoded or not, and as written."""
     after_scheme = url.partition("://")[2]
-    written = {
-        urlsplit(url).password or "",
-        after_scheme.partition("@")[0].partition(":")[2],  # up to the first @, as libpq reads it
-        after_scheme.rpartition("@")[0].partition(":")[2],  # up to the last @, as a person may have meant it
-        *re.findall(r"password=([^&\s]*)", url, flags=re.IGNORECASE),
-    }
+    written = {urlsplit(url).password or "", *re.findall(r"password=([^&\s]*)", url, flags=re.IGNORECASE)}
+    if "@" in after_scheme:
+        written.add(after_scheme.partition("@")[0].partition(":")[2])  # up to the first @, as libpq reads it
+        written.add(after_scheme.rpartition("@")[0].partition(":")[2])  # up to the last @, as a person may mean it
     parts = url_parts(url)
     if parts is not None:
         written.add(parts.get("password", ""))
