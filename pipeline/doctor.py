@@ -94,7 +94,7 @@ def run_doctor(
         if not isinstance(chosen, Settings) or not credentials[name].ok:
             okx = Check("OKX API", False, "not checked: set the credentials first")
         elif state is not None and not state.ok:
-            okx = Check("OKX API", False, f"not checked: {STATE_LIMITER}, and it did not answer (see state)")
+            okx = Check("OKX API", False, f"not checked: {STATE_LIMITER}, which failed its check (see state)")
         elif not data_dir.ok:
             okx = Check("OKX API", False, "not checked: the GET limiter keeps its state in REBATES_DATA_DIR")
         else:
