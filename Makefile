@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test lint typecheck unit lock clean chromium
+.PHONY: demo test lint typecheck unit lock clean chromium postgres
 
 PIP := $(BIN)/pip --quiet --disable-pip-version-check
 
@@ -31,7 +31,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Both cores, a whole test file per worker (--dist loadfile): a file's tests share their fixtures and order.
-unit: $(STAMP) chromium
+unit: $(STAMP) chromium postgres
 	$(BIN)/pytest -n 2 --dist loadfile
 
 # The HTML report test renders in Debian's headless Chromium; install it when the machine lacks it.
@@ -40,6 +40,16 @@ chromium:
 		echo "installing Debian's chromium for the HTML report test"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-liberation >/dev/null; }
+
+# The shared-state tests (REBATES_STATE_URL) start a throwaway PostgreSQL server, and fail without one; install
+# Debian's when initdb is neither in `pg_config --bindir` nor in /usr/lib/postgresql/*/bin (where tests/postgres.py
+# looks). As root, the tests run the server as the `postgres` user the package creates (initdb refuses root).
+postgres:
+	@{ command -v pg_config >/dev/null 2>&1 && [ -x "$$(pg_config --bindir)/initdb" ]; } \
+		|| ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "installing Debian's postgresql for the PostgreSQL tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
 
 # Re-resolve the ranges in pyproject.toml to the newest versions with uv (installed in a scratch venv) and record
 # them with every file's hash: requirements.lock is what the flows need to run (a worker installs only this),

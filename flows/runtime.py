@@ -1,4 +1,7 @@
-"""What the flows run with: the worker's settings and the system clock, unless the demo pins its own for a while."""
+"""What the flows run with: the worker's settings and the system clock, unless the demo pins its own for a while.
+
+Tests name a shared clock instead with REBATES_CLOCK_FILE, as for the CLI: flows and test then agree on the time.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from typing import Any
 
 from prefect.blocks.system import Secret
 
-from pipeline.clock import Clock, SystemClock
+from pipeline.clock import Clock
+from pipeline.clock_file import clock_from_env
 from pipeline.config import Settings, SettingsError, credentials_block_variable, load_settings
 
 CREDENTIAL_FIELDS = {
@@ -86,8 +90,9 @@ def account_names(account: str | None = None) -> list[str]:
 
 
 def run_clock() -> Clock:
-    """The clock the flows read and sleep on: the system's, or the pinned one."""
-    return _pinned[1] if _pinned is not None else SystemClock()
+    """The clock the flows read and sleep on: the pinned one; the shared test clock REBATES_CLOCK_FILE names (as for
+    every command, against the loopback simulator only); or the system's."""
+    return _pinned[1] if _pinned is not None else clock_from_env(load_settings)
 
 
 @contextmanager

@@ -12,7 +12,6 @@ from datetime import date, datetime, timedelta
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
-from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -108,38 +107,19 @@ def settings_or_exit() -> Settings:
         fail(Exit.CONFIG, str(exc))
 
 
-CLOCK_FILE_VARIABLE = "REBATES_CLOCK_FILE"
-"""A testing and demo hook: every command reads the time from this file (a `FileClock`) instead of the system's."""
-
-
 def clock_from_env(settings: Settings | None = None) -> Clock:
     """The clock every command uses: the system's, or the shared `FileClock` that REBATES_CLOCK_FILE names.
 
-    The file clock is for tests and demos against the simulator only: it is refused unless OKX_BASE_URL and every
-    account's base URL are loopback, so a simulated time can never reach the real OKX.
+    The file clock is for tests and demos against the simulator only: it is refused (exit 2) unless OKX_BASE_URL and
+    every account's base URL are loopback, so a simulated time can never reach the real OKX.
     """
-    from pipeline.clock import FileClock, SystemClock
-    from pipeline.config import LOOPBACK_HOSTS, SettingsError
+    from pipeline.clock_file import clock_from_env as chosen_clock
+    from pipeline.config import SettingsError
 
-    path = os.environ.get(CLOCK_FILE_VARIABLE, "").strip()
-    if not path:
-        return SystemClock()
-    settings = settings or settings_or_exit()
     try:
-        hosts = {"OKX_BASE_URL": settings.okx_base_url} | {
-            f"OKX_BASE_URL_{name.upper()}": settings.for_account(name).okx_base_url
-            for name in settings.rebates_accounts
-        }
+        return chosen_clock(lambda: settings or settings_or_exit())
     except SettingsError as exc:
         fail(Exit.CONFIG, str(exc))
-    for variable, url in hosts.items():
-        if urlsplit(url).hostname not in LOOPBACK_HOSTS:
-            fail(
-                Exit.CONFIG,
-                f"{CLOCK_FILE_VARIABLE} is a testing hook for the simulator only; {variable}={url} is not loopback: "
-                f"unset {CLOCK_FILE_VARIABLE}",
-            )
-    return FileClock(path)
 
 
 @contextmanager
@@ -227,19 +207,14 @@ def show_settings() -> None:
 
 
 def state_url_shown(value: object) -> str:
-    """REBATES_STATE_URL without its user or password: `set (host:port/database)`, or `not set`."""
-    from urllib.parse import urlsplit
-
+    """REBATES_STATE_URL as user, host, port and database only: `set (postgresql://user@host:port/db)`, or `not set`."""
     from pydantic import SecretStr
+
+    from pipeline.pg import describe_url
 
     if not isinstance(value, SecretStr):
         return "not set"
-    parts = urlsplit(value.get_secret_value())
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    return f"set ({parts.hostname or '?'}{port}{parts.path or ''})"
+    return f"set ({describe_url(value.get_secret_value())})"
 
 
 def plain(value: object) -> str:
@@ -735,7 +710,8 @@ def sql(
 
     It opens the analysts' entry point (REBATES_DATA_DIR/lake/analysts.duckdb): rebate_details, rebate_orders,
     rebate_windows, coverage and the daily_commission_by_* views, read from the Parquet lake, while the pipeline runs.
-    Amounts print exactly (csv and json as decimal text).
+    Amounts print exactly (csv and json as decimal text). It reads the lake and nothing else: queries only (SELECT,
+    FROM, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN), no file outside the lake, no write, ATTACH or setting.
 
     Examples:
 
@@ -836,7 +812,7 @@ def check_users(
             fail(Exit.CONFIG, str(exc))
     table = Table(*columns(with_account), title="User rebate check")
     for check in checks:
-        table.add_row(*("" if cell is None else str(cell) for cell in check.cells(with_account)))
+        table.add_row(*("" if cell is None else escape(str(cell)) for cell in check.cells(with_account)))
     console.print(table)
     failed = sum(1 for check in checks if check.info is None)
     console.print(

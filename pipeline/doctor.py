@@ -41,6 +41,9 @@ DATABASE_WAIT_SECONDS = 5.0
 DOCTOR_HTTP_RETRIES = 1
 """Retries of a transient OKX error during the check: enough for a blip, short enough to answer quickly."""
 
+STATE_LIMITER = "the GET limiter keeps its slots in PostgreSQL (REBATES_STATE_URL)"
+"""Why the OKX check needs PostgreSQL when the state is shared: its GET must count against every worker's budget."""
+
 
 @dataclass(frozen=True)
 class Check:
@@ -84,11 +87,14 @@ def run_doctor(
     data_dir = check_data_dir(settings)
     checks += [named(check, name, settings) for name, check in credentials.items()]
     checks += [data_dir, check_database(settings)]
-    if settings.rebates_state_url is not None:
-        checks += [check_state(settings), check_shared_paths(settings)]
+    state = check_state(settings) if settings.rebates_state_url is not None else None
+    if state is not None:
+        checks += [state, check_shared_paths(settings)]
     for name, chosen in accounts.items():
         if not isinstance(chosen, Settings) or not credentials[name].ok:
             okx = Check("OKX API", False, "not checked: set the credentials first")
+        elif state is not None and not state.ok:
+            okx = Check("OKX API", False, f"not checked: {STATE_LIMITER}, which failed its check (see state)")
         elif not data_dir.ok:
             okx = Check("OKX API", False, "not checked: the GET limiter keeps its state in REBATES_DATA_DIR")
         else:
@@ -279,6 +285,8 @@ def check_okx(settings: Settings, clock: Clock, *, transport: httpx.BaseTranspor
         )
     except OkxError as exc:
         return Check("OKX API", False, str(exc))
+    except StateUnavailableError as exc:
+        return Check("OKX API", False, f"not checked: {STATE_LIMITER}: {exc}")
     return Check("OKX API", True, f"OKX accepted a signed request{as_type}: it lists {len(links)} rebate file(s)")
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 if TYPE_CHECKING:
     import psycopg
@@ -49,22 +49,99 @@ def schema_fingerprint() -> str:
     return digest.hexdigest()
 
 
+UNREADABLE_URL = "postgresql://(unreadable, not shown)"
+"""How a REBATES_STATE_URL that libpq cannot read as intended is described: never any part of it."""
+
+URL_FIX = (
+    "write it as postgresql://user:password@host:port/database, with any of : / @ ? # % & in the user name or "
+    "password percent-encoded (%3A %2F %40 %3F %23 %25 %26)"
+)
+"""What to do about an unreadable REBATES_STATE_URL."""
+
+_SHOWN = ("user", "host", "port", "dbname")
+"""The only parts of the URL ever shown."""
+
+_PORTS = re.compile(r"^[0-9]+(?:,[0-9]*)*$")
+
+
+def url_parts(url: str) -> dict[str, str] | None:
+    """The URL's connection parameters as libpq reads them (psycopg's conninfo), or None if it cannot be trusted.
+
+    None when libpq refuses it, and when it reads it other than as intended, which is how a password with an
+    unescaped `/` or `@` is read (`postgresql://u:pa/ss@h/db` is host `u`, port `pa`, database `ss@h/db`): an `@`
+    left in the host, port or database, or a port that is not a number.
+    """
+    from psycopg import Error
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = {name: str(value) for name, value in conninfo_to_dict(url).items() if value is not None}
+    except Error:
+        return None
+    if any("@" in parts.get(name, "") for name in ("host", "port", "dbname")):
+        return None
+    if "port" in parts and not _PORTS.match(parts["port"]):
+        return None
+    return parts
+
+
 def describe_url(url: str) -> str:
-    """Where the state is, without the password: `postgresql://rebates@db.internal:5432/rebates`."""
-    parts = urlsplit(url)
-    user = f"{unquote(parts.username)}@" if parts.username else ""
-    where = parts.netloc.rsplit("@", 1)[-1] or "localhost"  # host[:port] as written: a bad port must not raise here
-    return f"{parts.scheme}://{user}{where}{parts.path or '/'}"
+    """Where the state is, as user, host, port and database only: `postgresql://rebates@db.internal:5432/rebates`.
+
+    Built from libpq's reading of the URL, never from its text; UNREADABLE_URL when that cannot be trusted.
+    """
+    parts = url_parts(url)
+    if parts is None:
+        return UNREADABLE_URL
+    user, host, port, dbname = (parts.get(name, "") for name in _SHOWN)
+    hosts = host.split(",")
+    ports = port.split(",") if port else []
+    if len(ports) == 1:
+        ports *= len(hosts)
+    sockets = [name for name in hosts if name.startswith("/")]
+    where = ",".join(
+        (f"[{name}]" if ":" in name else quote(name, safe=".-_"))
+        + (f":{ports[index]}" if index < len(ports) and ports[index] else "")
+        for index, name in enumerate(hosts)
+        if name and not name.startswith("/")
+    )
+    at = f"{quote(user, safe='')}@" if user else ""
+    socket = f"?host={quote(sockets[0], safe='/')}" if sockets else ""
+    return f"postgresql://{at}{where}/{quote(dbname, safe='')}{socket}"
 
 
 def redact(text: str, url: str) -> str:
-    """`text` with the URL's password (raw and decoded) and any `password=…` replaced by `***`."""
-    password = urlsplit(url).password
-    for secret in {password, unquote(password or "")} - {None, ""}:
-        assert secret is not None
-        text = text.replace(secret, "***")
+    """`text` with the URL described, and its password and every piece of it of 4 characters or more as `***`.
+
+    The password as libpq reads it and as it is written (percent-encoded or not, in the user info or a `password=`
+    parameter); any `password=…` too. A second line of defence: messages are built from `describe_url`, but a
+    driver's message may quote its input, or part of it.
+    """
     text = text.replace(url, describe_url(url))
+    for secret in sorted(_password_spellings(url), key=len, reverse=True):
+        for length in range(len(secret), min(len(secret), REDACTED_PIECE) - 1, -1):
+            for start in range(len(secret) - length + 1):
+                text = text.replace(secret[start : start + length], "***")
     return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", text, flags=re.IGNORECASE)
+
+
+REDACTED_PIECE = 4
+"""The shortest piece of a password `redact` removes on its own (shorter ones would blank ordinary words)."""
+
+
+def _password_spellings(url: str) -> set[str]:
+    """Every way the URL may spell its password: as libpq reads it, percent-encoded or not, and as written."""
+    after_scheme = url.partition("://")[2]
+    written = {urlsplit(url).password or "", *re.findall(r"password=([^&\s]*)", url, flags=re.IGNORECASE)}
+    if "@" in after_scheme:
+        written.add(after_scheme.partition("@")[0].partition(":")[2])  # up to the first @, as libpq reads it
+        written.add(after_scheme.rpartition("@")[0].partition(":")[2])  # up to the last @, as a person may mean it
+    parts = url_parts(url)
+    if parts is not None:
+        written.add(parts.get("password", ""))
+    return {
+        spelling for secret in written for spelling in (secret, unquote(secret), quote(secret, safe="")) if spelling
+    }
 
 
 def _first_line(exc: BaseException) -> str:
@@ -103,6 +180,8 @@ def open_connection(url: str, *, apply: bool = True) -> psycopg.Connection[Any]:
     """
     import psycopg
 
+    if url_parts(url) is None:
+        raise StateUnavailableError(f"REBATES_STATE_URL does not read as a PostgreSQL URL (not shown): {URL_FIX}")
     try:
         connection = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True)
     except psycopg.Error as exc:

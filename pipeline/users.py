@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from pipeline.clock import Clock
 from pipeline.config import DEFAULT_ACCOUNT, Settings, select_accounts
+from pipeline.formulas import neutralised, write_text
 from pipeline.okx.client import OkxClient, UserRebateInfo, mask_key
 from pipeline.okx.errors import OkxAuthError, OkxError, OkxRateLimitError
 from pipeline.okx.limits import BrokerType
@@ -255,14 +256,21 @@ def _check(
 
 
 def write_checks(checks: Sequence[UserCheck], path: Path, *, with_account: bool = False) -> Path:
-    """Write the checks as .xlsx (typed numbers, frozen header, filters) or .csv, by `path`'s suffix."""
+    """Write the checks as .xlsx (typed numbers, frozen header, filters) or .csv, by `path`'s suffix.
+
+    Text comes from OKX (a broker code, an error) and is written inert, as the reports write theirs: a CSV cell a
+    spreadsheet would run as a formula starts with `'`, an xlsx text cell is a string whatever it starts with.
+    """
     header = columns(with_account)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".csv":
         with path.open("w", newline="", encoding="utf-8") as output:
             writer = csv.writer(output)
             writer.writerow(header)
-            writer.writerows(["" if cell is None else cell for cell in check.cells(with_account)] for check in checks)
+            writer.writerows(
+                [neutralised(cell) if isinstance(cell, str) else "" if cell is None else cell for cell in row]
+                for row in (check.cells(with_account) for check in checks)
+            )
         return path
     if path.suffix.lower() != ".xlsx":
         raise UsersFileError(f"{path}: the result is written as .xlsx or .csv; name the file with one of those")
@@ -273,8 +281,12 @@ def write_checks(checks: Sequence[UserCheck], path: Path, *, with_account: bool 
     assert sheet is not None
     sheet.title = "User rebate check"
     sheet.append(header)
-    for check in checks:
-        sheet.append(check.cells(with_account))
+    for row, check in enumerate(checks, start=2):
+        for column, value in enumerate(check.cells(with_account), start=1):
+            if isinstance(value, str):
+                write_text(sheet.cell(row=row, column=column), value)
+            else:
+                sheet.cell(row=row, column=column, value=value)
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = sheet.dimensions
     widths = ((10,) if with_account else ()) + (6, 12, 12, 22, 13, 70, 20, 28, 11)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,16 +14,19 @@ from pipeline.clock import FakeClock
 from pipeline.config import Settings, load_settings
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, SimulatorConfig
-from tests.postgres import Cluster, bindir
+from tests.postgres import Cluster, server_binaries
 
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
 
 @pytest.fixture(autouse=True)
 def clean_settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """Run every test in its own directory with no OKX_ / REBATES_ variables, so no real setting leaks in."""
+    """Run every test in its own directory with no OKX_ / REBATES_ variables, so no real setting leaks in.
+
+    REBATES_TESTS_* are the tests' own switches (tests/now.py, `pg_cluster`), not settings: they stay.
+    """
     for name in list(os.environ):
-        if name.startswith(("OKX_", "REBATES_")):
+        if name.startswith(("OKX_", "REBATES_")) and not name.startswith("REBATES_TESTS_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     yield
@@ -57,12 +61,51 @@ def sim_settings(simulator: RunningSimulator, tmp_path: Path) -> Settings:
     )
 
 
+OperatorEnv = Callable[[RunningSimulator, Path], dict[str, str]]
+
+
+def make_operator_env(simulator: RunningSimulator, data: Path) -> dict[str, str]:
+    """The variables an operator sets to run `rebates` (api broker type) against `simulator`, data under `data`."""
+    return {
+        "OKX_API_KEY": DEFAULT_API_KEY,
+        "OKX_SECRET_KEY": DEFAULT_SECRET_KEY,
+        "OKX_PASSPHRASE": DEFAULT_PASSPHRASE,
+        "OKX_BASE_URL": simulator.base_url,
+        "REBATES_BROKER_TYPES": "api",
+        "REBATES_DATA_DIR": str(data),
+        "REBATES_DB": str(data / "rebates.duckdb"),
+        "REBATES_START_DATE": "2025-01-01",
+    }
+
+
+@pytest.fixture
+def operator_env() -> OperatorEnv:
+    """`make_operator_env`, for tests that start `rebates` in a subprocess."""
+    return make_operator_env
+
+
+@pytest.fixture
+def simulator_env(simulator: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`make_operator_env` in this process's environment, for commands run in it; returns the data directory."""
+    data = tmp_path / "data"
+    for name, value in make_operator_env(simulator, data).items():
+        monkeypatch.setenv(name, value)
+    return data
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on, so connecting fails at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster]:
-    """One throwaway PostgreSQL cluster for the whole session (skipped only where PostgreSQL is not installed)."""
-    found = bindir()
-    if found is None:
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl): install postgresql-15 to run these tests")
+    """One throwaway PostgreSQL cluster for the whole session; its tests fail where PostgreSQL's server is missing."""
+    found = server_binaries()
     cluster = Cluster(found).start()
     try:
         yield cluster

@@ -21,7 +21,15 @@ LAYERS: list[set[str]] = [
     {"pipeline.archive", "pipeline.state"},
     {"pipeline.ledger"},
     {"pipeline.okx"},
-    {"pipeline.db", "pipeline.pg", "pipeline.windows", "pipeline.fileformat", "pipeline.columns"},
+    {
+        "pipeline.db",
+        "pipeline.pg",
+        "pipeline.windows",
+        "pipeline.fileformat",
+        "pipeline.columns",
+        "pipeline.formulas",
+        "pipeline.clock_file",
+    },
     {"pipeline.config", "pipeline.clock", "pipeline.logs"},
     {"pipeline.okx.limits", "pipeline.okx.signing"},
 ]

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import CLOCK_FILE_VARIABLE, Exit, app, clock_from_env, console
+from pipeline.cli import Exit, app, clock_from_env, console
 from pipeline.clock import FileClock, SystemClock
+from pipeline.clock_file import CLOCK_FILE_VARIABLE
 from pipeline.db import connect
 from pipeline.simulator.files import FileSpec, build_rebate_file
 
@@ -107,7 +108,7 @@ def test_settings_show_the_state_url_without_its_password(monkeypatch: pytest.Mo
     monkeypatch.setattr(console, "width", 200)  # wide enough for every cell on one line, whatever the terminal
     result = CliRunner().invoke(app, ["settings"])
     assert result.exit_code == 0, result.output
-    assert "set (db.example:5433/rebates)" in result.output
+    assert "set (postgresql://rebates@db.example:5433/rebates)" in result.output
     assert "pw-never-shown" not in result.output and "rebates:" not in result.output
     assert "Accounts" not in result.output  # one account: no accounts table
 

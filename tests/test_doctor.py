@@ -9,11 +9,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 import pipeline.doctor
+from pipeline.cli import Exit, app, console
 from pipeline.clock import FakeClock, epoch_ms
 from pipeline.config import Settings
 from pipeline.db import connect
@@ -27,6 +30,7 @@ from pipeline.simulator.state import (
     SimAccount,
     SimulatorConfig,
 )
+from tests.postgres import Cluster
 
 CHECK_NAMES = ["settings", "credentials", "data directory", "database", "OKX API", "clock"]
 WRONG_SECRET = "wrong-secret-4c1d9e"
@@ -297,3 +301,37 @@ def test_one_accounts_refused_or_missing_credentials_are_named_and_the_other_sti
     assert found["OKX API (asia)"].detail.startswith("not checked")
     assert found["credentials (eu)"].ok and found["clock (asia)"].ok
     assert_no_secret(list(found.values()), WRONG_SECRET)
+
+
+STATE_PASSWORD = "pg#secret/0042"
+
+
+@pytest.mark.parametrize("server", ["down", "refusing the password"])
+def test_postgresql_down_or_refusing_fails_the_state_check_and_every_other_check_still_runs(
+    simulator_env: Path,
+    simulator: RunningSimulator,
+    closed_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    server: str,
+) -> None:
+    secret = quote(STATE_PASSWORD, safe="")
+    if server == "down":
+        url, where = f"postgresql://rebates:{secret}@127.0.0.1:{closed_port}/rebates", "Connection refused"
+    else:
+        cluster: Cluster = request.getfixturevalue("pg_cluster")
+        url = cluster.password_database("the-right-one").replace("@", f":{secret}@", 1)
+        where = "password authentication failed"
+    monkeypatch.setenv("REBATES_STATE_URL", url)
+    monkeypatch.setattr(console, "width", 400)  # each check on one line
+    result = CliRunner().invoke(app, ["doctor"])
+    assert result.exit_code == Exit.UNEXPECTED and isinstance(result.exception, SystemExit), result.output
+    lines = {line.split(":", 1)[0].strip(): line for line in result.output.splitlines()}
+    described = url.replace(f":{secret}@", "@")
+    assert lines["fail state"].startswith(f"fail state: PostgreSQL at {described} (REBATES_STATE_URL) is not reachable")
+    assert where in lines["fail state"]
+    for name in ("settings", "credentials", "data directory", "database", "shared paths", "clock"):
+        assert f"ok   {name}" in lines, result.output
+    assert lines["fail OKX API"].startswith("fail OKX API: not checked: the GET limiter keeps its slots in PostgreSQL")
+    assert simulator.state.calls("GET", REBATE_PATH) == []  # no GET outside the budget every worker shares
+    assert STATE_PASSWORD not in result.output and secret not in result.output

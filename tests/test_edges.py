@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import Exit, app
 from pipeline.clock import FakeClock
+from pipeline.clock_file import CLOCK_FILE_VARIABLE
 from pipeline.config import Settings, parse_timezone
 from pipeline.okx.limits import CREATE_INTERVAL
 from pipeline.passes import sync
@@ -26,8 +27,9 @@ from pipeline.simulator.files import Corruption
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, Fault
 from pipeline.windows import yesterday
+from tests.now import TESTS_NOW, clock_at_tests_now
 
-TODAY = yesterday(datetime.now(UTC), parse_timezone("UTC+8")) + timedelta(days=1)
+TODAY = yesterday(TESTS_NOW, parse_timezone("UTC+8")) + timedelta(days=1)  # the commands' clock reads TESTS_NOW too
 runner = CliRunner()
 
 
@@ -104,6 +106,7 @@ def test_a_bad_input_ends_in_one_line_and_its_exit_code_before_any_okx_call(
         "REBATES_START_DATE": "2025-01-01",
         "REBATES_DATA_DIR": str(tmp_path / "data"),
         "REBATES_DB": str(tmp_path / "data" / "rebates.duckdb"),
+        CLOCK_FILE_VARIABLE: str(clock_at_tests_now(tmp_path / "clock").path),
         **row.env,
         **(row.setup(tmp_path) if row.setup else {}),
     }

@@ -13,10 +13,10 @@ from openpyxl import Workbook, load_workbook
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from pipeline.cli import Exit, app
+from pipeline.cli import Exit, app, console
 from pipeline.clock import FakeClock, SystemClock
 from pipeline.config import Settings
-from pipeline.okx.client import OkxClient, mask_key
+from pipeline.okx.client import OkxClient, UserRebateInfo, mask_key
 from pipeline.okx.errors import OkxAuthError, OkxError
 from pipeline.okx.limits import IF_REBATE_PATH, BrokerType
 from pipeline.okx.user_throttle import IfRebateLimiter
@@ -248,3 +248,34 @@ def test_one_accounts_refused_credentials_do_not_stop_the_others_and_exit_3(
     values = [tuple(row) for row in sheet.iter_rows(min_row=2, values_only=True)]
     assert [(row[0], row[5]) for row in values[1:]] == [("eu", None), ("eu", None), ("asia", "yes")]
     assert "OKX refused account eu's own credentials" in str(values[1][6])
+
+
+FORMULA = '=HYPERLINK("http://x","[b]y[/b]")'  # and rich markup, for the table
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_formula_in_an_if_rebate_answer_is_written_inert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    def answer(client: OkxClient, api_key: SecretStr, broker_type: BrokerType | None) -> UserRebateInfo:
+        return UserRebateInfo("0", FORMULA, None, Decimal("0.2"), None)  # what a hostile if-rebate answer holds
+
+    monkeypatch.setattr(OkxClient, "user_rebate_info", answer)
+    for name in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"):
+        monkeypatch.setenv(name, f"{name.lower()}-for-the-test")
+    monkeypatch.setenv("REBATES_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(console, "width", 300)
+    out = tmp_path / f"checked{suffix}"
+    result = CliRunner().invoke(
+        app, ["check-users", str(users_csv(tmp_path / "users.csv", ROWS[:1])), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert FORMULA in result.output
+    if suffix == ".csv":
+        (_, row) = list(csv.reader(out.open(encoding="utf-8")))
+        assert row[3] == "'" + FORMULA
+        assert row[6] == "0.2"
+    else:
+        (cells,) = load_workbook(out).worksheets[0].iter_rows(min_row=2)
+        assert (cells[3].data_type, cells[3].value) == ("s", FORMULA)  # a string, not a formula ("f")
+        assert (cells[6].data_type, cells[6].value) == ("n", 0.2)  # numbers stay numbers

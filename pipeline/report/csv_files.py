@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import csv
-import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from pipeline.formulas import neutralised
 from pipeline.report.model import Cell, Report
 
 
@@ -46,20 +46,3 @@ def cell_text(cell: Cell) -> str:
     if isinstance(cell, date):
         return cell.isoformat()
     return neutralised(str(cell))
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-"""What makes a spreadsheet run a cell as a formula (OWASP's CSV injection list)."""
-
-_NUMBER = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
-
-
-def neutralised(text: str) -> str:
-    """Text a spreadsheet would run as a formula, with a leading `'` so it shows as text; real numbers untouched.
-
-    An instrument id like `=HYPERLINK("http://…")` comes from a rebate file, that is from outside: opening the
-    CSV must not run it.
-    """
-    if text.startswith(FORMULA_STARTS) and not _NUMBER.match(text):
-        return "'" + text
-    return text

@@ -10,13 +10,13 @@ from decimal import Decimal
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.chart.axis import DateAxis
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from pipeline.formulas import sheet_text, write_text
 from pipeline.report.model import Cell, Chart, Kind, Report, Table, cell_kind
 
 AMOUNT_FORMAT = "#,##0.00########"
@@ -77,7 +77,7 @@ def write_xlsx(report: Report, path: Path) -> Path:
         sheet = workbook.create_sheet(_sheet_title(table.title, titles))
         sheet["A1"] = table.title
         sheet["A1"].font = TITLE_FONT
-        sheet["A2"] = _text(table.note)
+        sheet["A2"] = sheet_text(table.note)
         sheet["A2"].font = NOTE_FONT
         placed[table.name] = _write_table(sheet, table, header_row=4)
         _fit_widths(sheet, table, header_row=4)
@@ -117,9 +117,9 @@ def _write_summary(sheet: Worksheet, report: Report) -> _Placed:
     ]
     for offset, (label, value) in enumerate(facts, start=2):
         sheet.cell(row=offset, column=1, value=label).font = LABEL_FONT
-        sheet.cell(row=offset, column=2, value=_text(value))
+        sheet.cell(row=offset, column=2, value=sheet_text(value))
     note_row = len(facts) + 3
-    sheet.cell(row=note_row, column=1, value=_text(report.summary.note)).font = NOTE_FONT
+    sheet.cell(row=note_row, column=1, value=sheet_text(report.summary.note)).font = NOTE_FONT
     header_row = note_row + 1
     placed = _write_table(sheet, report.summary, header_row=header_row)
     _fit_widths(sheet, report.summary, header_row=header_row, extra={1: [label for label, _ in facts]})
@@ -137,8 +137,7 @@ def _write_table(sheet: Worksheet, table: Table, *, header_row: int) -> _Placed:
             kind = cell_kind(table, column, row)
             target = sheet.cell(row=header_row + row_offset, column=index)
             if isinstance(value, str):
-                target.value = _text(value)
-                target.data_type = "s"  # never a formula or an error code, whatever the text starts with
+                write_text(target, value)
             else:
                 target.value = value
             if value is not None and kind in NUMBER_FORMATS:
@@ -147,11 +146,6 @@ def _write_table(sheet: Worksheet, table: Table, *, header_row: int) -> _Placed:
     sheet.freeze_panes = sheet.cell(row=header_row + 1, column=1).coordinate
     sheet.auto_filter.ref = f"A{header_row}:{last_column}{header_row + len(table.rows)}"
     return _Placed(sheet, table, header_row)
-
-
-def _text(value: str) -> str:
-    """Text a worksheet can hold: control characters (illegal in xlsx) become U+FFFD."""
-    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
 
 
 def _display(value: Cell, kind: Kind) -> str:

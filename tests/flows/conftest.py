@@ -1,8 +1,9 @@
-"""Flow tests: one temporary Prefect server for the whole session, and an OKX simulator on the real clock."""
+"""Flow tests: one temporary Prefect server for the whole session, and an OKX simulator on the flows' clock."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,9 +11,11 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
-from pipeline.clock import SystemClock
+from pipeline.clock import FileClock
+from pipeline.clock_file import CLOCK_FILE_VARIABLE
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import SimulatorConfig
+from tests.now import clock_at_tests_now
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -23,9 +26,17 @@ def prefect_server() -> Iterator[None]:
 
 
 @pytest.fixture
-def simulator() -> Iterator[RunningSimulator]:
-    """The OKX simulator on the real clock: the flows sign with the system clock, as in production."""
-    with RunningSimulator(SimulatorConfig(orders_per_day=5), clock=SystemClock()) as running:
+def flow_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FileClock:
+    """The flows' clock, at TESTS_NOW (REBATES_CLOCK_FILE): "yesterday" is the same day for a test and its flows."""
+    clock = clock_at_tests_now(tmp_path / "clock")
+    monkeypatch.setenv(CLOCK_FILE_VARIABLE, str(clock.path))
+    return clock
+
+
+@pytest.fixture
+def simulator(flow_clock: FileClock) -> Iterator[RunningSimulator]:
+    """The OKX simulator on the flows' clock: they sign with the time it checks, as in production."""
+    with RunningSimulator(SimulatorConfig(orders_per_day=5), clock=flow_clock) as running:
         yield running
 
 

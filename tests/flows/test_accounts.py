@@ -18,7 +18,7 @@ from flows.runtime import run_settings
 from flows.sync import backfill, retry_by_account, sync_rebates
 from pipeline.acquire.steps import SyncReport
 from pipeline.cli import _secret_block_reader
-from pipeline.clock import SystemClock
+from pipeline.clock import FileClock
 from pipeline.config import SettingsError, UsageError
 from pipeline.doctor import Check, run_doctor
 from pipeline.passes import prepare
@@ -55,9 +55,9 @@ def window(account: str) -> str:
 
 
 @pytest.fixture
-def two_accounts() -> Iterator[RunningSimulator]:
-    """The simulator serving two broker accounts, each its own keys, files and budgets."""
-    with RunningSimulator(SimulatorConfig(accounts=(EU, ASIA), orders_per_day=5), clock=SystemClock()) as running:
+def two_accounts(flow_clock: FileClock) -> Iterator[RunningSimulator]:
+    """The simulator serving two broker accounts, each its own keys, files and budgets, on the flows' clock."""
+    with RunningSimulator(SimulatorConfig(accounts=(EU, ASIA), orders_per_day=5), clock=flow_clock) as running:
         yield running
 
 
@@ -199,12 +199,12 @@ def test_each_account_reads_its_own_secret_block_and_never_the_unsuffixed_one(
 
 
 def test_the_doctor_reads_an_accounts_credentials_from_its_secret_block(
-    accounts_env: Path, two_accounts: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+    accounts_env: Path, two_accounts: RunningSimulator, flow_clock: FileClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`rebates doctor` checks the credentials the flows will use, not only the variables (they may be unset)."""
     asia_credentials_in_a_block("okx-rebates-asia-doctor", monkeypatch)
     monkeypatch.setenv("REBATES_CREDENTIALS_BLOCK_ASIA", "okx-rebates-asia-doctor")
-    checks = {check.name: check for check in run_doctor(None, SystemClock(), account_loader=_secret_block_reader())}
+    checks = {check.name: check for check in run_doctor(None, flow_clock, account_loader=_secret_block_reader())}
     assert checks["credentials (asia)"] == Check(
         "credentials (asia)", True, "read from the Prefect Secret block 'okx-rebates-asia-doctor' "
         "(REBATES_CREDENTIALS_BLOCK_ASIA)"
@@ -212,7 +212,7 @@ def test_the_doctor_reads_an_accounts_credentials_from_its_secret_block(
     assert checks["OKX API (asia)"].ok, checks["OKX API (asia)"].detail
     assert checks["credentials (eu)"].ok and "OKX_API_KEY_EU" in checks["credentials (eu)"].detail
     monkeypatch.setenv("REBATES_CREDENTIALS_BLOCK_ASIA", "no-such-block")
-    checks = {check.name: check for check in run_doctor(None, SystemClock(), account_loader=_secret_block_reader())}
+    checks = {check.name: check for check in run_doctor(None, flow_clock, account_loader=_secret_block_reader())}
     refused = checks["credentials (asia)"]
     assert not refused.ok and "REBATES_CREDENTIALS_BLOCK_ASIA=no-such-block: no Prefect Secret block" in refused.detail
     assert checks["OKX API (asia)"].detail == "not checked: set the credentials first"

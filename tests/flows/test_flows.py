@@ -6,7 +6,7 @@ import json
 import sys
 import types
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
@@ -37,12 +37,13 @@ from pipeline.report.model import Period
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY
 from pipeline.windows import yesterday
+from tests.now import TESTS_NOW
 
 REPO = Path(__file__).resolve().parents[2]
 PostToApi = Callable[[str, dict[str, Any]], Any]
 WRONG_SECRET = "wrong-secret-5e0b7a"
 
-YESTERDAY = yesterday(datetime.now(UTC), parse_timezone("UTC+8"))
+YESTERDAY = yesterday(TESTS_NOW, parse_timezone("UTC+8"))  # the flows' clock (`flow_clock`) reads TESTS_NOW too
 START = YESTERDAY - timedelta(days=29)
 SEEDED_END = START + timedelta(days=9)
 SEEDED = f"api:{START:%Y%m%d}-{SEEDED_END:%Y%m%d}"
@@ -50,22 +51,10 @@ REST = f"api:{SEEDED_END + timedelta(days=1):%Y%m%d}-{YESTERDAY:%Y%m%d}"
 
 
 @pytest.fixture
-def flow_env(simulator: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def flow_env(simulator_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """OKX_* and REBATES_* in the environment, as a worker has them; returns the data directory."""
-    data = tmp_path / "data"
-    variables = {
-        "OKX_API_KEY": DEFAULT_API_KEY,
-        "OKX_SECRET_KEY": DEFAULT_SECRET_KEY,
-        "OKX_PASSPHRASE": DEFAULT_PASSPHRASE,
-        "OKX_BASE_URL": simulator.base_url,
-        "REBATES_BROKER_TYPES": "api",
-        "REBATES_DATA_DIR": str(data),
-        "REBATES_DB": str(data / "rebates.duckdb"),
-        "REBATES_START_DATE": START.isoformat(),
-    }
-    for name, value in variables.items():
-        monkeypatch.setenv(name, value)
-    return data
+    monkeypatch.setenv("REBATES_START_DATE", START.isoformat())
+    return simulator_env
 
 
 def flow_run_id(state: State[Any]) -> UUID:

@@ -22,11 +22,14 @@ import duckdb
 import httpx
 import pytest
 
-from pipeline.clock import SystemClock
+from pipeline.clock import FileClock
+from pipeline.clock_file import CLOCK_FILE_VARIABLE
 from pipeline.config import parse_timezone
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, Fault, SimulatorConfig
 from pipeline.windows import yesterday
+from tests.conftest import make_operator_env
+from tests.now import TESTS_NOW, clock_at_tests_now
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -41,7 +44,7 @@ LOG_FLUSH_TIMEOUT = 15.0
 BUSY_TIMEOUT = 15.0
 FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
-YESTERDAY = yesterday(datetime.now(UTC), parse_timezone("UTC+8"))
+YESTERDAY = yesterday(TESTS_NOW, parse_timezone("UTC+8"))  # the workers' clock (`live_simulator`) reads it too
 START = YESTERDAY - timedelta(days=20)
 SEEDED_END = START + timedelta(days=6)
 SEEDED = f"api:{START:%Y%m%d}-{SEEDED_END:%Y%m%d}"
@@ -156,23 +159,22 @@ def work_pool(prefect_server: PrefectServer) -> str:
 
 
 @pytest.fixture
-def live_simulator() -> Iterator[RunningSimulator]:
-    """The OKX simulator on the real clock, with one finished file for the flow to adopt, download and load."""
-    with RunningSimulator(SimulatorConfig(orders_per_day=3), clock=SystemClock()) as running:
+def live_simulator(tmp_path: Path) -> Iterator[RunningSimulator]:
+    """The OKX simulator on a shared clock at TESTS_NOW, with one finished file for the flow to adopt and load.
+
+    The workers read the same clock (REBATES_CLOCK_FILE, `operator_env`): their flows' "yesterday" is the one this
+    module computed, whatever the hour.
+    """
+    with RunningSimulator(SimulatorConfig(orders_per_day=3), clock=clock_at_tests_now(tmp_path / "clock")) as running:
         running.state.seed_file(DEFAULT_API_KEY, "api", START, SEEDED_END)
         yield running
 
 
 def operator_env(simulator: RunningSimulator, data: Path) -> dict[str, str]:
-    """What an operator exports for the worker or `rebates serve`."""
-    return {
-        "OKX_API_KEY": DEFAULT_API_KEY,
-        "OKX_SECRET_KEY": DEFAULT_SECRET_KEY,
-        "OKX_PASSPHRASE": DEFAULT_PASSPHRASE,
-        "OKX_BASE_URL": simulator.base_url,
-        "REBATES_BROKER_TYPES": "api",
-        "REBATES_DATA_DIR": str(data),
-        "REBATES_DB": str(data / "rebates.duckdb"),
+    """What an operator exports for the worker or `rebates serve` (and the simulator's clock, for the test)."""
+    assert isinstance(simulator.clock, FileClock)
+    return make_operator_env(simulator, data) | {
+        CLOCK_FILE_VARIABLE: str(simulator.clock.path),
         "REBATES_START_DATE": START.isoformat(),
         "REBATES_HOME": str(REPO),  # prefect.yaml's pull step: the checkout on the worker's machine
     }

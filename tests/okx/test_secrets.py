@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -67,15 +66,6 @@ def okx_server() -> Iterator[ScriptedOkxServer]:
     server.shutdown()
     server.server_close()
     thread.join()
-
-
-@pytest.fixture
-def closed_port() -> int:
-    """A loopback port nothing listens on, so connecting fails at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def exception_texts(error: BaseException) -> list[str]:
