@@ -20,7 +20,7 @@ from flows.sync import sync_rebates
 from pipeline.acquire.steps import SyncReport
 from pipeline.clock import FakeClock, SystemClock
 from pipeline.config import Settings, load_settings
-from pipeline.db import connect, sql_text
+from pipeline.db import connect
 from pipeline.ledger import Ledger, WindowState
 from pipeline.okx.limits import CREATE_INTERVAL
 from pipeline.report.model import Period
@@ -28,6 +28,7 @@ from pipeline.report.run import write_reports
 from pipeline.simulator.options import ROTATE
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, SimulatorConfig
+from pipeline.sqlfiles import sql_text
 from pipeline.windows import yesterday
 
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from pipeline.config import DEFAULT_LOCK_TIMEOUT
+from pipeline.migrations import Executor, duckdb_schema, is_current, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -28,40 +28,23 @@ class DatabaseUnusableError(Exception):
     """REBATES_DB is not a DuckDB database this version can open (another file, a directory, a newer format)."""
 
 
-def sql_text(relative: str) -> str:
-    """A SQL file shipped in the package, e.g. `schema/010_rebate_windows.sql`."""
-    return files("sql").joinpath(relative).read_text(encoding="utf-8")
+def executor(connection: duckdb.DuckDBPyConnection) -> Executor:
+    """The connection as the schema upgrade runs statements."""
 
+    def run(statement: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cursor = connection.execute(statement, list(parameters))
+        return cursor.fetchall() if cursor.description else []
 
-def schema_files() -> list[str]:
-    """The DDL in the order it applies: sql/schema (tables; names start with a number), then sql/views."""
-    ordered: list[str] = []
-    for folder in ("schema", "views"):
-        entries = files("sql").joinpath(folder).iterdir()
-        ordered += sorted(f"{folder}/{entry.name}" for entry in entries if entry.name.endswith(".sql"))
-    return ordered
-
-
-def schema_fingerprint() -> str:
-    """A hash of every DDL file: the database records it, so the schema is re-applied only when it changed."""
-    digest = hashlib.sha256()
-    for relative in schema_files():
-        digest.update(relative.encode() + b"\0" + sql_text(relative).encode())
-    return digest.hexdigest()
+    return run
 
 
 def apply_schema(connection: duckdb.DuckDBPyConnection) -> None:
-    """Bring the schema up to date: every DDL file is idempotent, so applying all of them is always safe."""
-    fingerprint = schema_fingerprint()
-    connection.execute("CREATE TABLE IF NOT EXISTS schema_fingerprint (fingerprint VARCHAR NOT NULL)")
-    current = connection.execute("SELECT max(fingerprint) FROM schema_fingerprint").fetchone()
-    if current is not None and current[0] == fingerprint:
+    """Bring the schema up to date (`pipeline/migrations.py`) in one transaction: DuckDB lets one process write."""
+    schema = duckdb_schema()
+    if is_current(executor(connection), schema):
         return
     with transaction(connection):
-        for relative in schema_files():
-            connection.execute(sql_text(relative))
-        connection.execute("DELETE FROM schema_fingerprint")
-        connection.execute("INSERT INTO schema_fingerprint VALUES (?)", [fingerprint])
+        upgrade(executor(connection), schema)
 
 
 @contextmanager

@@ -14,10 +14,11 @@ import duckdb
 
 from pipeline.clock import Clock
 from pipeline.config import DEFAULT_ACCOUNT, DEFAULT_LOCK_TIMEOUT, Settings
-from pipeline.db import connect, sql_text, transaction
+from pipeline.db import connect, transaction
 from pipeline.okx.limits import CREATE_INTERVAL, GENERATION_TIME, OVERDUE_AFTER
 from pipeline.pg import connect as connect_state
-from pipeline.pg import lock_in_transaction, pg_sql
+from pipeline.pg import lock_in_transaction
+from pipeline.sqlfiles import Dialect, ledger_statement
 from pipeline.windows import RebateWindow, WindowKind, plan_windows
 
 
@@ -212,8 +213,9 @@ class WindowRecord:
         return self.state is not WindowState.FINISHED and now - since > OVERDUE_AFTER
 
 
-_COLUMNS = [field.name for field in fields(WindowRecord)]
-_UPDATABLE = frozenset(_COLUMNS) - {"window_id", "account", "broker_type", "begin_date", "end_date", "planned_at"}
+WINDOW_COLUMNS = tuple(field.name for field in fields(WindowRecord))
+"""rebate_windows' columns in their order, named once (sql/ledger/schema/010_rebate_windows.sql declares them)."""
+_UPDATABLE = frozenset(WINDOW_COLUMNS) - {"window_id", "account", "broker_type", "begin_date", "end_date", "planned_at"}
 
 
 def _records(cursor: Any) -> list[WindowRecord]:
@@ -221,7 +223,7 @@ def _records(cursor: Any) -> list[WindowRecord]:
     records = []
     for row in cursor.fetchall():
         values = dict(zip(names, row, strict=True))
-        record = {name: values[name] for name in _COLUMNS}
+        record = {name: values[name] for name in WINDOW_COLUMNS}
         record["kind"] = WindowKind(record["kind"])
         record["state"] = WindowState(record["state"])
         records.append(WindowRecord(**record))
@@ -231,8 +233,8 @@ def _records(cursor: Any) -> list[WindowRecord]:
 class _Session:
     """One connection (in one transaction when writing) to where the ledger lives, speaking its SQL dialect.
 
-    The only seam between the backends: the lifecycle rules above and in `Ledger` are shared; each backend runs
-    its own copy of the ledger's SQL files (`sql/ledger/` for DuckDB, `sql/pg/ledger/` for PostgreSQL).
+    The only seam between the backends: the lifecycle rules above and in `Ledger` are shared, and so are the
+    ledger's statements (`sql/ledger/`, in each backend's parameters: `pipeline/sqlfiles.py`).
     """
 
     placeholder = "?"
@@ -266,7 +268,7 @@ class _DuckSession(_Session):
         self.db = db
 
     def run(self, name: str, params: dict[str, Any]) -> Any:
-        return self.db.execute(sql_text(f"ledger/{name}.sql"), params)
+        return self.db.execute(ledger_statement(name, Dialect.DUCKDB), params)
 
     def execute(self, statement: str, values: list[Any]) -> None:
         self.db.execute(statement, values)
@@ -281,7 +283,7 @@ class _PgSession(_Session):
         self.connection = connection
 
     def run(self, name: str, params: dict[str, Any]) -> Any:
-        return self.connection.execute(pg_sql(f"ledger/{name}.sql"), params)
+        return self.connection.execute(ledger_statement(name, Dialect.POSTGRES), params)
 
     def lock(self, key: str) -> None:
         lock_in_transaction(self.connection, key)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
+
+from pipeline.migrations import Executor, is_current, postgres_schema, upgrade
+from pipeline.sqlfiles import Dialect, ledger_statement
 
 if TYPE_CHECKING:
     import psycopg
@@ -28,25 +30,6 @@ _applied: set[str] = set()
 
 class StateUnavailableError(Exception):
     """PostgreSQL (REBATES_STATE_URL) could not be reached or refused us; the message never holds the password."""
-
-
-def pg_sql(relative: str) -> str:
-    """A PostgreSQL SQL file shipped in the package, e.g. `ledger/windows.sql` (under sql/pg/)."""
-    return files("sql").joinpath("pg", *relative.split("/")).read_text(encoding="utf-8")
-
-
-def schema_files() -> list[str]:
-    """The PostgreSQL DDL in the order it applies (names start with a number; every file is idempotent)."""
-    entries = files("sql").joinpath("pg", "schema").iterdir()
-    return sorted(f"schema/{entry.name}" for entry in entries if entry.name.endswith(".sql"))
-
-
-def schema_fingerprint() -> str:
-    """A hash of every PostgreSQL DDL file: the database records it, so the DDL runs again only when it changed."""
-    digest = hashlib.sha256()
-    for relative in schema_files():
-        digest.update(relative.encode() + b"\0" + pg_sql(relative).encode())
-    return digest.hexdigest()
 
 
 UNREADABLE_URL = "postgresql://(unreadable, not shown)"
@@ -148,28 +131,30 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+def executor(connection: psycopg.Connection[Any]) -> Executor:
+    """The connection as the schema upgrade runs statements: `?` parameters, whole DDL files sent as they are."""
+
+    def run(statement: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if parameters:
+            cursor = connection.execute(statement.replace("?", "%s"), parameters)
+        else:
+            cursor = connection.execute(statement.encode())  # a DDL file: no parameters to parse
+        return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
+
+    return run
+
+
 def apply_schema(connection: psycopg.Connection[Any]) -> None:
     """Bring the state schema up to date, under an advisory lock so two workers starting at once do not race."""
-    fingerprint = schema_fingerprint()
     with connection.transaction():
         connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [SCHEMA_LOCK])
-        connection.execute("CREATE TABLE IF NOT EXISTS rebates_schema (fingerprint TEXT NOT NULL)")
-        row = connection.execute("SELECT max(fingerprint) FROM rebates_schema").fetchone()
-        if row is None or row[0] != fingerprint:
-            for relative in schema_files():
-                connection.execute(pg_sql(relative).encode())
-            connection.execute("DELETE FROM rebates_schema")
-            connection.execute("INSERT INTO rebates_schema VALUES (%s)", [fingerprint])
+        upgrade(executor(connection), postgres_schema())
 
 
 def schema_is_current(connection: psycopg.Connection[Any]) -> bool:
     """Whether the state database holds this version's schema (what `rebates doctor` checks)."""
     with connection.transaction():
-        exists = connection.execute("SELECT to_regclass('rebates_schema') IS NOT NULL").fetchone()
-        if not exists or not exists[0]:
-            return False
-        row = connection.execute("SELECT max(fingerprint) FROM rebates_schema").fetchone()
-    return row is not None and row[0] == schema_fingerprint()
+        return is_current(executor(connection), postgres_schema())
 
 
 def open_connection(url: str, *, apply: bool = True) -> psycopg.Connection[Any]:
@@ -220,7 +205,7 @@ def connect(url: str) -> Iterator[psycopg.Connection[Any]]:
 
 def lock_in_transaction(connection: psycopg.Connection[Any], key: str) -> None:
     """Hold the advisory lock `key` until the current transaction ends, waiting while another holds it."""
-    connection.execute(pg_sql("ledger/lock.sql"), {"key": key})
+    connection.execute(ledger_statement("lock", Dialect.POSTGRES), {"key": key})
 
 
 @contextmanager

@@ -14,6 +14,7 @@ import duckdb
 
 from pipeline.config import Settings
 from pipeline.db import connect, transaction
+from pipeline.ledger import WINDOW_COLUMNS
 from pipeline.pg import DUCKDB_WRITE_LOCK, describe_url, lock_in_transaction, session_lock
 from pipeline.pg import connect as connect_state
 
@@ -27,15 +28,11 @@ class LedgerTable:
     name: str
     key: str
     columns: tuple[str, ...]
+    sequence: str | None = None
+    """The sequence that numbers the key, where the database numbers it (sql/ledger/schema/)."""
 
 
-WINDOWS = LedgerTable(
-    "rebate_windows",
-    "window_id",
-    ("window_id", "broker_type", "begin_date", "end_date", "kind", "state", "planned_at", "requested_at",
-     "server_requested_at", "polled_at", "finished_at", "file_id", "downloaded_at", "loaded_at", "rows_loaded",
-     "attempts", "next_attempt_at", "last_error", "updated_at", "account"),
-)  # fmt: skip
+WINDOWS = LedgerTable("rebate_windows", "window_id", WINDOW_COLUMNS)
 FILES = LedgerTable(
     "rebate_files",
     "file_id",
@@ -46,9 +43,13 @@ ATTEMPTS = LedgerTable(
     "create_attempts",
     "attempt_id",
     ("attempt_id", "window_id", "attempted_at", "outcome", "server_ts", "budget_until", "detail", "account"),
+    "create_attempt_ids",
 )
 EVENTS = LedgerTable(
-    "window_events", "event_id", ("event_id", "window_id", "event_at", "from_state", "to_state", "detail")
+    "window_events",
+    "event_id",
+    ("event_id", "window_id", "event_at", "from_state", "to_state", "detail"),
+    "window_event_ids",
 )
 
 MIGRATED = (WINDOWS, FILES, ATTEMPTS, EVENTS)
@@ -202,14 +203,16 @@ def migrate(settings: Settings, db_path: Path | None = None) -> list[MigratedTab
                 )
                 with target.cursor() as cursor:
                     cursor.executemany(insert, missing)
-            if table.key in {"attempt_id", "event_id"}:
+            if table.sequence is not None:
+                # A state database made before the ledger's DDL was shared numbers the key by identity instead.
                 target.execute(
                     sql.SQL(
-                        "SELECT setval(pg_get_serial_sequence({table}, {key}), "
+                        "SELECT setval(coalesce(pg_get_serial_sequence({table}, {key}), {sequence}), "
                         "greatest((SELECT max({column}) FROM {ident}), 1))"
                     ).format(
                         table=sql.Literal(table.name),
                         key=sql.Literal(table.key),
+                        sequence=sql.Literal(table.sequence),
                         column=sql.Identifier(table.key),
                         ident=sql.Identifier(table.name),
                     )

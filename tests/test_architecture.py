@@ -30,7 +30,8 @@ LAYERS: list[set[str]] = [
         "pipeline.formulas",
         "pipeline.clock_file",
     },
-    {"pipeline.config", "pipeline.clock", "pipeline.logs"},
+    {"pipeline.migrations"},
+    {"pipeline.config", "pipeline.clock", "pipeline.logs", "pipeline.sqlfiles"},
     {"pipeline.okx.limits", "pipeline.okx.signing"},
 ]
 """Top to bottom. A module may import its own room (package) and any room below its own, nothing above or beside."""

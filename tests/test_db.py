@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.db import DatabaseLockedError, connect, schema_files
+from pipeline.db import DatabaseLockedError, connect
+from pipeline.migrations import duckdb_schema
 
 
 def test_every_schema_file_applies_and_again_changes_nothing(tmp_path: Path) -> None:
@@ -19,7 +20,7 @@ def test_every_schema_file_applies_and_again_changes_nothing(tmp_path: Path) -> 
         with connect(db_path) as db:
             tables = {row[0] for row in db.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert {"rebate_windows", "rebate_files", "create_attempts", "window_events"} <= tables
-    assert schema_files()[0].startswith("schema/")
+    assert duckdb_schema().object_files[0].startswith("ledger/schema/")
 
 
 def hold_database(db_path: Path, seconds: float) -> subprocess.Popen[str]:

@@ -15,7 +15,8 @@ from pipeline.clock import Clock
 from pipeline.config import DEFAULT_ACCOUNT, Settings
 from pipeline.okx.limits import GET_LIMIT, GET_WINDOW, REBATE_PATH
 from pipeline.pg import connect as connect_state
-from pipeline.pg import lock_in_transaction, pg_sql
+from pipeline.pg import lock_in_transaction
+from pipeline.sqlfiles import Dialect, ledger_statement
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +89,10 @@ class PostgresSlots:
         with connect_state(self.state_url) as connection, connection.transaction():
             lock_in_transaction(connection, self.key)
             now = clock.now()
-            found = connection.execute(pg_sql("limiter/recent_slots.sql"), {**self.params, "since": now - window})
+            found = connection.execute(_slots("recent_slots"), {**self.params, "since": now - window})
             recent: list[datetime] = [row[0] for row in found.fetchall()]
             if len(recent) < limit:
-                connection.execute(pg_sql("limiter/grant_slot.sql"), {**self.params, "now": now})
+                connection.execute(_slots("grant_slot"), {**self.params, "now": now})
                 return now
         return max((recent[-limit] + window - now).total_seconds(), 0.01)
 
@@ -99,9 +100,9 @@ class PostgresSlots:
         """See `Slots.fill`."""
         with connect_state(self.state_url) as connection, connection.transaction():
             lock_in_transaction(connection, self.key)
-            connection.execute(pg_sql("limiter/clear_slots.sql"), self.params)
+            connection.execute(_slots("clear_slots"), self.params)
             for _ in range(limit):
-                connection.execute(pg_sql("limiter/grant_slot.sql"), {**self.params, "now": now})
+                connection.execute(_slots("grant_slot"), {**self.params, "now": now})
 
 
 class GetLimiter:
@@ -178,3 +179,8 @@ def open_limiter(
     """
     url = settings.rebates_state_url.get_secret_value() if settings.rebates_state_url else None
     return kind(settings.layout.state, clock, on_wait=on_wait, account=settings.rebates_account, state_url=url)
+
+
+def _slots(name: str) -> str:
+    """One of the PostgreSQL limiter's statements (`sql/ledger/postgres/limiter/`)."""
+    return ledger_statement(f"limiter/{name}", Dialect.POSTGRES)

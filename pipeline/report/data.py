@@ -17,9 +17,10 @@ import duckdb
 
 from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.config import DEFAULT_ACCOUNT, DEFAULT_LOCK_TIMEOUT
-from pipeline.db import connect, sql_text
+from pipeline.db import connect
 from pipeline.ledger import WindowState
 from pipeline.report.model import SUMMARY, Cell, Chart, Column, Kind, Period, Report, Table
+from pipeline.sqlfiles import sql_text
 
 __all__ = [
     "CHARTS",

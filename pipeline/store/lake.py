@@ -25,7 +25,8 @@ from pathlib import Path
 import duckdb
 
 from pipeline.config import DataLayout
-from pipeline.db import duckdb_threads, sql_text, transaction
+from pipeline.db import duckdb_threads, transaction
+from pipeline.sqlfiles import sql_text
 from pipeline.store.load import merged_ranges
 
 log = logging.getLogger(__name__)

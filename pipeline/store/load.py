@@ -15,8 +15,9 @@ import polars as pl
 from pipeline.clock import Clock
 from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.config import DEFAULT_LOCK_TIMEOUT, Settings
-from pipeline.db import connect, duckdb_threads, sql_text, transaction
+from pipeline.db import connect, duckdb_threads, transaction
 from pipeline.ledger import FileRecord, WindowRecord, loaded_in
+from pipeline.sqlfiles import sql_text
 from pipeline.store.csv_ranges import RowRange, row_ranges
 from pipeline.store.parse import FilePart, RebateFile, RejectedFile
 

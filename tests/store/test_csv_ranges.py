@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 import pipeline.store.csv_ranges
-from pipeline.db import sql_text
+from pipeline.sqlfiles import sql_text
 from pipeline.store.csv_ranges import SKIP_COST, WHOLE, RowRange, _balanced, mapped_windows, row_ranges
 from pipeline.store.parse import _has_blank_line
 

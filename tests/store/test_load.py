@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 
 import pipeline.db
+import pipeline.sqlfiles
 import pipeline.store.csv_ranges
 import pipeline.store.load
 import pipeline.store.parse
@@ -271,7 +272,7 @@ def test_a_crash_mid_load_leaves_the_previous_state(
 ) -> None:
     load_by_hand(settings, ledger, write_file(tmp_path, SPEC), WINDOW, fake_clock)
     before = table_digest(settings.rebates_db)
-    real_sql_text = pipeline.db.sql_text
+    real_sql_text = pipeline.sqlfiles.sql_text
 
     def dying(relative: str) -> str:
         if relative == statement:
@@ -732,7 +733,7 @@ def test_a_large_file_loads_in_batches_exactly_and_a_kill_inside_leaves_the_prev
     before = table_digest(settings.rebates_db)
     again = write_file(tmp_path, FileSpec(SPEC.begin, SPEC.end, "api", shape=FileShape.XLS, orders_per_day=40))
     calls = 0
-    real_sql_text = pipeline.db.sql_text
+    real_sql_text = pipeline.sqlfiles.sql_text
 
     def dying_on_third_batch(relative: str) -> str:
         nonlocal calls
@@ -766,7 +767,7 @@ def test_a_csv_loads_through_duckdb_exactly_and_an_unusual_value_through_the_exa
     settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     used: list[str] = []
-    real_sql_text = pipeline.db.sql_text
+    real_sql_text = pipeline.sqlfiles.sql_text
 
     def recording(relative: str) -> str:
         used.append(relative)
@@ -838,7 +839,7 @@ def test_a_csv_with_a_blank_line_is_read_exactly_and_its_rows_keep_their_numbers
 ) -> None:
     """DuckDB's reader would skip the blank line and renumber the rows after it: the file goes to parse.py."""
     used: list[str] = []
-    real_sql_text = pipeline.db.sql_text
+    real_sql_text = pipeline.sqlfiles.sql_text
 
     def recording(relative: str) -> str:
         used.append(relative)

@@ -1,3 +1,3 @@
 -- grant_slot: one slot granted now.
 INSERT INTO limiter_slots (account, limiter, granted_at)
-VALUES (%(account)s, %(limiter)s, %(now)s);
+VALUES ($account, $limiter, $now);

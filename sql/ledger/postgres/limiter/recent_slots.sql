@@ -2,9 +2,9 @@
 -- Run under the (limiter, account) advisory lock.
 WITH expired AS (
     DELETE FROM limiter_slots
-    WHERE limiter = %(limiter)s AND account = %(account)s AND granted_at <= %(since)s
+    WHERE limiter = $limiter AND account = $account AND granted_at <= $since
 )
 SELECT granted_at
 FROM limiter_slots
-WHERE limiter = %(limiter)s AND account = %(account)s AND granted_at > %(since)s
+WHERE limiter = $limiter AND account = $account AND granted_at > $since
 ORDER BY granted_at;
