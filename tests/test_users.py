@@ -258,7 +258,8 @@ def test_a_formula_in_an_if_rebate_answer_is_written_inert(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
 ) -> None:
     def answer(client: OkxClient, api_key: SecretStr, broker_type: BrokerType | None) -> UserRebateInfo:
-        return UserRebateInfo("0", FORMULA, None, Decimal("0.2"), None)  # what a hostile if-rebate answer holds
+        hostile = {"type": "0", "brokerCode": FORMULA, "clientRebateRatio": "0.2"}  # a hostile if-rebate answer
+        return UserRebateInfo.model_validate(hostile)
 
     monkeypatch.setattr(OkxClient, "user_rebate_info", answer)
     for name in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"):

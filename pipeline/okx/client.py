@@ -6,15 +6,24 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
-from typing import Any, Literal, NamedTuple, Self, cast, get_args
+from typing import Annotated, Any, Literal, NamedTuple, Self, TypeVar
 from urllib.parse import quote_plus, urlencode
 
 import httpx
-from pydantic import SecretStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    StrictStr,
+    StringConstraints,
+    ValidationError,
+)
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from pipeline.clock import Clock, SystemClock, from_epoch_ms
@@ -44,47 +53,111 @@ LinkState = Literal["ongoing", "finished"]
 """`ongoing`: OKX is still generating the file; `finished`: `file_href` can be downloaded."""
 
 
-@dataclass(frozen=True)
-class RebateLink:
+def _epoch_ms(value: object) -> datetime | None:
+    """An OKX millisecond timestamp (text or number) as an aware UTC datetime; None when absent or empty."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):  # given by name, already a moment
+        return value
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+        raise ValueError("expected epoch milliseconds")
+    return from_epoch_ms(value)
+
+
+def _exact_decimal(value: object) -> Decimal | None:
+    """An OKX decimal as written (text or an integer); None when absent or empty. Never through a float."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool | float):
+        raise ValueError("expected a decimal number written as text")
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError("expected a decimal number") from None
+
+
+def _number_text(value: object) -> object:
+    """OKX's small numbers as text: `0` and `"0"` alike."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _flag(value: object) -> object:
+    """OKX's booleans: true / false, as JSON or as text."""
+    return {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
+
+
+EpochMs = Annotated[datetime | None, BeforeValidator(_epoch_ms)]
+ExactDecimal = Annotated[Decimal | None, BeforeValidator(_exact_decimal)]
+Flag = Annotated[StrictBool, BeforeValidator(_flag)]
+
+
+class _OkxItem(BaseModel):
+    """An item of an OKX answer's `data` list: fields by OKX's names (or ours), unknown ones ignored, immutable."""
+
+    model_config = ConfigDict(frozen=True, validate_by_alias=True, validate_by_name=True, extra="ignore")
+
+
+Item = TypeVar("Item", bound=_OkxItem)
+
+
+class RebateLink(_OkxItem):
     """One rebate file OKX has generated or is generating: an item of GET rebate-per-orders."""
 
     state: LinkState
-    file_href: str = field(repr=False)
+    file_href: Annotated[StrictStr, BeforeValidator(lambda value: "" if value is None else value)] = Field(
+        "", alias="fileHref", repr=False
+    )
     """The download link, valid for 2 hours; empty while ongoing. A signed URL: kept out of repr and logs."""
-    begin_time: datetime | None
+    begin_time: EpochMs = Field(None, alias="beginTime")
     """Start of the first day the file covers (`beginTime`)."""
-    end_time: datetime | None
+    end_time: EpochMs = Field(None, alias="endTime")
     """Start of the last day the file covers (`endTime`)."""
-    c_time: datetime | None
+    c_time: EpochMs = Field(None, alias="cTime")
     """When OKX first received a request for this range (`cTime`; equals the create call's `ts`)."""
-    ts: datetime | None
+    ts: EpochMs = None
     """When this link was generated (`ts`)."""
 
 
-@dataclass(frozen=True)
-class CreateResult:
+class CreateResult(_OkxItem):
     """OKX's answer to a create request."""
 
-    existed: bool
+    existed: Flag = Field(alias="result")
     """True: a file for this range already exists; false: OKX started generating it (check after about 2 hours)."""
-    first_requested_at: datetime
+    first_requested_at: Annotated[datetime, BeforeValidator(_epoch_ms)] = Field(alias="ts")
     """When OKX first received a request for this range (`ts`)."""
 
 
-@dataclass(frozen=True)
-class UserRebateInfo:
+class UserRebateInfo(_OkxItem):
     """OKX's answer to `GET if-rebate` for one user's API key."""
 
-    type: str
+    type: Annotated[str, BeforeValidator(_number_text), StringConstraints(pattern=r"^[0-9]+$")]
     """Why the broker does or does not earn a rebate: 0 earns; 1 broker id expired; 2 VIP4/5 cap; 3 VIP6+; 4 MSA."""
-    broker_code: str
+    broker_code: Annotated[str, BeforeValidator(lambda value: value or "")] = Field("", alias="brokerCode")
     """The FD broker's code the user trades under."""
-    affiliated: bool | None
+    affiliated: Annotated[StrictBool | None, BeforeValidator(lambda value: None if value == "" else _flag(value))] = (
+        None
+    )
     """Whether there is an affiliated rebate (None when OKX left it empty)."""
-    client_rebate_ratio: Decimal | None
+    client_rebate_ratio: ExactDecimal = Field(None, alias="clientRebateRatio")
     """The commission rebate ratio for the client."""
-    last_rebate: Decimal | None
+    last_rebate: ExactDecimal = Field(None, alias="lastRebate")
     """The account's monthly rebate amount; only for VIP4 and VIP5 users."""
+
+
+def parse_item(model: type[Item], item: object, where: str) -> Item:
+    """One `data` item as `model`, or OkxMalformedAnswerError saying which field was wrong and how."""
+    if not isinstance(item, dict):
+        raise OkxMalformedAnswerError(f"OKX answered {where} with an item of type {type(item).__name__}, not an object")
+    try:
+        return model.model_validate(item)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field_name = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "missing":
+            raise OkxMalformedAnswerError(f"OKX answered {where} without {field_name}") from None
+        raise OkxMalformedAnswerError(
+            f"OKX answered {where} with {field_name}={error['input']!r}: {error['msg']}"
+        ) from None
 
 
 ACCOUNT_VARIABLES = re.compile(r"\b(?:OKX_API_KEY|OKX_SECRET_KEY|OKX_PASSPHRASE|OKX_BASE_URL|REBATES_BROKER_TYPES)\b")
@@ -157,7 +230,7 @@ class OkxClient:
         # Retried only when the request never left: once it may have reached OKX, a second POST could spend the
         # next hour (the ledger's `requesting` recovery asks OKX with a GET instead).
         data = self._request("POST", REBATE_PATH, body=body, retry_on=OkxNotSentError)
-        return _create_result(data, f"POST {REBATE_PATH}")
+        return _first_item(CreateResult, data, f"POST {REBATE_PATH}")
 
     def list_rebate_links(self, broker_type: BrokerType | None) -> list[RebateLink]:
         """Every rebate file generated for this user, however it was requested, each with a fresh link."""
@@ -165,7 +238,7 @@ class OkxClient:
         if broker_type is not None:
             query["brokerType"] = broker_type.value
         data = self._request("GET", REBATE_PATH, query=query)
-        return [_rebate_link(item, f"GET {REBATE_PATH}") for item in data]
+        return [parse_item(RebateLink, item, f"GET {REBATE_PATH}") for item in data]
 
     def get_rebate_link(self, begin: date, end: date, broker_type: BrokerType | None) -> list[RebateLink]:
         """The rebate file for exactly `begin`..`end` (both days included), with a fresh link; empty if none."""
@@ -173,7 +246,7 @@ class OkxClient:
         if broker_type is not None:
             query["brokerType"] = broker_type.value
         data = self._request("GET", REBATE_PATH, query=query)
-        return [_rebate_link(item, f"GET {REBATE_PATH}") for item in data]
+        return [parse_item(RebateLink, item, f"GET {REBATE_PATH}") for item in data]
 
     def user_rebate_info(self, user_api_key: SecretStr, broker_type: BrokerType | None) -> UserRebateInfo:
         """Whether the user with this API key earns the broker a rebate, and if not why (OKX allows 2 a second).
@@ -189,7 +262,7 @@ class OkxClient:
         except OkxError as exc:
             exc.args = (str(exc).replace(quote_plus(key), mask_key(key)).replace(key, mask_key(key)),)
             raise exc from None
-        return _user_rebate_info(data, f"GET {IF_REBATE_PATH}")
+        return _first_item(UserRebateInfo, data, f"GET {IF_REBATE_PATH}")
 
     def _request(
         self,
@@ -288,75 +361,8 @@ def _reason(error: BaseException | None) -> str:
     return str(error)
 
 
-def _create_result(data: list[Any], where: str) -> CreateResult:
-    item = data[0] if data and isinstance(data[0], dict) else None
-    if item is None:
-        raise OkxMalformedAnswerError(f"OKX answered {where} without a result item: got {len(data)} data items")
-    result = item.get("result")
-    if result not in ("true", "false", True, False):
-        raise OkxMalformedAnswerError(f"OKX answered {where} with result {result!r}, expected 'true' or 'false'")
-    first_requested_at = _time(item, "ts", where)
-    if first_requested_at is None:
-        raise OkxMalformedAnswerError(f"OKX answered {where} without ts (when the range was first requested)")
-    return CreateResult(existed=result in ("true", True), first_requested_at=first_requested_at)
-
-
-def _rebate_link(item: object, where: str) -> RebateLink:
-    if not isinstance(item, dict):
-        raise OkxMalformedAnswerError(f"OKX answered {where} with a link item of type {type(item).__name__}")
-    state = item.get("state")
-    if state not in get_args(LinkState):
-        raise OkxMalformedAnswerError(
-            f"OKX answered {where} with a link in state {state!r}; this client knows {', '.join(get_args(LinkState))}"
-        )
-    file_href = item.get("fileHref") or ""
-    if not isinstance(file_href, str):
-        raise OkxMalformedAnswerError(f"OKX answered {where} with a fileHref that is {type(file_href).__name__}")
-    return RebateLink(
-        state=cast(LinkState, state),
-        file_href=file_href,
-        begin_time=_time(item, "beginTime", where),
-        end_time=_time(item, "endTime", where),
-        c_time=_time(item, "cTime", where),
-        ts=_time(item, "ts", where),
-    )
-
-
-def _time(item: dict[str, Any], key: str, where: str) -> datetime | None:
-    """An OKX millisecond timestamp field as an aware UTC datetime; None when absent or empty."""
-    value = item.get(key)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
-        raise OkxMalformedAnswerError(f"OKX answered {where} with {key}={value!r}, expected epoch milliseconds")
-    return from_epoch_ms(value)
-
-
-def _user_rebate_info(data: list[Any], where: str) -> UserRebateInfo:
-    item = data[0] if data and isinstance(data[0], dict) else None
-    if item is None:
-        raise OkxMalformedAnswerError(f"OKX answered {where} without an item: got {len(data)} data items")
-    kind = item.get("type")
-    if isinstance(kind, bool) or not isinstance(kind, str | int) or not str(kind).isdigit():
-        raise OkxMalformedAnswerError(f"OKX answered {where} with type {kind!r}, expected a number such as '0'")
-    affiliated = item.get("affiliated")
-    if affiliated not in (True, False, "true", "false", "", None):
-        raise OkxMalformedAnswerError(f"OKX answered {where} with affiliated {affiliated!r}, expected true or false")
-    return UserRebateInfo(
-        type=str(kind),
-        broker_code=str(item.get("brokerCode") or ""),
-        affiliated=None if affiliated in ("", None) else affiliated in (True, "true"),
-        client_rebate_ratio=_decimal(item, "clientRebateRatio", where),
-        last_rebate=_decimal(item, "lastRebate", where),
-    )
-
-
-def _decimal(item: dict[str, Any], key: str, where: str) -> Decimal | None:
-    """An OKX decimal text field; None when absent or empty."""
-    value = item.get(key)
-    if value is None or value == "":
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        raise OkxMalformedAnswerError(f"OKX answered {where} with {key}={value!r}, expected a decimal number") from None
+def _first_item(model: type[Item], data: list[Any], where: str) -> Item:
+    """The one item an answer must hold."""
+    if not data:
+        raise OkxMalformedAnswerError(f"OKX answered {where} without a result item: got no data items")
+    return parse_item(model, data[0], where)

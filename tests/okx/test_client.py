@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from pipeline.clock import FakeClock, from_epoch_ms
 from pipeline.config import SettingsError
-from pipeline.okx.client import CreateResult, OkxClient, RebateLink
+from pipeline.okx.client import CreateResult, OkxClient, RebateLink, UserRebateInfo
 from pipeline.okx.errors import (
     OkxAuthError,
     OkxBrokerTypeError,
@@ -318,11 +320,11 @@ def test_link_repr_leaves_out_the_signed_file_href(make_okx_client: MakeClient) 
 @pytest.mark.parametrize(
     ("items", "complaint"),
     [
-        ([{"state": "pending", "fileHref": ""}], "state 'pending'"),
-        ([{"fileHref": ""}], "state None"),
+        ([{"state": "pending", "fileHref": ""}], "state='pending': Input should be 'ongoing' or 'finished'"),
+        ([{"fileHref": ""}], "without state"),
         ([{"state": "finished", "ts": "yesterday"}], "ts='yesterday'"),
         ([{"state": "finished", "fileHref": 42}], "fileHref"),
-        (["not an object"], "type str"),
+        (["not an object"], "an item of type str, not an object"),
     ],
 )
 def test_a_malformed_link_is_a_clear_error(make_okx_client: MakeClient, items: list[object], complaint: str) -> None:
@@ -334,7 +336,7 @@ def test_a_malformed_link_is_a_clear_error(make_okx_client: MakeClient, items: l
     ("data", "complaint"),
     [
         ([], "without a result item"),
-        ([{"result": "maybe", "ts": "1"}], "result 'maybe'"),
+        ([{"result": "maybe", "ts": "1"}], "result='maybe'"),
         ([{"result": "true"}], "without ts"),
     ],
 )
@@ -409,3 +411,16 @@ def test_a_create_whose_connection_never_opened_is_sent_again(
     )
     assert result.existed is False
     assert len(okx_sent) == 2
+
+
+def test_an_if_rebate_answer_is_read_exactly_and_a_float_amount_refused(make_okx_client: MakeClient) -> None:
+    answer = {"type": 2, "brokerCode": "ab12", "affiliated": "", "clientRebateRatio": "0.3", "lastRebate": "12.5"}
+    info = make_okx_client([okx(data=[answer])]).user_rebate_info(SecretStr("key"), None)
+    assert info == UserRebateInfo(
+        type="2", broker_code="ab12", affiliated=None, client_rebate_ratio=Decimal("0.3"), last_rebate=Decimal("12.5")
+    )
+    floated = {**answer, "lastRebate": 12.5}
+    with pytest.raises(
+        OkxMalformedAnswerError, match="lastRebate=12.5: Value error, expected a decimal number written"
+    ):
+        make_okx_client([okx(data=[floated])]).user_rebate_info(SecretStr("key"), None)
