@@ -426,8 +426,15 @@ class Syncer:
             report.create_next_at = self.ledger.create_budget_next_at()
             log.info("the hourly create is spent until %s", report.create_next_at)
             return
-        now = self.clock.now()  # after any wait for the hour
         report.created = chosen.window_id
+        try:
+            self._send_create(chosen, attempt, report)
+        except StaleStateError as exc:  # moved meanwhile (a file loaded by hand): that move stands, the hour is spent
+            report.warn(f"the create for {chosen.window_id} was sent, but {exc}")
+
+    def _send_create(self, chosen: WindowRecord, attempt: int, report: SyncReport) -> None:
+        """POST the create for the reserved window and record what OKX said, in the ledger and the report."""
+        now = self.clock.now()  # after any wait for the hour
         self.progress(f"asking OKX to generate {chosen.window_id}")
         broker_type = scope_broker_type(chosen.broker_type)
         try:
@@ -472,10 +479,7 @@ class Syncer:
             return
         outcome = CreateOutcome.EXISTED if result.existed else CreateOutcome.CREATED
         self.ledger.record_create(attempt, outcome, server_ts=result.first_requested_at)
-        try:
-            self.ledger.requested(chosen.window_id, outcome, result.first_requested_at)
-        except StaleStateError as exc:  # e.g. a file loaded by hand meanwhile: that move stands
-            report.warn(f"OKX accepted the create for {chosen.window_id}, but {exc}")
+        self.ledger.requested(chosen.window_id, outcome, result.first_requested_at)
         report.create_outcome = outcome
 
     def _wait_for_the_hour(self, chosen: WindowRecord) -> int | None:
@@ -558,10 +562,18 @@ class Syncer:
                 log.warning("%s: %s; asking for a fresh link", record.window_id, exc)
                 self.answers.links.pop(record.window_id, None)
                 continue
-            self.ledger.record_archived(record, archived.file_record(window), archived.source_host)
+            try:
+                self.ledger.record_archived(record, archived.file_record(window), archived.source_host)
+            except StaleStateError as exc:  # another worker moved it meanwhile; the file stays archived and indexed
+                log.info("%s", exc)
+                return
             report.downloaded.append(record.window_id)
             return
-        self.ledger.fail(record, last_error)
+        try:
+            self.ledger.fail(record, last_error)
+        except StaleStateError as exc:
+            log.info("%s", exc)
+            return
         report.failed[record.window_id] = last_error
 
 

@@ -551,3 +551,40 @@ def test_a_poll_that_waited_for_its_get_never_moves_a_window_another_pass_moved_
     assert ("downloaded", "requested") not in events
     slow.close()
     quick.close()
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_a_download_another_worker_finished_first_leaves_its_move_standing(
+    backend: str,
+    request: pytest.FixtureRequest,
+    sim_settings: Settings,
+    simulator: RunningSimulator,
+    fake_clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state_url = request.getfixturevalue("state_url") if backend == "postgres" else None
+    settings = sim_settings.replace(
+        rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1), rebates_state_url=state_url
+    )
+    window_id = "api:20250101-20250228"
+    sync(settings, fake_clock)
+    fake_clock.advance(timedelta(hours=2))
+    scope = PassScope(date(2025, 1, 1), YESTERDAY, ("api",))
+    slow, quick = syncer_for(settings, fake_clock), syncer_for(settings, fake_clock)
+    slow.poll(scope, scope.report())
+
+    def the_other_worker_archives_it_first(*args: Any, **kwargs: Any) -> ArchivedFile:
+        monkeypatch.setattr(steps, "download_file", download_file)
+        quick.download(scope, scope.report())
+        return download_file(*args, **kwargs)
+
+    monkeypatch.setattr(steps, "download_file", the_other_worker_archives_it_first)
+    report = scope.report()
+    slow.download(scope, report)  # read the window finished; records its file once the other moved it on
+
+    assert report.downloaded == [] and report.failed == {}
+    record = quick.ledger.get(window_id)
+    assert record.state is WindowState.DOWNLOADED
+    assert len(quick.ledger.files(window_id)) == 1, "the same bytes: one archived file, downloaded twice"
+    slow.close()
+    quick.close()
