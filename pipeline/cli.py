@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from pipeline.clock import Clock
     from pipeline.config import Settings
     from pipeline.ledger import WindowRecord
-    from pipeline.report.model import Period
+    from pipeline.report.model import Period, ReportFormat
     from pipeline.store.analysts import QueryResult
 
 # Every other import sits inside the command that needs it: `rebates --help` and `rebates status` load neither
@@ -439,6 +439,20 @@ def window_account(window_id: str) -> str | None:
         return None
 
 
+def report_options(
+    month: str | None, date_from: str | None, date_to: str | None, formats: str
+) -> tuple[Settings, Period, tuple[ReportFormat, ...]]:
+    """The settings, the period and the formats `report` and `statements` are asked for (BadParameter if malformed)."""
+    from pipeline.report.run import parse_formats
+
+    settings = settings_or_exit()
+    period = report_period(month, date_from, date_to, settings)
+    try:
+        return settings, period, parse_formats(formats)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def report_period(month: str | None, date_from: str | None, date_to: str | None, settings: Settings) -> Period:
     """The period `--month` or `--from/--to` name (default: last month in REBATES_TZ); BadParameter if malformed."""
     from pipeline.report.model import Period
@@ -508,15 +522,10 @@ def report(
 
       rebates report --from 2025-01-01 --to 2025-01-15 --broker-code 656204a3b0e9BCDE --format html
     """
-    from pipeline.report.run import make_report, parse_formats, report_stem, write_report_files
+    from pipeline.report.run import make_report, report_stem, write_report_files
     from pipeline.report.words import summary_lines
 
-    settings = settings_or_exit()
-    period = report_period(month, date_from, date_to, settings)
-    try:
-        chosen = parse_formats(formats)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    settings, period, chosen = report_options(month, date_from, date_to, formats)
     directory = out or settings.layout.reports
     with exit_codes(), known_broker_code():
         scope = check_report_options(settings, account, directory)
@@ -555,15 +564,10 @@ def statements(
 
       rebates statements --from 2025-01-01 --to 2025-01-15 --broker-code 656204a3b0e9BCDE
     """
-    from pipeline.report.run import parse_formats, statements_folder, write_statements
+    from pipeline.report.run import statements_folder, write_statements
     from pipeline.report.words import statement_line
 
-    settings = settings_or_exit()
-    period = report_period(month, date_from, date_to, settings)
-    try:
-        chosen = parse_formats(formats)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    settings, period, chosen = report_options(month, date_from, date_to, formats)
     with exit_codes(), known_broker_code():
         scope = check_report_options(settings, account, out or settings.layout.reports)
         directory = out or settings.layout.reports / statements_folder(period, scope)

@@ -679,16 +679,7 @@ def _report_tables(
         _trend(results.trend, results.trend_days, _last_over(cover, scope.period)),
         by_day(found["by_day"], cover, this["orders"], tz),
     ]
-    amounts = (
-        "spot_trade_amt",
-        "derivative_trade_amt",
-        "fee",
-        "net_fee",
-        "settlement_fee",
-        "broker_rebate",
-        "sub_broker_rebate",
-        "user_rebate",
-    )
+    amounts = AMOUNT_COLUMNS
     if scope.account is None and len(found[BY_ACCOUNT]) > 1:
         tables.append(
             breakdown(

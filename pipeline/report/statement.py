@@ -61,19 +61,8 @@ STATEMENT_METRICS: tuple[tuple[str, str, Kind], ...] = (
 )
 """A statement's summary rows: its totals as the files write them (the fee negative)."""
 
-STATEMENT_DAY = (
-    "day",
-    "orders",
-    "spot_trade_amt",
-    "derivative_trade_amt",
-    "fee",
-    "net_fee",
-    "settlement_fee",
-    "broker_rebate",
-    "sub_broker_rebate",
-    "user_rebate",
-    "data_complete",
-)
+STATEMENT_DAY = ("day", "orders", *AMOUNT_COLUMNS, "data_complete")
+"""A statement's By day: every amount, in the file's order."""
 STATEMENT_USER = ("uid", "orders", "net_fee", "broker_rebate", "user_rebate")
 RECONCILED_SHOWN = ("net_fee", "broker_rebate", "sub_broker_rebate", "user_rebate")
 """The amounts the statement's reconciliation shows from the files; the CSV has all eight from both sides."""

@@ -155,10 +155,7 @@ def render(page: Path, work: Path) -> tuple[str, Layout, bytes]:
             pytest.fail(f"Chromium did not render the report within {CHROMIUM_TIMEOUT} s")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert screenshot.returncode == 0, shot_errors[-2000:]
-    found = re.search(r'<pre id="measured">(.*?)</pre>', dom.stdout, re.S)
-    assert found, "the measuring script did not run"
-    data = json.loads(html.unescape(found.group(1)))
-    return dom.stdout, Layout(data["window"], data["page"], data["tables"]), shot.read_bytes()
+    return dom.stdout, layout_of(dom.stdout), shot.read_bytes()
 
 
 def measure(page: Path, work: Path) -> Layout:
@@ -172,7 +169,12 @@ def measure(page: Path, work: Path) -> Layout:
         check=False,
     )
     assert dom.returncode == 0, dom.stderr[-2000:]
-    found = re.search(r'<pre id="measured">(.*?)</pre>', dom.stdout, re.S)
+    return layout_of(dom.stdout)
+
+
+def layout_of(dom: str) -> Layout:
+    """What the measuring script left in the DOM."""
+    found = re.search(r'<pre id="measured">(.*?)</pre>', dom, re.S)
     assert found, "the measuring script did not run"
     data = json.loads(html.unescape(found.group(1)))
     return Layout(data["window"], data["page"], data["tables"])

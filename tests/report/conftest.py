@@ -196,12 +196,6 @@ def make_statements(
     )
 
 
-@pytest.fixture(scope="session")
-def january_statements(report_db: ReportDatabase) -> dict[str, Report]:
-    """January 2025's statements from `report_db`, by broker code."""
-    return {str(report.broker_code): report for report in make_statements(report_db.path)}
-
-
 def distinct_users(rows: Iterable[SourceRow]) -> int:
     """How many distinct uids the rows carry (rows of 14-column files carry none)."""
     return len({row.uid for row in rows if row.uid is not None})
