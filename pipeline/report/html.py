@@ -168,9 +168,8 @@ def _section(table: Table, report: Report) -> str:
     shown = for_people(table)
     charts = [chart_svg(chart, shown) for chart in report.charts if chart.table == table.name]
     parts = [f'<section id="{_e(_anchor(table))}" class="report-table" data-table="{_e(table.name)}">']
-    parts.append(f"<h2>{_e(table.title)}</h2>")
-    if table.note:
-        parts.append(f'<p class="note">{_e(table.note)}</p>')
+    note = f'<p class="note">{_e(table.note)}</p>' if table.note else ""
+    parts.append(f'<div class="heading"><h2>{_e(table.title)}</h2>{note}</div>')
     parts += charts
     parts += [_cards(shown) if shown.cards else _tables(shown), "</section>"]
     return "\n".join(parts)
@@ -372,7 +371,8 @@ footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
   thead { display: table-header-group; }
   thead th { position: static; }
   tr, svg.chart, .card, .figure { break-inside: avoid; }
-  h2, caption { break-after: avoid; }
+  .heading { break-inside: avoid; break-after: avoid; }
+  caption { break-after: avoid; }
   .key-figures { grid-template-columns: repeat(4, 1fr); }
   .status, .warnings, thead th, tbody tr:nth-child(even) td, tbody tr.total td, .card.total {
     print-color-adjust: exact; -webkit-print-color-adjust: exact; }

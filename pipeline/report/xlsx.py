@@ -62,6 +62,10 @@ HEADER_FILL = PatternFill("solid", fgColor="DDE4EE")
 HEADER_BORDER = Border(bottom=Side(style="thin", color="8C959F"))
 TOTAL_BORDER = Border(top=Side(style="thin"), bottom=Side(style="double"))
 
+SUMMARY_COLUMNS = 5
+"""The Summary sheet's facts and notes span at least this many columns (a statement's summary has two)."""
+FACT_WIDTH = 20
+"""The least width of a Summary column: a date-time (`yyyy-mm-dd hh:mm:ss`) fits."""
 MAX_SHEET_TITLE = 31
 MIN_WIDTH, MAX_WIDTH = 8, 40
 """Column widths in characters; longer text wraps inside its cell."""
@@ -75,6 +79,8 @@ CHART_WIDTH_CM, CHART_HEIGHT_CM = 24.0, 8.0
 """The widest and the height of a chart; a chart is never wider than its table (so it does not widen the page)."""
 CM_PER_WIDTH = 0.19
 """About how many centimetres one unit of column width prints as (a 10-point digit)."""
+SMALL_AXIS = 50
+"""Below this largest value, a chart's USDT axis shows cents."""
 ONE_PAGE_ROWS = 45
 """A sheet of at most this many rows is scaled to print on one page, its chart included, rather than spill a few rows
 onto a second page or cut the chart in two (LibreOffice ignores manual page breaks when it scales to fit)."""
@@ -139,7 +145,7 @@ def write_xlsx(report: Report, path: Path) -> Path:
 def _write_summary(sheet: Worksheet, report: Report) -> _Placed:
     """The title, the status, the report's facts and warnings, then the metrics table."""
     table = for_people(report.summary)
-    width = len(table.columns)
+    width = max(len(table.columns), SUMMARY_COLUMNS)
     _put(sheet, 1, 1, report.title, TITLE_FONT)
     line = status_line(report)
     status = _put(sheet, 2, 1, line[0].upper() + line[1:], OK_FONT if report.reconciliation_ok else PROBLEM_FONT)
@@ -171,6 +177,9 @@ def _write_summary(sheet: Worksheet, report: Report) -> _Placed:
     placed = _write_table(sheet, table, header_row=row + 1)
     _merge_wrapped(sheet, placed.end + 2, width, _put(sheet, placed.end + 2, 1, EXACTNESS, NOTE_FONT))
     _fit_widths(sheet, table, extra={1: labels})
+    for column in range(2, width + 1):  # the facts' columns: wide enough for a date-time, whatever the table's
+        letter = get_column_letter(column)
+        sheet.column_dimensions[letter].width = max(sheet.column_dimensions[letter].width or 0, FACT_WIDTH)
     _fit_heights(sheet, header_row=placed.header_row)
     return placed
 
@@ -377,6 +386,12 @@ def _page_setup(sheet: Worksheet, report: Report) -> None:
         part.size = 8
 
 
+def _axis_format(placed: _Placed, chart: Chart) -> str:
+    """Whole USDT on the value axis, or cents where every value is small (a tick of 0.5 must not read 1)."""
+    values = [abs(value) for name in chart.y for value in placed.table.column(name) if isinstance(value, Decimal)]
+    return "#,##0" if values and max(values) >= SMALL_AXIS else "#,##0.00"
+
+
 def _header_text(text: str) -> str:
     """Text for a page header or footer: `&` starts a code there, so a literal one is doubled."""
     return text.replace("&", "&&")
@@ -427,7 +442,9 @@ def _add_chart(placed: _Placed, chart: Chart) -> None:
         drawing.x_axis.number_format = NUMBER_FORMATS[x_kind]
     drawing.x_axis.title = columns[chart.x].label
     drawing.y_axis.title = "USDT" if y_kind is Kind.AMOUNT else columns[chart.y[0]].label
-    drawing.y_axis.number_format = "#,##0" if y_kind is Kind.AMOUNT else NUMBER_FORMATS.get(y_kind, "General")
+    drawing.y_axis.number_format = (
+        _axis_format(placed, chart) if y_kind is Kind.AMOUNT else NUMBER_FORMATS.get(y_kind, "General")
+    )
     drawing.x_axis.delete = False  # openpyxl leaves it unset, and recent Excel then hides the axes
     drawing.y_axis.delete = False
     if len(chart.y) == 1:
