@@ -580,9 +580,12 @@ def statements(
         console.print(f"  no broker code has rows in {period.label}: no statement written", highlight=False)
     for written in run.statements:
         console.print(f"  {statement_line(written.report)}", highlight=False, markup=False)
-    warnings = dict.fromkeys(warning for written in run.statements for warning in written.report.warnings)
-    for warning in warnings:  # said once, however many statements share it (a day missing for every code)
-        console.print(f"  warning: {warning}", highlight=False, markup=False)
+    said = dict.fromkeys(  # each once, however many statements share it (a day missing for every api code)
+        [f"incomplete: {line}" for written in run.statements for line in written.report.incomplete]
+        + [f"warning: {warning}" for written in run.statements for warning in written.report.warnings]
+    )
+    for line in said:
+        console.print(f"  {line}", highlight=False, markup=False)
     console.print(f"{len(run.statements)} statement(s) in {run.directory}", highlight=False, markup=False)
     console.print(f"  manifest: {run.manifest}", highlight=False, markup=False)
 

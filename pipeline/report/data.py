@@ -288,13 +288,6 @@ def window_warnings(windows: Sequence[Mapping[str, Any]]) -> list[str]:
     ]
 
 
-def missing_warning(label: str, lines: Sequence[str]) -> list[str]:
-    """One warning for every missing day of the period, as ranges with what each lacks."""
-    if not lines:
-        return []
-    return [f"days of {label} without a loaded file, so their figures are incomplete: {'; '.join(lines)}"]
-
-
 def previous_warning(previous: Period, has_data: bool, previous_coverage: Coverage) -> list[str]:
     """What the comparison with the previous period is worth."""
     if not has_data:
@@ -824,10 +817,8 @@ def build_report(
     ).window_checks(broker_code)
     summary = _summary(results.totals, results.previous_totals, previous_has_data)
     warnings = [] if db_path.exists() else [f"nothing has been loaded yet: there is no database at {db_path}"]
-    if not results.windows:
+    if not results.windows:  # the missing days themselves are in `incomplete`, said once as ranges
         warnings.append(f"no file holding a day of {period.label} is loaded yet, so there are no figures")
-    else:
-        warnings += missing_warning(period.label, cover.lines)
     warnings += previous_warning(previous, previous_has_data, previous_cover) if results.windows else []
     warnings += window_warnings(results.windows)
     warnings += [

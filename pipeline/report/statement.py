@@ -20,7 +20,6 @@ from pipeline.report.data import (
     coverage,
     freshness,
     metric_value,
-    missing_warning,
     open_database,
     query,
     source_files,
@@ -221,7 +220,7 @@ def _statement(
         _reconciliation(checks, code.broker_code),
         source_files(_mine(reconciler.windows, code), period),
     ]
-    warnings = missing_warning(period.label, cover.lines) + window_warnings(mine)
+    warnings = window_warnings(mine)  # the missing days are in `incomplete`, said once as ranges
     warnings += [
         f"{check.day} does not match the files: {check.differences()}" for check in checks if not check.matches
     ]

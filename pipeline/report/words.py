@@ -166,6 +166,7 @@ def summary_lines(report: Report) -> list[str]:
     if isinstance(net_fee, Decimal) and isinstance(broker_rebate, Decimal):
         lines.append(f"  net fee {money(net_fee)} USDT, broker rebate {money(broker_rebate)} USDT")
     lines.append(f"  {status_line(report)}")
+    lines += [f"  incomplete: {line}" for line in report.incomplete]
     lines += [f"  warning: {warning}" for warning in report.warnings]
     return lines
 

@@ -31,7 +31,8 @@ def test_report_prints_period_totals_status_and_warnings_then_the_paths(
     assert lines[0] == "OKX broker commission report 2025-01: 2025-01-01 to 2025-01-31 (31 days), days in UTC+08:00"
     assert lines[1].startswith("  net fee 10,336.33 USDT, broker rebate 3,424.30 USDT")
     assert lines[2].startswith("  reconciled: every figure equals the loaded OKX files")
-    assert any("warning: days of 2025-01 without a loaded file" in line for line in lines)
+    assert "  incomplete: 2025-01-15: no api file loaded yet" in lines
+    assert any(line.startswith("  warning: 25 day(s) of the previous period 2024-12") for line in lines)
     written = [Path(line.strip()) for line in lines if line.strip().startswith(str(tmp_path))]
     assert {path.name for path in written} >= {"commission_2025-01.xlsx", "commission_2025-01.html", "by_user.csv"}
     assert all(path.is_file() for path in written)
@@ -65,8 +66,8 @@ def test_statements_print_a_line_per_code_the_shared_warnings_once_and_the_manif
     for code in report_env.broker_codes:
         (line,) = [line for line in lines if line.startswith(f"  {code}: ")]
         assert "orders, net fee" in line and "USDT; reconciled" in line
-    warnings = [line for line in lines if line.startswith("  warning: ")]
-    assert len(warnings) == len(set(warnings)) == 1, "the api day missing is said once, not once per api code"
+    missing = [line for line in lines if line.startswith("  incomplete: ")]
+    assert missing == ["  incomplete: 2025-01-15: no api file loaded yet"], "said once, not once per api code"
     assert lines[-2] == f"5 statement(s) in {tmp_path / 'payouts'}"
     assert lines[-1] == f"  manifest: {tmp_path / 'payouts' / 'manifest.csv'}"
     assert (tmp_path / "payouts" / "manifest.csv").is_file()
