@@ -43,6 +43,8 @@ class DemoResult:
     loaded: int
     rows: int
     reports: tuple[Path, ...]
+    period: Period
+    """The days collected: the demo's first day to its last."""
 
 
 def demo_settings(base_url: str, directory: Path, history_days: int, clock: FakeClock) -> Settings:
@@ -125,7 +127,34 @@ def run_demo(
     console.print(
         "reports:  " + "\n          ".join(str(path) for path in shown) + f"\n          {reports[1].parent}/ (csv)"
     )
-    return DemoResult(settings, passes, passes - 1, len(windows), len(loaded), rows, tuple(reports))
+    return DemoResult(settings, passes, passes - 1, len(windows), len(loaded), rows, tuple(reports), period)
+
+
+def fullest_month(period: Period) -> Period:
+    """The calendar month holding the most of `period`'s days (the later one on a tie): what to report on."""
+    months = {(day.year, day.month) for day in period.day_list()}
+    year, month = max(
+        months, key=lambda key: (sum(1 for day in period.day_list() if (day.year, day.month) == key), key)
+    )
+    return Period.month(year, month)
+
+
+def closing_commands(result: DemoResult, rebates: str, relative: Callable[[Path], str]) -> list[str]:
+    """The commands the demo ends with: a month's report and statements, then a query, each working as printed.
+
+    `rebates` is how the command is run from here (`.venv/bin/rebates`); `relative` writes a path as seen from here.
+    The reports need REBATES_DB as well as REBATES_DATA_DIR: the demo's database is not at its default place.
+    """
+    settings = result.settings
+    data = f"REBATES_DATA_DIR={relative(settings.rebates_data_dir)}"
+    database = f"REBATES_DB={relative(settings.rebates_db)}"
+    month = fullest_month(result.period).label
+    query = "SELECT inst_type, count(*) AS orders, sum(broker_rebate) AS broker_rebate FROM rebate_orders GROUP BY ALL"
+    return [
+        f"{data} {database} {rebates} report --month {month}",
+        f"{data} {database} {rebates} statements --month {month}",
+        f'{data} {rebates} sql -c "{query}"',
+    ]
 
 
 def totals_table(settings: Settings) -> Table:

@@ -14,10 +14,16 @@ HOURLY_SYNC_CRON = "5 * * * *"
 DAILY_REPORTS_CRON = "30 6 * * *"
 """06:30 in REBATES_TZ: the day's window, created after midnight and ready ~2 hours later, is loaded by then."""
 
+MONTH_END_STATEMENTS_CRON = "0 9 2 * *"
+"""09:00 on the 2nd in REBATES_TZ: the month's last day's window is created after midnight on the 1st and loaded by the
+daily run; a day later leaves room for a late file (the statements warn about any day still missing)."""
+
 SYNC_DEPLOYMENT = "hourly"
 BACKFILL_DEPLOYMENT = "on-demand"
 REPORTS_DEPLOYMENT = "daily"
-"""Deployment names, as in prefect.yaml: `sync-rebates/hourly`, `backfill/on-demand`, `build-reports/daily`.
+STATEMENTS_DEPLOYMENT = "month-end"
+"""Deployment names, as in prefect.yaml: `sync-rebates/hourly`, `backfill/on-demand`, `build-reports/daily`,
+`build-statements/month-end`.
 
 With REBATES_ACCOUNTS, the sync and the backfill are deployed once per account: `sync-rebates/hourly-eu`."""
 
@@ -64,7 +70,7 @@ def deployment_specs(accounts: Sequence[str] = ()) -> list[DeploymentSpec]:
 
     Each account gets its own hourly sync and its own on-demand backfill, with `account` as a parameter: each has its
     own concurrency limit, so two accounts never wait on each other and one account's runs never overlap. The daily
-    reports stay one deployment over every account.
+    reports and the month-end statements stay one deployment each, over every account.
     """
     specs: list[DeploymentSpec] = []
     named: list[str | None] = list(accounts) or [None]
@@ -99,8 +105,18 @@ def deployment_specs(accounts: Sequence[str] = ()) -> list[DeploymentSpec]:
             REPORTS_DEPLOYMENT,
             "flows/reports.py:build_reports",
             "Yesterday's commission report (xlsx, csv, html) after its window is loaded; on the 1st, last month's "
-            "statement too. Publishes the reports-summary artifact.",
+            "report too. Publishes the reports-summary artifact.",
             DAILY_REPORTS_CRON,
+        )
+    )
+    specs.append(
+        DeploymentSpec(
+            "build-statements",
+            STATEMENTS_DEPLOYMENT,
+            "flows/statements.py:build_statements",
+            "Last month's commission statement per broker code (xlsx, csv, html) and manifest.csv, on the 2nd. "
+            "Publishes the statements-summary artifact.",
+            MONTH_END_STATEMENTS_CRON,
         )
     )
     return specs
@@ -126,10 +142,10 @@ YAML_HEADER = """\
 # Deploy from the repository root: prefect deploy --all --prefect-file {file}
 #
 # One hourly sync and one on-demand backfill per account, each with its own concurrency limit (one run at a time,
-# an overlapping run cancelled, never queued): two accounts never wait on each other. The daily reports cover every
-# account. No build or push steps; each run starts in REBATES_HOME on the worker's machine, whose environment (or
-# .env, or a Secret block per account: REBATES_CREDENTIALS_BLOCK_<NAME>) holds each account's credentials. Nothing
-# secret is written here. Schedules in {tz}. Generated again, it replaces the same names.
+# an overlapping run cancelled, never queued): two accounts never wait on each other. The daily reports and the
+# month-end statements cover every account. No build or push steps; each run starts in REBATES_HOME on the worker's
+# machine, whose environment (or .env, or a Secret block per account: REBATES_CREDENTIALS_BLOCK_<NAME>) holds each
+# account's credentials. Nothing secret is written here. Schedules in {tz}. Generated again, it replaces the same names.
 
 """
 

@@ -65,3 +65,7 @@ BACKFILL_TIMEOUT = timedelta(hours=BACKFILL_MAX_HOURS + 1)
 
 REPORTS_TIMEOUT = timedelta(minutes=30)
 """The daily reports query one day (or one month) once; half an hour means something hangs."""
+
+STATEMENTS_TIMEOUT = timedelta(hours=1)
+"""The month-end statements read the month's rows once per broker code and each of its files again; an hour means
+something hangs."""

@@ -1,4 +1,4 @@
-"""Prefect flow `build_reports`: the day's commission report, and on the 1st the previous month's statement."""
+"""Prefect flow `build_reports`: the day's commission report, and on the 1st the previous month's report."""
 
 from __future__ import annotations
 
@@ -64,13 +64,13 @@ def reports_day(day: date | None) -> date:
 
 
 def reports_run_name() -> str:
-    """`reports 2025-03-31 + statement 2025-03`: what this run writes."""
+    """`reports 2025-03-31 + month 2025-03`: what this run writes."""
     day = flow_run.parameters.get("day")
     try:
         periods = report_periods(reports_day(day))
     except SettingsError:
         return "reports (settings incomplete)"
-    names = [period_name(periods[0])] + [f"statement {period_name(period)}" for period in periods[1:]]
+    names = [period_name(periods[0])] + [f"month {period_name(period)}" for period in periods[1:]]
     code = flow_run.parameters.get("broker_code")
     account = flow_run.parameters.get("account")
     return (
@@ -94,7 +94,7 @@ def build_reports(
     formats: tuple[ReportFormat, ...] = FORMATS,
     account: str | None = None,
 ) -> list[str]:
-    """Write the day's commission report; on the last day of a month, that month's statement as well.
+    """Write the day's commission report; on the last day of a month, that month's report as well.
 
     day: default yesterday in REBATES_TZ (the daily schedule runs after that day's window is loaded).
     broker_code: only this broker code. out_dir: default REBATES_DATA_DIR/reports. formats: any of xlsx, csv, html.

@@ -14,6 +14,7 @@ from prefect.types.entrypoint import EntrypointType
 
 from flows.deployments import COLLISION_STRATEGY, CONCURRENCY_LIMIT, TAGS, deployment_specs, schedule_timezone
 from flows.reports import build_reports
+from flows.statements import build_statements
 from flows.sync import backfill, sync_rebates
 from pipeline.config import load_settings
 
@@ -26,14 +27,17 @@ ONE_AT_A_TIME = ConcurrencyLimitConfig(
 
 So late runs after an outage do not replay back to back (prefect.yaml says the same; a test checks they agree)."""
 
-FLOWS: dict[str, Flow[..., Any]] = {flow.name: flow for flow in (sync_rebates, backfill, build_reports)}
+FLOWS: dict[str, Flow[..., Any]] = {
+    flow.name: flow for flow in (sync_rebates, backfill, build_reports, build_statements)
+}
 
 
 def deployments(schedule_tz: str, accounts: Sequence[str] = ()) -> list[RunnerDeployment]:
     """The deployments `rebates serve` runs (`flows/deployments.py`), cron schedules in `schedule_tz`.
 
-    Without accounts: hourly sync, on-demand backfill, daily reports. With REBATES_ACCOUNTS: an hourly sync and an
-    on-demand backfill per account (`hourly-eu`, parameter account=eu), then the daily reports. Each runs one flow
+    Without accounts: hourly sync, on-demand backfill, daily reports, month-end statements. With REBATES_ACCOUNTS: an
+    hourly sync and an on-demand backfill per account (`hourly-eu`, parameter account=eu), then the daily reports and
+    the month-end statements. Each runs one flow
     run at a time (`ONE_AT_A_TIME`); the flows carry their own timeouts (flows/policy.py).
     """
     module = EntrypointType.MODULE_PATH  # the flows load by module name, wherever the package is installed

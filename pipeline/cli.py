@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from pipeline.clock import Clock
     from pipeline.config import Settings
     from pipeline.ledger import WindowRecord
+    from pipeline.report.model import Period, ReportFormat
     from pipeline.store.analysts import QueryResult
 
 # Every other import sits inside the command that needs it: `rebates --help` and `rebates status` load neither
@@ -414,6 +416,63 @@ def window_account(window_id: str) -> str | None:
         return None
 
 
+def report_options(
+    month: str | None, date_from: str | None, date_to: str | None, formats: str
+) -> tuple[Settings, Period, tuple[ReportFormat, ...]]:
+    """The settings, the period and the formats `report` and `statements` are asked for (BadParameter if malformed)."""
+    from pipeline.report.run import parse_formats
+
+    settings = settings_or_exit()
+    period = report_period(month, date_from, date_to, settings)
+    try:
+        return settings, period, parse_formats(formats)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def report_period(month: str | None, date_from: str | None, date_to: str | None, settings: Settings) -> Period:
+    """The period `--month` or `--from/--to` name (default: last month in REBATES_TZ); BadParameter if malformed."""
+    from pipeline.report.model import Period
+
+    first, last = parse_day(date_from), parse_day(date_to)
+    try:
+        if month is not None and (first or last):
+            raise ValueError("give --month or --from/--to, not both")
+        if (first is None) != (last is None):
+            raise ValueError("--from and --to go together")
+        if first is not None and last is not None:
+            return Period(first, last)
+        if month is not None:
+            return Period.parse_month(month)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    this_month = clock_from_env(settings).now().astimezone(settings.rebates_tz).date().replace(day=1)
+    return Period.month(this_month.year, this_month.month).previous()
+
+
+def check_report_options(settings: Settings, account: str | None, out: Path) -> str | None:
+    """Stop with exit 2 when there is no database, the account is not configured or `--out` cannot be written."""
+    from pipeline.config import check_writable_dir
+
+    if not Path(settings.rebates_db).exists():
+        fail(Exit.CONFIG, f"no database at {settings.rebates_db} (REBATES_DB): run `rebates sync` first")
+    if account is not None and account.lower() not in settings.account_names:
+        settings.for_account(account)  # the UsageError naming the configured accounts
+    check_writable_dir("--out", out)
+    return account.lower() if account else None
+
+
+@contextmanager
+def known_broker_code() -> Iterator[None]:
+    """A broker code no loaded file names is a usage error (exit 2) whose message lists the known codes."""
+    from pipeline.report.data import UnknownBrokerCode
+
+    try:
+        yield
+    except UnknownBrokerCode as exc:
+        fail(Exit.CONFIG, str(exc))
+
+
 @app.command("report")
 def report(
     month: Annotated[str | None, typer.Option(help="The month, YYYY-MM (default: last month).")] = None,
@@ -426,10 +485,11 @@ def report(
 ) -> None:
     """Write the commission report for a month or a day range: an Excel workbook, CSV tables and one HTML page.
 
-    Days are trade_date in REBATES_TZ. Each report compares with the previous period and reconciles every
-    window's file totals with what the database holds. Without --account the report covers every account together,
-    with a table by account when more than one has rows; with it, that account alone, named in the file names
-    (commission_eu_2025-01.xlsx) and the heading.
+    Days are days in REBATES_TZ. Each report compares with the previous period, shows the last 12 months, and
+    reconciles its figures with the loaded OKX files, read again from the archive. Without --account the report
+    covers every account together, with a table by account when more than one has rows; with it, that account
+    alone, named in the file names (commission_eu_2025-01.xlsx) and the heading. Prints the period, the net fee and
+    broker rebate, whether it reconciled, any warnings, then the files.
 
     Examples:
 
@@ -439,45 +499,72 @@ def report(
 
       rebates report --from 2025-01-01 --to 2025-01-15 --broker-code 656204a3b0e9BCDE --format html
     """
-    from pipeline.config import check_writable_dir
-    from pipeline.report.model import Period
-    from pipeline.report.run import parse_formats, write_reports
+    from pipeline.report.run import make_report, report_stem, write_report_files
+    from pipeline.report.words import summary_lines
 
-    settings = settings_or_exit()
-    clock = clock_from_env(settings)
-    first, last = parse_day(date_from), parse_day(date_to)
-    try:
-        chosen = parse_formats(formats)
-        if month is not None and (first or last):
-            raise ValueError("give --month or --from/--to, not both")
-        if (first is None) != (last is None):
-            raise ValueError("--from and --to go together")
-        if first is not None and last is not None:
-            period = Period(first, last)
-        elif month is not None:
-            period = Period.parse_month(month)
-        else:
-            this_month = clock.now().astimezone(settings.rebates_tz).date().replace(day=1)
-            period = Period.month(this_month.year, this_month.month).previous()
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    with exit_codes():
-        if not Path(settings.rebates_db).exists():
-            fail(Exit.CONFIG, f"no database at {settings.rebates_db} (REBATES_DB): run `rebates sync` first")
-        if account is not None and account.lower() not in settings.account_names:
-            settings.for_account(account)  # the UsageError naming the configured accounts
-        check_writable_dir("--out", out or settings.layout.reports)
-        written = write_reports(
-            settings,
-            period,
-            broker_code=broker_code,
-            out_dir=out,
-            formats=chosen,
-            clock=clock,
-            account=account.lower() if account else None,
-        )
+    settings, period, chosen = report_options(month, date_from, date_to, formats)
+    directory = out or settings.layout.reports
+    with exit_codes(), known_broker_code():
+        scope = check_report_options(settings, account, directory)
+        made = make_report(settings, period, broker_code=broker_code, clock=clock_from_env(settings), account=scope)
+        written = write_report_files(made, directory, report_stem(period, broker_code, scope), chosen)
+    for line in summary_lines(made):
+        console.print(line, highlight=False, markup=False)
     for path in written:
-        console.print(str(path), highlight=False)
+        console.print(f"  {path}", highlight=False, markup=False)
+
+
+@app.command("statements")
+def statements(
+    month: Annotated[str | None, typer.Option(help="The month, YYYY-MM (default: last month).")] = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD), with --to.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Last day (YYYY-MM-DD), with --from.")] = None,
+    account: AccountOption = None,
+    broker_code: Annotated[str | None, typer.Option(help="Only this broker code's statement.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder to write to (default REBATES_DATA_DIR/reports/statements_<period>).")
+    ] = None,
+    formats: Annotated[str, typer.Option("--format", help="Any of xlsx,csv,html.")] = "xlsx,csv,html",
+) -> None:
+    """Write one commission statement per broker code with activity: xlsx, HTML and CSV, and manifest.csv.
+
+    Each statement holds only its code's rows and totals (every day, its users, its instrument types) and its own
+    reconciliation: every day, the code's rows in the loaded OKX files, read again, against the statement's. The
+    code is in every file name. manifest.csv beside them has one row per statement: the code, the period, orders,
+    every amount's exact total, whether it reconciled, and each file's name and SHA-256.
+
+    Examples:
+
+      rebates statements --month 2025-01
+
+      rebates statements --month 2025-01 --account eu --out /srv/payouts/2025-01
+
+      rebates statements --from 2025-01-01 --to 2025-01-15 --broker-code 656204a3b0e9BCDE
+    """
+    from pipeline.report.run import statements_folder, write_statements
+    from pipeline.report.words import statement_line
+
+    settings, period, chosen = report_options(month, date_from, date_to, formats)
+    with exit_codes(), known_broker_code():
+        scope = check_report_options(settings, account, out or settings.layout.reports)
+        directory = out or settings.layout.reports / statements_folder(period, scope)
+        run = write_statements(
+            settings, period, account=scope, broker_code=broker_code, out_dir=directory, formats=chosen,
+            clock=clock_from_env(settings),
+        )  # fmt: skip
+    console.print(f"statements {period.label}: {period.words}", highlight=False, markup=False)
+    if not run.statements:
+        console.print(f"  no broker code has rows in {period.label}: no statement written", highlight=False)
+    for written in run.statements:
+        console.print(f"  {statement_line(written.report)}", highlight=False, markup=False)
+    said = dict.fromkeys(  # each once, however many statements share it (a day missing for every api code)
+        [f"incomplete: {line}" for written in run.statements for line in written.report.incomplete]
+        + [f"warning: {warning}" for written in run.statements for warning in written.report.warnings]
+    )
+    for line in said:
+        console.print(f"  {line}", highlight=False, markup=False)
+    console.print(f"{len(run.statements)} statement(s) in {run.directory}", highlight=False, markup=False)
+    console.print(f"  manifest: {run.manifest}", highlight=False, markup=False)
 
 
 @app.command("serve")
@@ -670,7 +757,7 @@ def demo() -> None:
 
     use_demo_prefect_home()  # before Prefect loads: it reads PREFECT_HOME once
     # Imported here: the demo runs the Prefect flow, and every other command stays free of Prefect.
-    from flows.demo import run_demo
+    from flows.demo import closing_commands, run_demo
 
     with exit_codes():
         result = run_demo(console)
@@ -678,12 +765,20 @@ def demo() -> None:
     layout = result.settings.layout
     console.print(
         f"[green]demo done:[/] {result.loaded} of {result.windows} windows loaded ({result.rows:,} rows) in "
-        f"{result.passes} sync-rebates flow runs ({result.hours_simulated} simulated hours). Query it with "
-        f"`REBATES_DATA_DIR={relative(result.settings.rebates_data_dir)} rebates sql`, any DuckDB 1.4+ "
-        "(`duckdb -readonly` the analysts' file below), Polars or Spark on the lake; or open the HTML report.",
+        f"{result.passes} sync-rebates flow runs ({result.hours_simulated} simulated hours). Query it with any "
+        "DuckDB 1.4+ (`duckdb -readonly` the analysts' file below), Polars or Spark on the lake; open the HTML report.",
         highlight=False,
     )
     console.print(f"analysts: {relative(layout.analysts)}\nlake: {relative(layout.lake)}", highlight=False)
+    console.print("Report on the demo's data (each command works as printed, from this folder):", highlight=False)
+    for command in closing_commands(result, rebates_command(), relative):
+        console.print(f"  {command}", highlight=False, markup=False)
+
+
+def rebates_command() -> str:
+    """How to run `rebates` from here: the virtualenv's script when this runs from one (it is not on PATH)."""
+    script = Path(sys.executable).with_name("rebates")
+    return relative(script) if script.exists() else "rebates"
 
 
 def relative(path: Path) -> str:

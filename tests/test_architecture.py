@@ -17,7 +17,8 @@ LAYERS: list[set[str]] = [
     {"pipeline.cli"},
     {"pipeline.doctor", "pipeline.summary", "pipeline.simulator", "pipeline.run_tables"},
     {"pipeline.passes", "pipeline.alerts"},
-    {"pipeline.acquire", "pipeline.store", "pipeline.report", "pipeline.users"},
+    {"pipeline.report"},  # reads what the store wrote: the database, and the archived files again to reconcile
+    {"pipeline.acquire", "pipeline.store", "pipeline.users"},
     {"pipeline.archive", "pipeline.state"},
     {"pipeline.ledger"},
     {"pipeline.okx"},

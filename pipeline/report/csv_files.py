@@ -8,41 +8,55 @@ from decimal import Decimal
 from pathlib import Path
 
 from pipeline.formulas import neutralised
-from pipeline.report.model import Cell, Report
+from pipeline.report.model import Cell, Kind, Missing, Report, Table, cell_kind, exact_text
+
+PERCENT_KINDS = frozenset({Kind.RATE, Kind.RATE_POINTS})
+"""Kinds written as percentages (`_pct` columns) or percentage points: the ratio times 100, exactly."""
 
 
-def write_csvs(report: Report, directory: Path) -> list[Path]:
-    """Write `<table name>.csv` for the summary and every table into `directory`; return the paths in order.
+def write_csvs(report: Report, directory: Path, prefix: str = "") -> list[Path]:
+    """Write `<prefix><table name>.csv` for the summary and every table into `directory`; return the paths in order.
 
-    UTF-8, comma-separated, CRLF line ends (RFC 4180), a header of column names. Amounts and rates are written
-    as the exact decimal text of their Decimal, without exponent or trailing zeros (never through a float); days
-    as YYYY-MM-DD; booleans as `true`/`false`; a missing value (e.g. a rate over a zero) as an empty field; text a
-    spreadsheet would run as a formula starts with `'`. The summary's `kind` column says whether each row's values
-    are an amount, a rate or a count.
+    UTF-8, comma-separated, CRLF line ends (RFC 4180), a header of column names (amounts end in `_usdt`, rates in
+    `_pct`), then the rows and the table's Total row (first field `Total`). Amounts are written as the exact decimal
+    text of their Decimal, without exponent or trailing zeros (never through a float); rates as exact percentages
+    (`12.5` is 12.5%; a rate's change in percentage points); days as YYYY-MM-DD, months as YYYY-MM; booleans as
+    `true`/`false`; a value that cannot be given (no data, n/a, a rate over a zero) as an empty field; text a
+    spreadsheet would run as a formula starts with `'`. The summary's `unit` column says whether each row's values
+    are USDT, % or a count.
     """
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for table in (report.summary, *report.tables):
-        path = directory / f"{table.name}.csv"
+        path = directory / f"{prefix}{table.name}.csv"
         with path.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\r\n")  # RFC 4180; a field holding \r or \n is quoted
             writer.writerow(column.name for column in table.columns)
-            writer.writerows([cell_text(cell) for cell in row] for row in table.rows)
+            writer.writerows(_lines(table))
         written.append(path)
     return written
 
 
-def cell_text(cell: Cell) -> str:
-    """One value as CSV text: exact for Decimals (`-12.5`, `0.0000000001`, `0`), ISO for days."""
-    if cell is None:
+def _lines(table: Table) -> list[list[str]]:
+    rows: list[tuple[int | None, tuple[Cell, ...]]] = list(enumerate(table.rows))
+    if table.total is not None:
+        rows.append((None, table.total))
+    return [
+        [cell_text(cell, cell_kind(table, column, index)) for cell, column in zip(row, table.columns, strict=True)]
+        for index, row in rows
+    ]
+
+
+def cell_text(cell: Cell, kind: Kind = Kind.TEXT) -> str:
+    """One value as CSV text: exact for Decimals (`-12.5`, `0.0000000001`, `0`), a rate as a percentage, ISO days."""
+    if cell is None or isinstance(cell, Missing):
         return ""
     if isinstance(cell, bool):
         return "true" if cell else "false"
     if isinstance(cell, Decimal):
-        if cell.is_zero():
-            return "0"
-        text = format(cell, "f")
-        return text.rstrip("0").rstrip(".") if "." in text else text
+        return exact_text(cell.scaleb(2) if kind in PERCENT_KINDS else cell)
     if isinstance(cell, date):
-        return cell.isoformat()
-    return neutralised(str(cell))
+        return f"{cell:%Y-%m}" if kind is Kind.MONTH else cell.isoformat()
+    if isinstance(cell, int):
+        return str(cell)
+    return neutralised(cell)

@@ -1,15 +1,13 @@
-"""Run the report queries (sql/reports) into one `Report`; summary rows carry their own kind (see `cell_kind`)."""
+"""Run the report queries (sql/reports) into one `Report`: its tables, Total rows, comparisons and reconciliation."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Context, Decimal
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from itertools import groupby
-from operator import itemgetter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -19,96 +17,150 @@ from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.config import DEFAULT_ACCOUNT, DEFAULT_LOCK_TIMEOUT
 from pipeline.db import connect
 from pipeline.ledger import WindowState
-from pipeline.report.model import SUMMARY, Cell, Chart, Column, Kind, Period, Report, Table
+from pipeline.report.model import (
+    EXACT,
+    SUMMARY,
+    TOTAL,
+    Cell,
+    Chart,
+    Column,
+    Freshness,
+    KeyFigure,
+    Kind,
+    Missing,
+    Period,
+    Report,
+    Table,
+    day_runs,
+    days_text,
+    exact_sum,
+    span_text,
+)
+from pipeline.report.reconcile import Reconciler, WindowCheck
+from pipeline.report.source_files import SourceFiles, file_figures
+from pipeline.report.tables import (
+    AMOUNT_LABELS,
+    COLUMNS,
+    amount_column,
+    change,
+    count_note,
+    first_rows,
+    keyed,
+    rate_change,
+    ratio,
+    table,
+    total_row,
+    users_cell,
+    with_rates,
+)
+from pipeline.report.words import glossary, window_words
 from pipeline.sqlfiles import sql_text
+from pipeline.windows import yesterday
 
 __all__ = [
     "CHARTS",
     "METRICS",
-    "TABLES",
     "TOP_INSTRUMENTS",
+    "TOP_USERS",
+    "TREND_MONTHS",
+    "UnknownBrokerCode",
     "build_report",
     "ratio",
 ]
 
 TOP_INSTRUMENTS = 20
-"""How many instruments `top_instruments` lists."""
+"""How many instruments `top_instruments` lists before adding the rest up in one row."""
+TOP_USERS = 20
+"""How many users the page shows (the workbook and by_user.csv list every one)."""
+TREND_MONTHS = 12
+"""How many months the trend covers, the period's last month included."""
 
-RATE_QUANTUM = Decimal("1E-10")
-_DIVISION = Context(prec=28)
-_QUANTIZING = Context(prec=60)
-"""Wide enough that quantizing any quotient of two DECIMAL(38,18) sums to 1E-10 never overflows."""
-
-AMOUNT_LABELS: dict[str, str] = {
-    "spot_trade_amt": "Spot volume",
-    "derivative_trade_amt": "Derivative volume",
-    "fee": "Fee",
-    "net_fee": "Net fee",
-    "settlement_fee": "Settlement fee",
-    "broker_rebate": "Broker rebate",
-    "sub_broker_rebate": "Sub-broker rebate",
-    "user_rebate": "User rebate",
-}
+COMPARED = ("net_fee", "broker_rebate")
+"""The amounts the change tables compare per broker code and per instrument type."""
 
 METRICS: tuple[tuple[str, str, Kind], ...] = (
-    *((name, AMOUNT_LABELS[name], Kind.AMOUNT) for name in AMOUNT_COLUMNS),
-    ("effective_rate", "Effective rebate rate (broker rebate / net fee)", Kind.RATE),
+    ("net_fee", "Net fee (USDT)", Kind.AMOUNT),
+    ("broker_rebate", "Broker rebate (USDT)", Kind.AMOUNT),
+    ("effective_rate", "Effective rate (broker rebate / net fee)", Kind.RATE),
+    ("sub_broker_rebate", "Sub-broker rebate (USDT)", Kind.AMOUNT),
+    ("user_rebate", "User rebate (USDT)", Kind.AMOUNT),
+    ("fee_paid", "Fee paid (USDT)", Kind.AMOUNT),
+    ("settlement_fee", "Settlement fee (USDT)", Kind.AMOUNT),
+    ("spot_trade_amt", "Spot volume (USDT)", Kind.AMOUNT),
+    ("derivative_trade_amt", "Derivative volume (USDT)", Kind.AMOUNT),
     ("orders", "Orders", Kind.INTEGER),
     ("broker_codes", "Active broker codes", Kind.INTEGER),
     ("users", "Active users", Kind.INTEGER),
 )
-"""The summary's rows in order: (key in period_totals.sql, the `metric` cell, the row's kind)."""
+"""The summary's rows in order: (key in the period's totals, the `metric` cell, the row's kind)."""
 
-_COLUMNS: dict[str, Column] = {
-    column.name: column
-    for column in (
-        Column("trade_date", "Day", Kind.DATE),
-        Column("account", "Account", Kind.TEXT),
-        Column("broker_type", "Broker type", Kind.TEXT),
-        Column("broker_code", "Broker code", Kind.TEXT),
-        Column("inst_type", "Instrument type", Kind.TEXT),
-        Column("inst_id", "Instrument", Kind.TEXT),
-        Column("level", "User level", Kind.TEXT),
-        Column("affiliated", "Affiliated rebate", Kind.BOOLEAN),
-        Column("orders", "Orders", Kind.INTEGER),
-        Column("users", "Users", Kind.INTEGER),
-        *(Column(name, label, Kind.AMOUNT) for name, label in AMOUNT_LABELS.items()),
-        Column("effective_rate", "Effective rate", Kind.RATE),
-        Column("share", "Share of broker rebate", Kind.RATE),
-        Column("covered", "Covered", Kind.BOOLEAN),
-        Column("window_id", "Window", Kind.TEXT),
-        Column("state", "State", Kind.TEXT),
-        Column("file_name", "File", Kind.TEXT),
-        Column("sha256", "SHA-256", Kind.TEXT),
-        Column("rows_in_file", "Rows in file", Kind.INTEGER),
-        Column("rows_in_db", "Rows in database", Kind.INTEGER),
-        *(Column(f"file_{name}", f"{label} (file)", Kind.AMOUNT) for name, label in AMOUNT_LABELS.items()),
-        *(Column(f"db_{name}", f"{label} (database)", Kind.AMOUNT) for name, label in AMOUNT_LABELS.items()),
-        Column("matches", "Matches", Kind.BOOLEAN),
-        Column("differences", "Differences", Kind.TEXT),
-    )
-}
+KEY_FIGURES = ("net_fee", "broker_rebate", "effective_rate", "orders")
+"""The metrics a reader sees first, with their change."""
+
+UNITS = {Kind.AMOUNT: "USDT", Kind.RATE: "%", Kind.INTEGER: "count"}
+"""The summary CSV's `unit` per row kind (a % row's change is in percentage points)."""
 
 SUMMARY_COLUMNS = (
     Column("metric", "Metric", Kind.TEXT),
-    Column("kind", "Kind", Kind.TEXT),
+    Column("unit", "Unit", Kind.TEXT, detail=True),
     Column("this_period", "This period", Kind.AMOUNT),
     Column("previous_period", "Previous period", Kind.AMOUNT),
     Column("change", "Change", Kind.AMOUNT),
     Column("change_pct", "Change %", Kind.RATE),
 )
 
+BY_ACCOUNT = "by_account"
 
-def ratio(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | None:
-    """The ratio of two sums to 28 digits, quantized to 1E-10 (`RATE_QUANTUM`); None when the denominator is 0."""
-    if denominator == 0:
-        return None
-    quotient = _DIVISION.divide(Decimal(numerator), Decimal(denominator))
-    return quotient.quantize(RATE_QUANTUM, context=_QUANTIZING)
+CHARTS = (
+    Chart(
+        "trend",
+        "Net fee and rebates per month",
+        "line",
+        "month",
+        ("net_fee_usdt", "broker_rebate_usdt", "sub_broker_rebate_usdt", "user_rebate_usdt"),
+    ),
+    Chart("by_day", "Broker rebate per day", "line", "day", ("broker_rebate_usdt",)),
+    Chart("by_instrument_type", "Broker rebate by instrument type", "bar", "instrument_type", ("broker_rebate_usdt",)),
+)
+
+RECONCILIATION_SHOWN = ("net_fee", "broker_rebate")
+"""The amounts a reconciliation card shows file against database; the CSV has all eight."""
+
+
+class UnknownBrokerCode(ValueError):
+    """A broker code the loaded files never name: the message lists the ones they do."""
+
+
+def _register() -> None:
+    """The columns only comparisons and reconciliations use, added to `COLUMNS` once."""
+    for key in AMOUNT_COLUMNS:
+        COLUMNS[f"{key}_previous"] = amount_column(key, side="previous")
+        COLUMNS[f"{key}_change"] = amount_column(key, side="change")
+        COLUMNS[f"{key}_change_pct"] = Column(f"{key}_change_pct", f"{AMOUNT_LABELS[key]} change %", Kind.RATE)
+        COLUMNS[f"{key}_in_file"] = amount_column(key, side="in file", detail=key not in RECONCILIATION_SHOWN)
+        COLUMNS[f"{key}_in_database"] = amount_column(key, side="in database", detail=key not in RECONCILIATION_SHOWN)
+    COLUMNS.update(
+        {
+            "file": Column("file", "File", Kind.TEXT),
+            "file_name": Column("file_name", "File name", Kind.TEXT),
+            "sha256": Column("sha256", "SHA-256", Kind.TEXT),
+            "file_name_detail": Column("file_name", "File name", Kind.TEXT, detail=True),
+            "sha256_detail": Column("sha256", "SHA-256", Kind.TEXT, detail=True),
+            "days": Column("days", "Days in this period", Kind.TEXT),
+            "rows_in_file": Column("rows_in_file", "Rows in file", Kind.INTEGER),
+            "rows_in_database": Column("rows_in_database", "Rows in database", Kind.INTEGER),
+            "matches": Column("matches", "Matches", Kind.BOOLEAN),
+            "unchanged": Column("unchanged_since_load", "Unchanged since loaded", Kind.BOOLEAN),
+            "differences": Column("differences", "Differences", Kind.TEXT),
+        }
+    )
+
+
+_register()
 
 
 @contextmanager
-def _open(db_path: Path, lock_timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_database(db_path: Path, lock_timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
     """The database read-only; an empty one in memory (schema only) when the file does not exist yet."""
     if db_path.exists():
         with connect(db_path, read_only=True, lock_timeout=lock_timeout) as db:
@@ -118,148 +170,140 @@ def _open(db_path: Path, lock_timeout: float) -> Iterator[duckdb.DuckDBPyConnect
             yield db
 
 
-def _query(db: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object]) -> list[dict[str, Any]]:
+def query(db: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object]) -> list[dict[str, Any]]:
     """Run `sql/reports/<name>.sql` with its parameters; one dict per row, keyed by column name."""
     cursor = db.execute(sql_text(f"reports/{name}.sql"), dict(params))
     names = [description[0] for description in cursor.description or ()]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def check_broker_code(db: duckdb.DuckDBPyConnection, broker_code: str, account: str | None) -> None:
+    """Raise `UnknownBrokerCode` listing the known codes when no loaded row names `broker_code`."""
+    known = query(db, "known_broker_codes", {"account": account})
+    if any(record["broker_code"] == broker_code for record in known):
+        return
+    listed = ", ".join(f"{record['broker_code']} ({record['broker_type']})" for record in known) or "none yet"
+    whose = f" of account {account}" if account else ""
+    raise UnknownBrokerCode(f"broker code {broker_code!r} is in no loaded file{whose}; the known codes are: {listed}")
+
+
 @dataclass(frozen=True)
-class _TableSpec:
-    """One table of the report: `sql/reports/<name>.sql` gives its rows; `note` may name {tz} and end with {scope}."""
+class Scope:
+    """What a report covers: its days, one account or all (None), one broker code or all (None)."""
 
-    name: str
-    title: str
-    columns: tuple[str, ...]
-    note: str
+    period: Period
+    account: str | None
+    broker_code: str | None
 
+    def params(self, period: Period | None = None) -> dict[str, object]:
+        """The query parameters for this scope (or for another period of it)."""
+        days = period or self.period
+        return {"start": days.start, "end": days.end, "broker_code": self.broker_code, "account": self.account}
 
-TABLES = (
-    _TableSpec(
-        "by_day", "By day",
-        ("trade_date", "orders", "fee", "net_fee", "broker_rebate", "sub_broker_rebate", "user_rebate", "covered"),
-        "Every day of the period (trade_date in {tz}), zeros where nothing was traded; covered is false where some "
-        "broker type has no loaded window holding the day, so that day is incomplete; an order that filled on two "
-        "days counts on both.{scope}",
-    ),
-    _TableSpec(
-        "by_account", "By account",
-        ("account", "orders", "users", "spot_trade_amt", "derivative_trade_amt", "fee", "net_fee", "broker_rebate",
-         "effective_rate", "share"),
-        "Totals per OKX broker account (REBATES_ACCOUNTS); effective rate is broker rebate / net fee, share its part "
-        "of the period's broker rebate.{scope}",
-    ),
-    _TableSpec(
-        "by_broker_code", "By broker code",
-        ("broker_type", "broker_code", "orders", "users", "spot_trade_amt", "derivative_trade_amt", "fee", "net_fee",
-         "broker_rebate", "effective_rate", "share"),
-        "Totals per broker code the users' orders were tagged with; effective rate is broker rebate / net fee, share "
-        "its part of the period's broker rebate.{scope}",
-    ),
-    _TableSpec(
-        "by_instrument_type", "By instrument type",
-        ("inst_type", "orders", "spot_trade_amt", "derivative_trade_amt", "net_fee", "broker_rebate", "share"),
-        "Totals per instrument type (from the instrument id) and their share of the broker rebate.{scope}",
-    ),
-    _TableSpec(
-        "top_instruments", f"Top {TOP_INSTRUMENTS} instruments",
-        ("inst_id", "inst_type", "orders", "spot_trade_amt", "derivative_trade_amt", "net_fee", "broker_rebate",
-         "share"),
-        f"The {TOP_INSTRUMENTS} instruments that earned the most broker rebate.{{scope}}",
-    ),
-    _TableSpec(
-        "by_user_level", "By user level",
-        ("level", "orders", "users", "net_fee", "broker_rebate", "share"),
-        "Totals per user fee level, (none) where OKX left it empty; an order or user whose level changed during the "
-        "period counts under each.{scope}",
-    ),
-    _TableSpec(
-        "affiliated", "Affiliated rebates",
-        ("affiliated", "orders", "net_fee", "broker_rebate", "user_rebate", "share"),
-        "Totals for rows with and without an affiliated rebate.{scope}",
-    ),
-    _TableSpec(
-        "reconciliation", "Reconciliation",
-        ("window_id", "state", "file_name", "sha256", "rows_in_file", "rows_in_db",
-         *(f"{side}_{name}" for name in AMOUNT_COLUMNS for side in ("file", "db")), "matches", "differences"),
-        "Each loaded window overlapping the period, whole (not clipped to the period{scope}): its file's rows and "
-        "totals against what the database holds for it now.",
-    ),
-)  # fmt: skip
-"""The report's tables, in order; by_account only in a report of every account when more than one has rows."""
-
-BY_ACCOUNT = "by_account"
-
-CHARTS = (
-    Chart("by_day", "Broker rebate per day", "line", "trade_date", ("broker_rebate",)),
-    Chart("by_instrument_type", "Broker rebate by instrument type", "bar", "inst_type", ("broker_rebate",)),
-)
+    def window_params(self, period: Period | None = None) -> dict[str, object]:
+        """The parameters of the window queries: windows are per account, never per broker code."""
+        days = period or self.period
+        return {"start": days.start, "end": days.end, "account": self.account}
 
 
-def _table(spec: _TableSpec, records: list[dict[str, Any]], note: str) -> Table:
-    columns = tuple(_COLUMNS[name] for name in spec.columns)
-    rows = tuple(tuple(record[column.name] for column in columns) for record in records)
-    return Table(spec.name, spec.title, columns, rows, note)
+def totals(db: duckdb.DuckDBPyConnection, params: Mapping[str, object]) -> dict[str, Any]:
+    """The period's totals with the effective rate and the fee paid (the fee, its sign turned)."""
+    (found,) = query(db, "period_totals", params)
+    found["effective_rate"] = ratio(found["broker_rebate"], found["net_fee"])
+    found["fee_paid"] = EXACT.minus(found["fee"])
+    return found
 
 
-def _with_rates(records: list[dict[str, Any]], total_broker_rebate: Decimal) -> list[dict[str, Any]]:
-    """Each record with its effective rate (broker rebate / net fee) and share of the period's broker rebate."""
+@dataclass(frozen=True)
+class Coverage:
+    """Which days of a period are complete, which lack a file (and what they lack), which are not over yet."""
+
+    complete: dict[date, str]
+    """Each day's `Data complete` cell: Yes, No or Not over yet."""
+    missing: tuple[date, ...]
+    not_over: tuple[date, ...]
+    lines: tuple[str, ...]
+    """The missing days as ranges, once each, with what they lack: `2025-01-15: no api file loaded yet`."""
+
+
+def coverage(
+    period: Period, by_day: Sequence[Mapping[str, Any]], uncovered: Sequence[Mapping[str, Any]], last_over: date
+) -> Coverage:
+    """The period's days sorted out from by_day.sql's `covered` and uncovered_days.sql's (account, type, day)."""
+    not_over = tuple(day for day in period.day_list() if day > last_over)
+    lacking: dict[date, list[str]] = {}
+    for record in uncovered:
+        if record["trade_date"] <= last_over:
+            account = "" if record["account"] == DEFAULT_ACCOUNT else f"account {record['account']}'s "
+            lacking.setdefault(record["trade_date"], []).append(f"{account}{record['broker_type']}")
+    missing = tuple(
+        record["trade_date"] for record in by_day if not record["covered"] and record["trade_date"] <= last_over
+    )
+    lines = []
+    for what, days in groupby(missing, key=lambda day: tuple(lacking.get(day, ()))):
+        kinds = " or ".join(what) if what else "any"
+        for start, end in day_runs(days):
+            lines.append(f"{span_text(start, end)}: no {kinds} file loaded yet")
+    complete = {
+        record["trade_date"]: "Not over yet"
+        if record["trade_date"] > last_over
+        else ("Yes" if record["covered"] else "No")
+        for record in by_day
+    }
+    return Coverage(complete, missing, not_over, tuple(lines))
+
+
+def freshness(db: duckdb.DuckDBPyConnection, account: str | None, not_over: tuple[date, ...]) -> Freshness:
+    """When data was last loaded and the newest day every file type holds."""
+    (found,) = query(db, "freshness", {"account": account})
+    return Freshness(found["last_load"], found["latest_complete_day"], not_over)
+
+
+def sources(windows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The loaded files in words, one line per (account, broker type): how many and which days they hold."""
+    loaded = [window for window in windows if window["state"] == WindowState.LOADED]
+    lines = []
+    for (account, broker_type), group in groupby(
+        sorted(loaded, key=lambda window: (window["account"], window["broker_type"], window["begin_date"])),
+        key=lambda window: (window["account"], window["broker_type"]),
+    ):
+        files = list(group)
+        days = [
+            window["begin_date"] + timedelta(days=offset)
+            for window in files
+            for offset in range((window["end_date"] - window["begin_date"]).days + 1)
+        ]
+        spans = days_text(days)
+        whose = "" if account == DEFAULT_ACCOUNT else f"account {account}, "
+        lines.append(f"{whose}{broker_type}: {len(files)} file{'s' if len(files) != 1 else ''} ({spans})")
+    return tuple(lines)
+
+
+def window_warnings(windows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A line per window that failed or was set aside, in words."""
+    words = {WindowState.QUARANTINED: "was set aside (quarantined)", WindowState.FAILED: "failed"}
     return [
-        {
-            **record,
-            "effective_rate": ratio(record["broker_rebate"], record["net_fee"]) if "net_fee" in record else None,
-            "share": ratio(record["broker_rebate"], total_broker_rebate),
-        }
-        for record in records
+        f"the {window_words(window['window_id'])} {words[window['state']]}: {window['last_error']}"
+        for window in windows
+        if window["state"] in words
     ]
 
 
-def _summary(this: Mapping[str, Any], previous: Mapping[str, Any]) -> Table:
-    rows: list[tuple[Cell, ...]] = []
-    for key, label, kind in METRICS:
-        now, before = this[key], previous[key]
-        change = now - before if now is not None and before is not None else None
-        change_pct = ratio(change, abs(before)) if change is not None else None
-        rows.append((label, kind.value, now, before, change, change_pct))
-    return Table(
-        SUMMARY,
-        "Summary",
-        SUMMARY_COLUMNS,
-        tuple(rows),
-        "Each metric this period and the previous one; change % is the change over the previous value's size.",
-    )
+def previous_warning(previous: Period, has_data: bool, previous_coverage: Coverage) -> list[str]:
+    """What the comparison with the previous period is worth."""
+    if not has_data:
+        return [f"no file of the previous period {previous.label} is loaded: its figures read No data"]
+    if previous_coverage.missing:
+        return [
+            f"{len(previous_coverage.missing)} day(s) of the previous period {previous.label} have no loaded file, "
+            "so the comparison with it is incomplete"
+        ]
+    return []
 
 
-def _totals(db: duckdb.DuckDBPyConnection, params: Mapping[str, object]) -> dict[str, Any]:
-    (totals,) = _query(db, "period_totals", params)
-    totals["effective_rate"] = ratio(totals["broker_rebate"], totals["net_fee"])
-    return totals
-
-
-def _reconciliation(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each window's file totals (exact strings in rebate_loads) against the sums its rows have now."""
-    reconciled = []
-    for record in records:
-        file_totals = {name: Decimal(text) for name, text in json.loads(record["file_totals"]).items()}
-        row: dict[str, Any] = {
-            "window_id": record["window_id"],
-            "state": record["state"],
-            "file_name": PurePosixPath(record["path"]).name,
-            "sha256": record["sha256"],
-            "rows_in_file": record["rows_in_file"],
-            "rows_in_db": record["rows_in_db"],
-        }
-        differences = [] if record["rows_in_file"] == record["rows_in_db"] else ["rows"]
-        for name in AMOUNT_COLUMNS:
-            row[f"file_{name}"] = file_totals.get(name)
-            row[f"db_{name}"] = record[name]
-            if row[f"file_{name}"] != record[name]:
-                differences.append(name)
-        row["matches"] = not differences
-        row["differences"] = ", ".join(differences) or None
-        reconciled.append(row)
-    return reconciled
+def has_loaded(windows: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether any of these windows is loaded: a period with none has no data, not zeros."""
+    return any(window["state"] == WindowState.LOADED for window in windows)
 
 
 @dataclass(frozen=True)
@@ -269,116 +313,542 @@ class _Results:
     totals: dict[str, Any]
     previous_totals: dict[str, Any]
     tables: dict[str, list[dict[str, Any]]]
+    previous_tables: dict[str, list[dict[str, Any]]]
     previous_days: list[dict[str, Any]]
+    previous_windows: list[dict[str, Any]]
     windows: list[dict[str, Any]]
     uncovered: list[dict[str, Any]]
-    """(account, broker_type, trade_date) of the period that no loaded window of that account and type holds."""
+    previous_uncovered: list[dict[str, Any]]
+    trend: list[dict[str, Any]]
+    trend_days: list[dict[str, Any]]
+    held: list[dict[str, Any]]
+    freshness: Freshness
 
 
-def _read(
-    db: duckdb.DuckDBPyConnection, period: Period, previous: Period, broker_code: str | None, account: str | None
-) -> _Results:
-    scope = {"broker_code": broker_code, "account": account}
-    params = {"start": period.start, "end": period.end, **scope}
-    previous_params = {"start": previous.start, "end": previous.end, **scope}
-    window_params = {"start": period.start, "end": period.end, "account": account}
-    query_params: dict[str, Mapping[str, object]] = {
-        "top_instruments": {**params, "top": TOP_INSTRUMENTS},
-        "reconciliation": window_params,
-    }
+RECORD_QUERIES = (
+    "by_day",
+    "by_account",
+    "by_broker_code",
+    "by_user",
+    "by_instrument_type",
+    "top_instruments",
+    "by_user_level",
+    "affiliated",
+    "reconciliation",
+)
+
+
+def _read(db: duckdb.DuckDBPyConnection, scope: Scope, previous: Period, last_over: date) -> _Results:
+    params, previous_params = scope.params(), scope.params(previous)
+    trend_period = scope.period.months_back(TREND_MONTHS)
+    not_over = tuple(day for day in scope.period.day_list() if day > last_over)
     return _Results(
-        totals=_totals(db, params),
-        previous_totals=_totals(db, previous_params),
-        tables={spec.name: _query(db, spec.name, query_params.get(spec.name, params)) for spec in TABLES},
-        previous_days=_query(db, "by_day", previous_params),
-        windows=_query(db, "windows_in_period", window_params),
-        uncovered=_query(db, "uncovered_days", window_params),
+        totals=totals(db, params),
+        previous_totals=totals(db, previous_params),
+        tables={
+            name: query(db, name, scope.window_params() if name == "reconciliation" else params)
+            for name in RECORD_QUERIES
+        },
+        previous_tables={name: query(db, name, previous_params) for name in ("by_broker_code", "by_instrument_type")},
+        previous_days=query(db, "by_day", previous_params),
+        previous_windows=query(db, "windows_in_period", scope.window_params(previous)),
+        windows=query(db, "windows_in_period", scope.window_params()),
+        uncovered=query(db, "uncovered_days", scope.window_params()),
+        previous_uncovered=query(db, "uncovered_days", scope.window_params(previous)),
+        trend=query(db, "monthly_trend", scope.params(trend_period)),
+        trend_days=query(db, "by_day", scope.params(trend_period)),
+        held=query(db, "window_code_days", params),
+        freshness=freshness(db, scope.account, not_over),
     )
 
 
-def _warnings(
-    db_path: Path, period: Period, previous: Period, results: _Results, reconciliation: list[dict[str, Any]]
-) -> list[str]:
-    """What a reader must know before trusting the figures: missing days, broken windows, mismatches."""
-    warnings = [] if db_path.exists() else [f"{db_path} does not exist: nothing has been loaded yet"]
-    missing = [day["trade_date"] for day in results.tables["by_day"] if not day["covered"]]
-    if missing and not results.uncovered:  # no window at all yet
-        warnings.append(f"no window holds any day of {period.label} yet, so its figures are incomplete")
-    for (account, broker_type), rows in groupby(results.uncovered, key=itemgetter("account", "broker_type")):
-        days = [row["trade_date"] for row in rows]
-        of_account = "" if account == DEFAULT_ACCOUNT else f" of account {account}"
-        warnings.append(
-            f"{len(days)} day(s) of {period.label} have no loaded {broker_type} window{of_account}, so their figures "
-            f"are incomplete: {', '.join(day.isoformat() for day in days)}"
+def _summary(this: Mapping[str, Any], previous: Mapping[str, Any], previous_has_data: bool) -> Table:
+    rows: list[tuple[Cell, ...]] = []
+    for key, label, kind in METRICS:
+        now, before = metric_value(this, key), metric_value(previous, key) if previous_has_data else Missing.NO_DATA
+        if kind is Kind.RATE:
+            rows.append((label, UNITS[kind], now, before, rate_change(now, before), None))
+        else:
+            rows.append((label, UNITS[kind], now, before, *change(now, before)))
+    note = (
+        "Each figure this period and the previous one. A rate's change is in percentage points; Fee paid is the fee "
+        "with its sign turned (OKX stores fees as negative numbers), so that less fee paid reads as a fall."
+    )
+    if 0 < this["rows_with_uid"] < this["rows"]:
+        note += " Active users counts the users of OAuth broker files only: API broker files carry no uid."
+    return Table(SUMMARY, "Summary", SUMMARY_COLUMNS, tuple(rows), note, row_kinds=tuple(kind for *_, kind in METRICS))
+
+
+def metric_value(totals: Mapping[str, Any], key: str) -> Cell:
+    if key == "users":
+        return users_cell(totals["users"] if totals["rows_with_uid"] else None, totals["rows"])
+    value: Cell = totals[key]
+    return value
+
+
+def key_figures(summary: Table) -> tuple[KeyFigure, ...]:
+    """The key metrics of a comparison summary, each with its change % (or rate points)."""
+    by_label = {str(row[0]): (row, kind) for row, kind in zip(summary.rows, summary.row_kinds, strict=True)}
+    labels = {key: label for key, label, _ in METRICS}
+    found = []
+    for key in KEY_FIGURES:
+        row, kind = by_label[labels[key]]
+        value, change_cell, change_pct = row[2], row[4], row[5]
+        if kind is Kind.RATE:
+            found.append(KeyFigure(labels[key], value, kind, change_cell, Kind.RATE_POINTS))
+        else:
+            found.append(KeyFigure(labels[key], value, kind, change_pct, Kind.RATE))
+    return tuple(found)
+
+
+BY_DAY = (
+    "day",
+    "orders",
+    "fee",
+    "net_fee",
+    "settlement_fee",
+    "broker_rebate",
+    "sub_broker_rebate",
+    "user_rebate",
+    "data_complete",
+)
+
+
+def by_day(
+    records: Sequence[Mapping[str, Any]], complete: Coverage, period_orders: int, tz: str, keys: Sequence[str] = BY_DAY
+) -> Table:
+    """Every day of the period with its Total; the note says why the days' orders add up to more."""
+    rows = []
+    for record in records:
+        row = keyed(record) | {"data_complete": complete.complete[record["trade_date"]]}
+        if not record["loaded_types"]:  # no file holds the day: its figures are unknown, not zero
+            row |= {key: Missing.NO_DATA for key in keys if key in AMOUNT_COLUMNS or key == "orders"}
+        rows.append(row)
+    total = total_row(keys, rows, {"orders": period_orders})
+    note = (
+        f"Every day of the period (days in {tz}), zeros where nothing was traded and No data where no file holds the "
+        "day. Data complete is No where some broker type's file for the day is not loaded yet, and Not over yet for "
+        "a day that has not ended."
+    )
+    note += count_note(
+        rows, dict(zip(keys, total, strict=True)), "orders", "order", "an order that filled on two days counts on both"
+    )
+    return table("by_day", "By day", keys, rows, note, total=total)
+
+
+def _comparison(
+    name: str,
+    title: str,
+    key: str,
+    now: Sequence[Mapping[str, Any]],
+    before: Sequence[Mapping[str, Any]],
+    previous_has_data: bool,
+    extra: Sequence[str] = (),
+) -> Table:
+    """This period against the previous one per `key` (a broker code, an instrument type): net fee, broker rebate."""
+    previous = {record[key]: record for record in before}
+    current = {record[key]: record for record in now}
+    order = list(current) + [name for name in previous if name not in current]
+    keys: list[str] = [key, *extra]
+    for amount in COMPARED:
+        keys += [amount, f"{amount}_previous"]
+        keys += [f"{amount}_change", f"{amount}_change_pct"] if amount == "broker_rebate" else [f"{amount}_change_pct"]
+    rows = []
+    for item in order:
+        this, that = current.get(item), previous.get(item)
+        row: dict[str, Any] = {key: item}
+        for column in extra:
+            row[column] = (this or that or {}).get(column)
+        for amount in COMPARED:
+            now_value = this[amount] if this else Decimal(0)
+            before_value: Cell = (that[amount] if that else Decimal(0)) if previous_has_data else Missing.NO_DATA
+            row[amount], row[f"{amount}_previous"] = now_value, before_value
+            row[f"{amount}_change"], row[f"{amount}_change_pct"] = change(now_value, before_value)
+        rows.append(row)
+    total: dict[str, Any] = {key: TOTAL}
+    for amount in COMPARED:
+        total[amount] = exact_sum(row[amount] for row in rows)
+        total[f"{amount}_previous"] = (
+            exact_sum(row[f"{amount}_previous"] for row in rows) if previous_has_data else Missing.NO_DATA
         )
-    previous_missing = [day for day in results.previous_days if not day["covered"]]
-    if previous_missing:
-        warnings.append(
-            f"{len(previous_missing)} day(s) of the previous period {previous.label} lack a loaded window of some "
-            "account or broker type, so the comparison with it is incomplete"
+        total[f"{amount}_change"], total[f"{amount}_change_pct"] = change(total[amount], total[f"{amount}_previous"])
+    note = (
+        f"Net fee and broker rebate this period against the previous one, per {COLUMNS[key].label.lower()}; "
+        "0.00 where there were no orders in one of them."
+    )
+    if not previous_has_data:
+        note += " No file of the previous period is loaded, so it reads No data."
+    return table(name, title, keys, rows, note, total=tuple(total.get(column) for column in keys))
+
+
+def _trend(records: Sequence[Mapping[str, Any]], days: Sequence[Mapping[str, Any]], last_over: date) -> Table:
+    keys = (
+        "month",
+        "net_fee",
+        "broker_rebate",
+        "sub_broker_rebate",
+        "user_rebate",
+        "effective_rate",
+        "orders",
+        "active_broker_codes",
+        "active_users",
+        "data",
+    )
+    first = next((index for index, record in enumerate(records) if record["has_data"]), len(records))
+    rows = []
+    for record in records[first:]:
+        month = record["month"]
+        in_month = [
+            day
+            for day in days
+            if (day["trade_date"].year, day["trade_date"].month) == (month.year, month.month)
+            and day["trade_date"] <= last_over
+        ]
+        covered = sum(1 for day in in_month if day["covered"])
+        if not record["has_data"]:
+            rows.append({key: Missing.NO_DATA for key in keys} | {"month": month, "data": "No data"})
+            continue
+        days_in_month = Period.month(month.year, month.month).days
+        if len(in_month) < days_in_month:
+            state = f"{covered} of {len(in_month)} days so far"
+        else:
+            state = "Complete" if covered == days_in_month else f"{covered} of {days_in_month} days"
+        rows.append(
+            {
+                **{
+                    key: record[key]
+                    for key in ("month", "net_fee", "broker_rebate", "sub_broker_rebate", "user_rebate", "orders")
+                },
+                "effective_rate": ratio(record["broker_rebate"], record["net_fee"]),
+                "active_broker_codes": record["broker_codes"],
+                "active_users": users_cell(record["users"], record["rows"]),
+                "data": state,
+            }
         )
-    warnings += [
-        f"window {window['window_id']} is {window['state']}: {window['last_error']}"
-        for window in results.windows
-        if window["state"] in (WindowState.QUARANTINED, WindowState.FAILED)
+    note = (
+        f"The last {TREND_MONTHS} months up to the period's month, from the first month any loaded file holds. Data "
+        "says how many of the month's days (up to yesterday) every broker type's file holds."
+    )
+    return table("trend", f"Last {TREND_MONTHS} months", keys, rows, note)
+
+
+BY_USER = ("uid", "broker_codes", "orders", "net_fee", "broker_rebate", "user_rebate")
+
+
+def by_user(records: Sequence[Mapping[str, Any]], period_orders: int, keys: Sequence[str] = BY_USER) -> Table:
+    """Every user of the period with its Total; the page shows the first `TOP_USERS` and one row for the others."""
+    users = [dict(record) for record in records if record["uid"] is not None]
+    without = [dict(record) | {"uid": Missing.NOT_AVAILABLE} for record in records if record["uid"] is None]
+
+    def others(rest: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        summed = {key: exact_sum(record[key] for record in rest) for key in ("net_fee", "broker_rebate", "user_rebate")}
+        orders = sum(int(record["orders"]) for record in rest)
+        return {"uid": f"{len(rest):,} other users", "broker_codes": None, "orders": orders, **summed}
+
+    rows = users + without
+    total = total_row(keys, rows, {"orders": period_orders})
+    note = (
+        "Every user (uid) of the period, the biggest earner of broker rebate first; the page shows the first "
+        f"{TOP_USERS} and adds up the others in one row."
+    )
+    if without:
+        note += (
+            " The n/a row holds the orders of API broker files, which carry no uid (14 columns), so their users "
+            "cannot be told apart."
+        )
+    return table(
+        "by_user",
+        "By user",
+        keys,
+        rows,
+        note,
+        total=total,
+        short_rows=tuple(
+            tuple(record[key] for key in keys) for record in [*first_rows(users, TOP_USERS, others), *without]
+        ),
+    )
+
+
+def _top_instruments(records: Sequence[Mapping[str, Any]], broker_rebate: Decimal, period_orders: int) -> Table:
+    keys = (
+        "instrument",
+        "instrument_type",
+        "orders",
+        "spot_trade_amt",
+        "derivative_trade_amt",
+        "net_fee",
+        "broker_rebate",
+        "share",
+    )
+
+    def others(rest: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        summed = {key: exact_sum(record[key] for record in rest) for key in AMOUNT_COLUMNS}
+        orders = sum(int(record["orders"]) for record in rest)
+        return {"instrument": f"{len(rest):,} other instruments", "instrument_type": None, "orders": orders, **summed}
+
+    rows = with_rates(first_rows([keyed(record) for record in records], TOP_INSTRUMENTS, others), broker_rebate)
+    total = total_row(keys, rows, {"orders": period_orders})
+    note = (
+        f"The {TOP_INSTRUMENTS} instruments that earned the most broker rebate, then every other instrument added "
+        "up in one row."
+    )
+    return table("top_instruments", f"Top {TOP_INSTRUMENTS} instruments", keys, rows, note, total=total)
+
+
+def breakdown(
+    name: str,
+    title: str,
+    keys: Sequence[str],
+    records: Sequence[Mapping[str, Any]],
+    totals: Mapping[str, Any],
+    note: str,
+    overlap: Mapping[str, tuple[str, str]] | None = None,
+) -> Table:
+    """A table of the period split one way, its Total row and a sentence for each count its rows overlap in."""
+    rows = [
+        keyed(record) | {"users": users_cell(record["users"], int(record["orders"]))}
+        if "users" in record
+        else keyed(record)
+        for record in with_rates(records, totals["broker_rebate"])
     ]
-    warnings += [
-        f"window {record['window_id']}: the database no longer matches its file ({record['differences']})"
-        for record in reconciliation
-        if not record["matches"]
+    counts = {"orders": totals["orders"], "users": metric_value(totals, "users")}
+    total = total_row(keys, rows, counts)
+    shown = dict(zip(keys, total, strict=True))
+    for key, (what, why) in (overlap or {}).items():
+        note += count_note(rows, shown, key, what, why)
+    if any(row.get("users") is Missing.NOT_AVAILABLE for row in rows):
+        note += " Users read n/a where the files carry no uid (API broker files have 14 columns, without uid)."
+    return table(name, title, keys, rows, note, total=total)
+
+
+def _reconciliation(checks: Sequence[WindowCheck], broker_code: str | None) -> Table:
+    keys = ["file", "file_name_detail", "sha256_detail", "days", "rows_in_file", "rows_in_database"]
+    for key in AMOUNT_COLUMNS:
+        keys += [f"{key}_in_file", f"{key}_in_database"]
+    keys += ["matches", "unchanged", "differences"]
+    rows = []
+    for check in checks:
+        row: dict[str, Any] = {
+            "file": window_words(check.window_id),
+            "file_name_detail": check.file_name,
+            "sha256_detail": check.sha256,
+            "days": span_text(check.begin, check.end),
+            "rows_in_file": check.in_file.rows,
+            "rows_in_database": check.in_db.rows,
+            "matches": check.matches,
+            "unchanged": check.unchanged,
+            "differences": check.differences(),
+        }
+        for key in AMOUNT_COLUMNS:
+            row[f"{key}_in_file"], row[f"{key}_in_database"] = check.in_file.amounts[key], check.in_db.amounts[key]
+        rows.append(row)
+    total: dict[str, Any] = {
+        "file": TOTAL,
+        "rows_in_file": sum(row["rows_in_file"] for row in rows),
+        "rows_in_database": sum(row["rows_in_database"] for row in rows),
+        "matches": all(row["matches"] for row in rows),
+        "unchanged": all(row["unchanged"] for row in rows),
+    }
+    for key in keys:
+        if key.endswith(("_in_file", "_in_database")) and key not in total:
+            total[key] = exact_sum(row[key] for row in rows)
+    whose = f" of broker code {broker_code}" if broker_code else ""
+    note = (
+        f"Each loaded file holding a day of the period (named in Source files), read again from the archive: its "
+        f"rows{whose} on the period's days against what the database holds, all eight amounts compared exactly (net "
+        "fee and broker rebate shown; the CSV has all eight, and each file's name and SHA-256). Unchanged since "
+        "loaded checks the whole file against its rows in the database."
+    )
+    return table(
+        "reconciliation", "Reconciliation", keys, rows, note, total=tuple(total.get(key) for key in keys), cards=True
+    )
+
+
+def _report_tables(
+    results: _Results, scope: Scope, checks: Sequence[WindowCheck], cover: Coverage, tz: str, previous_has_data: bool
+) -> list[Table]:
+    found = results.tables
+    this = results.totals
+    tables = [
+        _trend(results.trend, results.trend_days, _last_over(cover, scope.period)),
+        by_day(found["by_day"], cover, this["orders"], tz),
     ]
-    return warnings
+    amounts = AMOUNT_COLUMNS
+    if scope.account is None and len(found[BY_ACCOUNT]) > 1:
+        tables.append(
+            breakdown(
+                BY_ACCOUNT,
+                "By account",
+                ("account", "orders", "users", *amounts, "effective_rate", "share"),
+                found[BY_ACCOUNT],
+                this,
+                "Totals per OKX broker account.",
+            )
+        )
+    tables += [
+        breakdown(
+            "by_broker_code",
+            "By broker code",
+            ("broker_code", "broker_type", "orders", "users", *amounts, "effective_rate", "share"),
+            found["by_broker_code"],
+            this,
+            "What each broker code earned and what it is owed: every amount of the period per code the users' orders "
+            "were tagged with, the biggest earner first. Effective rate is broker rebate / net fee.",
+            {"users": ("user", "a user who traded under several broker codes counts under each")},
+        ),
+        _comparison(
+            "change_by_broker_code",
+            "Change by broker code",
+            "broker_code",
+            found["by_broker_code"],
+            results.previous_tables["by_broker_code"],
+            previous_has_data,
+            ("broker_type",),
+        ),
+        by_user(found["by_user"], this["orders"]),
+        breakdown(
+            "by_instrument_type",
+            "By instrument type",
+            (
+                "instrument_type",
+                "orders",
+                "spot_trade_amt",
+                "derivative_trade_amt",
+                "net_fee",
+                "broker_rebate",
+                "share",
+            ),
+            found["by_instrument_type"],
+            this,
+            "Totals per instrument type (from the instrument id).",
+        ),
+        _comparison(
+            "change_by_instrument_type",
+            "Change by instrument type",
+            "instrument_type",
+            [keyed(record) for record in found["by_instrument_type"]],
+            [keyed(record) for record in results.previous_tables["by_instrument_type"]],
+            previous_has_data,
+        ),
+        _top_instruments(found["top_instruments"], this["broker_rebate"], this["orders"]),
+        breakdown(
+            "by_user_level",
+            "By user level",
+            ("user_level", "orders", "users", "net_fee", "broker_rebate", "share"),
+            found["by_user_level"],
+            this,
+            "Totals per user fee level; (none) where OKX left it empty.",
+            {
+                "orders": ("order", "an order whose user's level changed during the period counts under each level"),
+                "users": ("user", "a user whose level changed during the period counts under each level"),
+            },
+        ),
+        breakdown(
+            "affiliated",
+            "Affiliated rebates",
+            ("affiliated", "orders", "net_fee", "broker_rebate", "user_rebate", "share"),
+            found["affiliated"],
+            this,
+            "Totals for rows with and without an affiliated rebate.",
+            {"orders": ("order", "an order affiliated on one day and not on another counts under both")},
+        ),
+        _reconciliation(checks, scope.broker_code),
+        source_files(results.tables["reconciliation"], scope.period),
+    ]
+    return tables
+
+
+def source_files(windows: Sequence[Mapping[str, Any]], period: Period) -> Table:
+    """The archived OKX files the figures come from: what each holds of the period, its name and its SHA-256."""
+    keys = ("file", "file_name", "sha256", "days")
+    rows = [
+        {
+            "file": window_words(window["window_id"]),
+            "file_name": PurePosixPath(window["path"]).name,
+            "sha256": window["sha256"],
+            "days": span_text(max(window["begin_date"], period.start), min(window["end_date"], period.end)),
+        }
+        for window in windows
+    ]
+    note = "The OKX files the figures come from, as archived (name and SHA-256), and the days of the period each holds."
+    return table("source_files", "Source files", keys, rows, note)
+
+
+def _last_over(cover: Coverage, period: Period) -> date:
+    return min(cover.not_over) - timedelta(days=1) if cover.not_over else period.end
 
 
 def build_report(
     db_path: Path,
     period: Period,
     *,
-    broker_code: str | None,
+    sources_from: SourceFiles,
     tz_label: str,
     now: datetime,
+    broker_code: str | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     account: str | None = None,
 ) -> Report:
-    """The commission report for `period` (days are trade_date in REBATES_TZ), compared with `period.previous()`.
+    """The commission report for `period` (days in REBATES_TZ), compared with `period.previous()`.
 
-    `broker_code` limits every table but the reconciliation (which is per window, whole) to one code; None means
-    all codes. `account` limits every table, the reconciliation and the coverage of days to one OKX broker
-    account's rows and windows; None means every account together, with a `by_account` table whenever more than one
-    account has rows in the period. `tz_label` is REBATES_TZ as text and `now` the generation time, both printed on
-    the report. The database is opened read-only, for the queries only, waiting up to `lock_timeout` seconds while a
-    pipeline run holds it; when the file does not exist yet the report is empty and says so in its warnings.
+    `broker_code` limits every table and the reconciliation to one code (`UnknownBrokerCode` for a code no loaded
+    file names); None means all codes. `account` limits every table, the reconciliation and the coverage of days to
+    one OKX broker account's rows and windows; None means every account together, with a `by_account` table whenever
+    more than one account has rows in the period. `sources_from` says where the archived files are and how to read
+    them: the reconciliation reads each loaded file of the period again. `tz_label` is REBATES_TZ as text and `now`
+    the generation time, both printed. The database is opened read-only, for the queries only, waiting up to
+    `lock_timeout` seconds while a pipeline run holds it; when the file does not exist yet the report is empty and
+    says so in its warnings.
     """
+    scope = Scope(period, account, broker_code)
     previous = period.previous()
-    with _open(db_path, lock_timeout) as db:
-        results = _read(db, period, previous, broker_code, account)
-    reconciliation = _reconciliation(results.tables["reconciliation"])
-    scope = f" Account {account} only." if account else ""
-    scope += f" Broker code {broker_code} only." if broker_code else ""
-    tables = []
-    for spec in TABLES:
-        if spec.name == BY_ACCOUNT and (account is not None or len(results.tables[BY_ACCOUNT]) < 2):
-            continue
-        if spec.name == "reconciliation":
-            note = spec.note.format(scope=", and for every broker code" if broker_code else "")
-            tables.append(_table(spec, reconciliation, note))
-        else:
-            records = _with_rates(results.tables[spec.name], results.totals["broker_rebate"])
-            tables.append(_table(spec, records, spec.note.format(tz=tz_label, scope=scope)))
+    last_over = yesterday(now, sources_from.tz)
+    with open_database(db_path, lock_timeout) as db:
+        if broker_code is not None:
+            check_broker_code(db, broker_code, account)
+        results = _read(db, scope, previous, last_over)
+    cover = coverage(period, results.tables["by_day"], results.uncovered, last_over)
+    previous_cover = coverage(previous, results.previous_days, results.previous_uncovered, last_over)
+    previous_has_data = has_loaded(results.previous_windows)
+    checks = Reconciler(
+        period,
+        results.tables["reconciliation"],
+        results.held,
+        lambda path: file_figures(Path(path), sources_from, period.start, period.end),
+    ).window_checks(broker_code)
+    summary = _summary(results.totals, results.previous_totals, previous_has_data)
+    warnings = [] if db_path.exists() else [f"nothing has been loaded yet: there is no database at {db_path}"]
+    if not results.windows:  # the missing days themselves are in `incomplete`, said once as ranges
+        warnings.append(f"no file holding a day of {period.label} is loaded yet, so there are no figures")
+    warnings += previous_warning(previous, previous_has_data, previous_cover) if results.windows else []
+    warnings += window_warnings(results.windows)
+    warnings += [
+        f"the {window_words(check.window_id)} does not match the database: {check.differences()}"
+        for check in checks
+        if not check.matches
+    ]
+    warnings += [
+        f"the {window_words(check.window_id)}'s rows in the database changed since it was loaded"
+        for check in checks
+        if check.matches and not check.unchanged
+    ]
     return Report(
         period=period,
         previous=previous,
         broker_code=broker_code,
         generated_at=now,
+        local_generated_at=now.astimezone(sources_from.tz),
         timezone=tz_label,
-        summary=_summary(results.totals, results.previous_totals),
-        tables=tuple(tables),
+        summary=summary,
+        tables=tuple(_report_tables(results, scope, checks, cover, tz_label, previous_has_data)),
         charts=CHARTS,
-        windows_covered=tuple(
-            window["window_id"] for window in results.windows if window["state"] == WindowState.LOADED
-        ),
-        missing_days=tuple(day["trade_date"] for day in results.tables["by_day"] if not day["covered"]),
-        reconciliation_ok=all(record["matches"] for record in reconciliation),
-        warnings=tuple(_warnings(db_path, period, previous, results, reconciliation)),
+        sources=sources(results.windows),
+        missing_days=cover.missing,
+        reconciliation_ok=all(check.matches and check.unchanged for check in checks),
+        warnings=tuple(warnings),
         account=account,
+        freshness=Freshness(results.freshness.last_load, results.freshness.latest_complete_day, cover.not_over),
+        key_figures=key_figures(summary),
+        glossary=glossary(tz_label),
+        incomplete=cover.lines,
     )

@@ -2,47 +2,45 @@
 
 from __future__ import annotations
 
-import html
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
-from pipeline.report.model import Cell, Chart, Column, Kind, Report, Table, cell_kind
+from pipeline.report.model import (
+    NUMERIC_KINDS,
+    TOTAL,
+    Cell,
+    Column,
+    KeyFigure,
+    Kind,
+    Missing,
+    Report,
+    Table,
+    cell_kind,
+    days_text,
+    exact_text,
+    for_people,
+)
+from pipeline.report.svg import chart_svg
+from pipeline.report.text import EMPTY_CELL, escaped, format_amount, format_cell, format_points, format_rate
+from pipeline.report.words import EXACTNESS, facts, moment
 
-AMOUNT_PLACES = 2
-"""Amounts of 1 USDT or more are shown with two decimals, rounded half up (`1,234.57`)."""
-SMALL_AMOUNT_DIGITS = 8
-"""Amounts under 1 USDT keep up to eight significant digits (`0.00012345679`), so a tiny rebate never reads 0.00."""
-RATE_PLACES = 2
-"""Rates are percentages with two decimals (`12.35%`)..."""
-SMALL_RATE_DIGITS = 2
-"""...or two significant digits under 1% (`0.0042%`)."""
-MAX_PLACES = 18
-"""The database keeps DECIMAL(38,18): no display needs more decimals than that."""
-EMPTY_CELL = "—"
-"""What a missing value (None, e.g. a change % from zero) shows."""
+__all__ = ["format_amount", "format_cell", "format_points", "format_rate", "render_html", "table_parts", "write_html"]
 
-CHART_WIDTH = 960
-CHART_HEIGHT = 380
-"""The tallest a chart gets (slanted long x labels); with upright labels it ends just below the x axis title."""
-PLOT_LEFT = 96
-PLOT_RIGHT = CHART_WIDTH - 24
-PLOT_TOP = 56
-PLOT_BOTTOM = CHART_HEIGHT - 110
-Y_TICKS = 5
-"""About how many intervals the y axis is cut into (the step is rounded to 1, 2 or 5 * 10^n)."""
-X_LABEL_CHARS = 16
-"""Longer x labels are cut with an ellipsis; the full text is in the label's tooltip."""
-CHAR_WIDTH = 6.6
-"""About how wide a character of the 12px chart text is: enough to decide whether x labels fit upright."""
-SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9")
-"""Okabe-Ito: told apart by colour-blind readers, one per y series in order."""
+TABLE_BUDGET = 1100
+"""The widest a table may be, in CSS pixels: the page's content is 1136 px wide (a 1280 px window shows it all)."""
+CHAR_PX = 7.6
+"""About how wide a character of the tables' 13 px text is (digits are tabular); bold headers a little more."""
+CELL_PADDING_PX = 18
+TEXT_COLUMN_PX = 260
+"""Longer text wraps within this width (broker code lists, differences)."""
+CARD_TEXT = 14
+"""A card's text value longer than this goes under its label, across the card (file names, SHA-256)."""
+LONG_WORD = 32
+"""Text longer than this may break anywhere (a SHA-256); shorter words, broker codes among them, never do."""
 
-NUMERIC_KINDS = frozenset({Kind.INTEGER, Kind.AMOUNT, Kind.RATE})
-CHART_KINDS = ("line", "bar")
+_e = escaped
 
 
 def write_html(report: Report, path: Path) -> Path:
@@ -55,7 +53,7 @@ def write_html(report: Report, path: Path) -> Path:
 
 
 def render_html(report: Report) -> str:
-    """The whole page as text: header with the report's facts and status, then the summary and every table."""
+    """The whole page as text: header with status, key figures and facts, then every table, then the glossary."""
     sections = [_section(table, report) for table in (report.summary, *report.tables)]
     return "\n".join(
         [
@@ -74,6 +72,7 @@ def render_html(report: Report) -> str:
             _header(report),
             "<main>",
             *sections,
+            _glossary(report),
             "</main>",
             _footer(report),
             "</body>",
@@ -83,131 +82,81 @@ def render_html(report: Report) -> str:
     )
 
 
-def format_amount(value: Decimal) -> str:
-    """USDT for people: `-1,234.57`, `0.00012345679` (see AMOUNT_PLACES and SMALL_AMOUNT_DIGITS)."""
-    return _format_decimal(value, AMOUNT_PLACES, SMALL_AMOUNT_DIGITS)
-
-
-def format_rate(value: Decimal) -> str:
-    """A ratio as a percentage: `0.12345` → `12.35%` (see RATE_PLACES and SMALL_RATE_DIGITS)."""
-    return _format_decimal(value.scaleb(2), RATE_PLACES, SMALL_RATE_DIGITS) + "%"
-
-
-def format_cell(cell: Cell, kind: Kind) -> str:
-    """A cell as text for a table or a tooltip, written as `kind` (see `cell_kind` for the summary's rows)."""
-    if cell is None:
-        return EMPTY_CELL
-    if isinstance(cell, bool):
-        return "yes" if cell else "no"
-    if isinstance(cell, int | Decimal):
-        if kind is Kind.RATE:
-            return format_rate(Decimal(cell))
-        if isinstance(cell, Decimal) or kind is Kind.AMOUNT:
-            return format_amount(Decimal(cell))
-        return f"{cell:,}"
-    if isinstance(cell, datetime):
-        return cell.isoformat(sep=" ", timespec="seconds")
-    if isinstance(cell, date):
-        return cell.isoformat()
-    return cell
-
-
-def _format_decimal(value: Decimal, places: int, small_digits: int) -> str:
-    """`places` decimals from 1 up, `small_digits` significant digits below 1; grouped, rounded half up, no float."""
-    if not value.is_finite():
-        return str(value)
-    with localcontext() as context:
-        context.prec = 80  # wider than DECIMAL(38,18): quantize never runs out of digits
-        magnitude = abs(value)
-        decimals = places
-        if 0 < magnitude < 1:
-            decimals = min(MAX_PLACES, max(places, small_digits - 1 - magnitude.adjusted()))
-        rounded = magnitude.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
-    whole, _, fraction = f"{rounded:,f}".partition(".")
-    fraction = fraction.rstrip("0").ljust(places, "0")
-    sign = "-" if value < 0 and rounded != 0 else ""
-    return f"{sign}{whole}.{fraction}" if fraction else f"{sign}{whole}"
-
-
-def _e(text: str) -> str:
-    """Text (from files, from settings) made safe inside HTML and attribute values."""
-    return html.escape(text, quote=True)
-
-
 def _header(report: Report) -> str:
-    period, previous = report.period, report.previous
-    facts = [
-        ("Period", f"{period.start} to {period.end} ({period.days} days, trade dates in {report.timezone})"),
-        ("Compared with", f"{previous.start} to {previous.end} ({previous.days} days)"),
-        ("Account", report.account or "all accounts"),
-        ("Broker code", report.broker_code or "all broker codes"),
-        ("Timezone", report.timezone),
-        ("Generated at", report.generated_at.isoformat(sep=" ", timespec="seconds")),
-        ("Windows covered", _windows_text(report.windows_covered)),
-        ("Missing days", _days_text(report.missing_days)),
-    ]
-    rows = "\n".join(f"<dt>{_e(label)}</dt><dd>{_e(value)}</dd>" for label, value in facts)
+    rows = "\n".join(
+        f"<dt>{_e(label)}</dt><dd>{_e(moment(value, report.timezone) if isinstance(value, datetime) else value)}</dd>"
+        for label, value in facts(report)
+    )
     parts = [
         "<header>",
         f"<h1>{_e(report.title)}</h1>",
         *_status(report),
+        _key_figures(report),
         f'<dl class="facts">\n{rows}\n</dl>',
     ]
     if report.warnings:
         items = "\n".join(f"<li>{_e(warning)}</li>" for warning in report.warnings)
         parts.append(f'<section class="warnings" role="alert"><h2>Warnings</h2>\n<ul>\n{items}\n</ul></section>')
-    contents = "\n".join(
-        f'<li><a href="#{_anchor(table)}">{_e(table.title)}</a></li>' for table in (report.summary, *report.tables)
-    )
+    entries = [(_anchor(table), table.title) for table in (report.summary, *report.tables)]
+    entries.append(("glossary", "Glossary"))
+    contents = "\n".join(f'<li><a href="#{_e(anchor)}">{_e(title)}</a></li>' for anchor, title in entries)
     parts += [f'<nav aria-label="Contents"><h2>Contents</h2>\n<ol>\n{contents}\n</ol></nav>', "</header>"]
     return "\n".join(parts)
 
 
 def _status(report: Report) -> list[str]:
-    """One banner for reconciliation, and one more when days are missing: the first thing a reader sees."""
+    """A banner for reconciliation, one when days are missing, one for days not over: what a reader sees first."""
     if report.reconciliation_ok:
         banners = [
             '<p class="status ok" role="status" data-status="reconciled">'
-            "✔ Reconciled: every window's file totals equal what the database holds.</p>"
+            "✔ Reconciled: every figure equals the loaded OKX files, read again from the archive.</p>"
         ]
     else:
         banners = [
             '<p class="status problem" role="status" data-status="not-reconciled">'
-            "✘ Not reconciled: some window's file totals differ from the database; "
-            f"see {_reconciliation_link(report)} before using these figures.</p>"
+            "✘ Not reconciled: some figure differs from the OKX file it comes from; "
+            'see <a href="#table-reconciliation">the reconciliation</a> before using these figures.</p>'
         ]
     if report.missing_days:
         count = len(report.missing_days)
         banners.append(
             f'<p class="status incomplete" role="status" data-status="incomplete">'
             f"⚠ Incomplete: {count} day{'s' if count != 1 else ''} of the period "
-            f"{'are' if count != 1 else 'is'} in no loaded window ({_e(_days_text(report.missing_days))}).</p>"
+            f"{'have' if count != 1 else 'has'} no loaded file yet: {_e('; '.join(report.incomplete))}.</p>"
+        )
+    if report.freshness.not_over:
+        banners.append(
+            '<p class="status pending" role="status" data-status="not-over">'
+            f"◷ Not over yet: {_e(days_text(report.freshness.not_over))}; no file can hold "
+            f"{'these days' if len(report.freshness.not_over) > 1 else 'this day'} yet.</p>"
         )
     return banners
 
 
-def _reconciliation_link(report: Report) -> str:
-    for table in report.tables:
-        if table.name == "reconciliation":
-            return f'<a href="#{_e(_anchor(table))}">the reconciliation table</a>'
-    return "the reconciliation table"
+def _key_figures(report: Report) -> str:
+    if not report.key_figures:
+        return ""
+    cards = "\n".join(_key_figure(figure, report.previous.label) for figure in report.key_figures)
+    return f'<div class="key-figures">\n{cards}\n</div>'
 
 
-def _windows_text(windows: Sequence[str]) -> str:
-    if not windows:
-        return "none"
-    return f"{len(windows)}: {', '.join(windows)}"
-
-
-def _days_text(days: Sequence[date]) -> str:
-    """Days as runs: `2025-01-03..2025-01-05, 2025-01-09`, or `none`."""
-    runs: list[tuple[date, date]] = []
-    for day in sorted(days):
-        if runs and day - runs[-1][1] == timedelta(days=1):
-            runs[-1] = (runs[-1][0], day)
-        else:
-            runs.append((day, day))
-    return ", ".join(f"{start}" if start == end else f"{start}..{end}" for start, end in runs) or "none"
+def _key_figure(figure: KeyFigure, previous: str) -> str:
+    value = format_cell(figure.value, figure.kind)
+    if isinstance(figure.change, Missing):
+        change = f"{figure.change.value} for {previous}"
+        direction = "flat"
+    elif figure.change is None:
+        change, direction = f"no change % from zero in {previous}", "flat"
+    else:
+        assert isinstance(figure.change, Decimal)
+        shown = format_points(figure.change) if figure.change_kind is Kind.RATE_POINTS else format_rate(figure.change)
+        arrow = "▲" if figure.change > 0 else "▼" if figure.change < 0 else "="
+        direction = "up" if figure.change > 0 else "down" if figure.change < 0 else "flat"
+        change = f"{arrow} {shown.lstrip('+-')} vs {previous}"
+    return (
+        f'<div class="figure" data-figure="{_e(figure.label)}"><div class="label">{_e(figure.label)}</div>'
+        f'<div class="value">{_e(value)}</div><div class="change {direction}">{_e(change)}</div></div>'
+    )
 
 
 def _anchor(table: Table) -> str:
@@ -215,287 +164,139 @@ def _anchor(table: Table) -> str:
 
 
 def _section(table: Table, report: Report) -> str:
-    """A table's heading, note, its charts, then the table itself."""
-    charts = [_chart_svg(chart, table) for chart in report.charts if chart.table == table.name]
+    """A table's heading, note, its charts, then the table (split into parts when wide) or its cards."""
+    shown = for_people(table)
+    charts = [chart_svg(chart, shown) for chart in report.charts if chart.table == table.name]
     parts = [f'<section id="{_e(_anchor(table))}" class="report-table" data-table="{_e(table.name)}">']
-    parts.append(f"<h2>{_e(table.title)}</h2>")
-    if table.note:
-        parts.append(f'<p class="note">{_e(table.note)}</p>')
+    note = f'<p class="note">{_e(table.note)}</p>' if table.note else ""
+    parts.append(f'<div class="heading"><h2>{_e(table.title)}</h2>{note}</div>')
     parts += charts
-    parts += [_table_html(table), "</section>"]
+    parts += [_cards(shown) if shown.cards else _tables(shown), "</section>"]
     return "\n".join(parts)
 
 
-def _table_html(table: Table) -> str:
-    head = "".join(f"<th{_cell_class(column.kind, '')}>{_e(column.label)}</th>" for column in table.columns)
-    if table.rows:
+def _rows(table: Table) -> list[tuple[int | None, tuple[Cell, ...]]]:
+    """The rows the page shows, with their index for `cell_kind` (the short list when there is one), then Total."""
+    shown = table.short_rows if table.short_rows is not None else table.rows
+    rows: list[tuple[int | None, tuple[Cell, ...]]] = [
+        (index if table.short_rows is None else None, row) for index, row in enumerate(shown)
+    ]
+    if table.total is not None:
+        rows.append((None, table.total))
+    return rows
+
+
+def column_px(table: Table, index: int) -> float:
+    """About how wide a column is drawn: its widest value, or its header's longest word; long text wraps."""
+    column = table.columns[index]
+    texts = [format_cell(row[index], cell_kind(table, column, position)) for position, row in _rows(table)]
+    widest = max((len(text) for text in texts), default=0) * CHAR_PX
+    if column.kind not in NUMERIC_KINDS:
+        widest = min(widest, TEXT_COLUMN_PX)
+    header = max(len(word) for word in column.label.split()) * (CHAR_PX + 0.6)
+    return max(widest, header) + CELL_PADDING_PX
+
+
+def table_parts(table: Table, budget: float = TABLE_BUDGET) -> list[list[int]]:
+    """The table's columns cut into parts that each fit `budget` px, every part repeating the key columns."""
+    widths = [column_px(table, index) for index in range(len(table.columns))]
+    keys = list(range(min(table.key_columns, len(widths))))
+    base = sum(widths[index] for index in keys)
+    parts: list[list[int]] = []
+    current: list[int] = []
+    for index in range(len(keys), len(widths)):
+        if current and base + sum(widths[each] for each in current) + widths[index] > budget:
+            parts.append(keys + current)
+            current = []
+        current.append(index)
+    parts.append(keys + current)
+    return parts
+
+
+def _tables(table: Table) -> str:
+    if not table.rows:
+        head = "".join(_th(column) for column in table.columns)
+        empty = f'<tr><td class="none" colspan="{len(table.columns)}">No rows in this period.</td></tr>'
+        return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{empty}\n</tbody>\n</table>"
+    parts = table_parts(table)
+    html_parts = []
+    for number, columns in enumerate(parts, start=1):
+        caption = f"<caption>Part {number} of {len(parts)}</caption>" if len(parts) > 1 else ""
+        head = "".join(_th(table.columns[index]) for index in columns)
         body = "\n".join(
-            "<tr>"
+            f"<tr{_row_class(row, index)}>"
             + "".join(
-                _td(cell, column, cell_kind(table, column, row))
-                for cell, column in zip(row, table.columns, strict=True)
+                _td(row[each], table.columns[each], cell_kind(table, table.columns[each], index)) for each in columns
             )
             + "</tr>"
-            for row in table.rows
+            for index, row in _rows(table)
         )
-    else:
-        body = f'<tr><td class="none" colspan="{len(table.columns)}">No rows in this period.</td></tr>'
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+        html_parts.append(f"<table>{caption}\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>")
+    return "\n".join(html_parts)
+
+
+def _row_class(row: Sequence[Cell], index: int | None) -> str:
+    return ' class="total"' if index is None and row[0] == TOTAL else ""
+
+
+def _th(column: Column) -> str:
+    return f"<th{_cell_class(column.kind, '')}>{_e(column.label)}</th>"
 
 
 def _td(cell: Cell, column: Column, kind: Kind) -> str:
-    """A cell written as its own kind (the summary's rows decide theirs) and aligned as its column."""
-    text = format_cell(cell, kind)
+    """A cell written as its own kind and aligned as its column; an amount's exact value in its tooltip."""
+    text = "" if cell is None and column.kind not in NUMERIC_KINDS else format_cell(cell, kind)
     extra = "negative" if text.startswith("-") and column.kind in NUMERIC_KINDS else ""
-    if cell is None:
+    if cell is None or isinstance(cell, Missing):
         extra = "empty"
-    return f"<td{_cell_class(column.kind, extra)}>{_e(text)}</td>"
+    elif len(text) > LONG_WORD:
+        extra = "long"
+    title = f' title="{_e(exact_text(cell))}"' if isinstance(cell, Decimal) and kind is Kind.AMOUNT else ""
+    return f"<td{_cell_class(column.kind, extra)}{title}>{_e(text)}</td>"
 
 
 def _cell_class(kind: Kind, extra: str) -> str:
-    classes = " ".join(name for name in ("num" if kind in NUMERIC_KINDS else "", extra) if name)
+    base = "num" if kind in NUMERIC_KINDS else "day" if kind in (Kind.DATE, Kind.MONTH) else ""
+    classes = " ".join(name for name in (base, extra) if name)
     return f' class="{classes}"' if classes else ""
+
+
+def _cards(table: Table) -> str:
+    """Each row as a card: its first cell as the heading, then label: value for every other column."""
+    if not table.rows:
+        return '<p class="none">No rows in this period.</p>'
+    cards = []
+    for index, row in _rows(table):
+        lines = "".join(
+            _card_line(column, format_cell(cell, cell_kind(table, column, index)))
+            for column, cell in zip(table.columns[1:], row[1:], strict=True)
+            if cell is not None
+        )
+        heading = format_cell(row[0], table.columns[0].kind)
+        total = " total" if index is None and row[0] == TOTAL else ""
+        cards.append(f'<article class="card{total}"><h3>{_e(heading)}</h3><dl>{lines}</dl></article>')
+    return '<div class="cards">\n' + "\n".join(cards) + "\n</div>"
+
+
+def _card_line(column: Column, text: str) -> str:
+    """A label: value line of a card; text too long to sit beside its label goes on the line under it."""
+    numeric = column.kind in NUMERIC_KINDS
+    wide = not numeric and len(text) > CARD_TEXT
+    return f"<dt>{_e(column.label)}</dt><dd{_cell_class(column.kind, 'wide' if wide else '')}>{_e(text)}</dd>"
+
+
+def _glossary(report: Report) -> str:
+    if not report.glossary:
+        return ""
+    entries = "\n".join(f"<dt>{_e(term)}</dt><dd>{_e(meaning)}</dd>" for term, meaning in report.glossary)
+    return f'<section id="glossary" class="glossary"><h2>Glossary</h2>\n<dl>\n{entries}\n</dl>\n</section>'
 
 
 def _footer(report: Report) -> str:
     return (
-        f"<footer><p>Generated by okx-rebates at {_e(report.generated_at.isoformat(sep=' ', timespec='seconds'))}. "
-        f"Amounts are USDT: two decimals from 1 up, up to {SMALL_AMOUNT_DIGITS} significant digits below 1, "
-        "rounded half up; the CSV and XLSX files hold every decimal. "
-        "Rates are percentages.</p></footer>"
+        f"<footer><p>Generated by okx-rebates at {_e(moment(report.shown_generated_at, report.timezone))}. "
+        f"{_e(EXACTNESS)} Hover over an amount to see it exactly. {EMPTY_CELL} marks a rate over a zero.</p></footer>"
     )
-
-
-@dataclass(frozen=True)
-class _Series:
-    """One y column of a chart: its label, colour and values (None where the table has no number)."""
-
-    label: str
-    colour: str
-    kind: Kind
-    values: tuple[Decimal | None, ...]
-
-
-@dataclass(frozen=True)
-class _YAxis:
-    """The y range [low, high] cut into `step`s: computed from the Decimal values, never from floats."""
-
-    low: Decimal
-    high: Decimal
-    step: Decimal
-    kind: Kind
-
-    def ticks(self) -> list[Decimal]:
-        count = int((self.high - self.low) / self.step)
-        return [self.low + self.step * index for index in range(count + 1)]
-
-    def label(self, value: Decimal) -> str:
-        """A tick label with as many decimals as the step needs (`0.005`, `1,000`, `12.5%`)."""
-        if self.kind is Kind.RATE:
-            value, step, suffix = value.scaleb(2), self.step.scaleb(2), "%"
-        else:
-            step, suffix = self.step, ""
-        decimals = max(0, -step.adjusted())  # a step is 1, 2 or 5 * 10^n: n says how many decimals
-        return f"{value:,.{decimals}f}{suffix}"
-
-
-def _chart_svg(chart: Chart, table: Table) -> str:
-    """One chart as inline SVG: title, legend, y gridlines and ticks, x labels, axis labels, bars or points."""
-    if chart.kind not in CHART_KINDS:
-        raise ValueError(f"chart {chart.title!r} is of kind {chart.kind!r}; the html writer draws {CHART_KINDS}")
-    columns = {column.name: column for column in table.columns}
-    for name in (chart.x, *chart.y):
-        if name not in columns:
-            raise ValueError(f"chart {chart.title!r} draws column {name!r}, which table {table.name!r} does not have")
-    x_column = columns[chart.x]
-    x_labels = [format_cell(cell, x_column.kind) for cell in table.column(chart.x)]
-    series = [
-        _Series(
-            columns[name].label,
-            SERIES_COLOURS[index % len(SERIES_COLOURS)],
-            columns[name].kind,
-            tuple(_number(cell) for cell in table.column(name)),
-        )
-        for index, name in enumerate(chart.y)
-    ]
-    numbers = [value for one in series for value in one.values if value is not None]
-    axis = _y_axis(numbers, series[0].kind if series else Kind.AMOUNT)
-    y_title = series[0].label if len(series) == 1 else _unit(axis.kind)
-    description = f"{chart.kind} chart of {', '.join(one.label for one in series)} by {x_column.label}"
-    x_parts, x_labels_end = _x_labels(x_labels)
-    x_title_y = min(CHART_HEIGHT - 8, round(x_labels_end + 22))
-    height = x_title_y + 8
-    parts = [
-        f'<svg class="chart" data-chart="{_e(chart.table)}" data-kind="{_e(chart.kind)}" role="img" '
-        f'aria-label="{_e(chart.title)}: {_e(description)}" viewBox="0 0 {CHART_WIDTH} {height}" '
-        f'width="{CHART_WIDTH}" height="{height}">',
-        f'<text class="chart-title" x="{PLOT_LEFT}" y="22">{_e(chart.title)}</text>',
-        *_legend(series),
-        *(_y_gridlines(axis) if numbers else []),
-        *x_parts,
-        f'<line class="axis" x1="{PLOT_LEFT}" y1="{PLOT_BOTTOM}" x2="{PLOT_RIGHT}" y2="{PLOT_BOTTOM}"/>',
-        f'<line class="axis" x1="{PLOT_LEFT}" y1="{PLOT_TOP}" x2="{PLOT_LEFT}" y2="{PLOT_BOTTOM}"/>',
-        f'<text class="axis-title" x="{(PLOT_LEFT + PLOT_RIGHT) / 2}" y="{x_title_y}" '
-        f'text-anchor="middle">{_e(x_column.label)}</text>',
-        f'<text class="axis-title" transform="translate(16 {(PLOT_TOP + PLOT_BOTTOM) / 2}) rotate(-90)" '
-        f'text-anchor="middle">{_e(y_title)}</text>',
-    ]
-    if not numbers:
-        parts.append(
-            f'<text class="no-data" x="{(PLOT_LEFT + PLOT_RIGHT) / 2}" y="{(PLOT_TOP + PLOT_BOTTOM) / 2}" '
-            'text-anchor="middle">No data in this period</text>'
-        )
-    elif chart.kind == "bar":
-        parts += _bars(series, x_labels, axis)
-    else:
-        parts += _lines(series, x_labels, axis)
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-def _number(cell: Cell) -> Decimal | None:
-    """A cell as a chartable number, or None (text, dates and booleans are not plotted)."""
-    if isinstance(cell, bool) or not isinstance(cell, int | Decimal):
-        return None
-    number = Decimal(cell)
-    return number if number.is_finite() else None
-
-
-def _unit(kind: Kind) -> str:
-    return {Kind.AMOUNT: "USDT", Kind.RATE: "percent", Kind.INTEGER: "count"}.get(kind, "")
-
-
-def _y_axis(values: Sequence[Decimal], kind: Kind) -> _YAxis:
-    """A y range that includes zero and every value, with a round step (1, 2 or 5 * 10^n; whole for counts)."""
-    with localcontext() as context:
-        context.prec = 80
-        low, high = min([Decimal(0), *values]), max([Decimal(0), *values])
-        if low == high:
-            high = Decimal(1)
-        step = _round_step((high - low) / Y_TICKS)
-        if kind is Kind.INTEGER:
-            step = max(step, Decimal(1))
-        low = (low / step).to_integral_value(rounding=ROUND_FLOOR) * step
-        high = (high / step).to_integral_value(rounding=ROUND_CEILING) * step
-    return _YAxis(low, high, step, kind)
-
-
-def _round_step(raw: Decimal) -> Decimal:
-    """The smallest of 1, 2, 5, 10 * 10^n that is at least `raw`."""
-    exponent = raw.adjusted()
-    for mantissa in (1, 2, 5):
-        candidate = Decimal(mantissa).scaleb(exponent)
-        if candidate >= raw:
-            return candidate
-    return Decimal(1).scaleb(exponent + 1)
-
-
-def _svg_y(value: Decimal, axis: _YAxis) -> float:
-    """The one place a Decimal becomes a float: an SVG coordinate in pixels, never an amount shown to anyone."""
-    share = (value - axis.low) / (axis.high - axis.low)
-    return round(PLOT_BOTTOM - float(share) * (PLOT_BOTTOM - PLOT_TOP), 2)
-
-
-def _slot(index: int, count: int) -> tuple[float, float]:
-    """The centre and width of the `index`-th of `count` equal x slots."""
-    width = (PLOT_RIGHT - PLOT_LEFT) / max(count, 1)
-    return round(PLOT_LEFT + width * (index + 0.5), 2), width
-
-
-def _legend(series: Sequence[_Series]) -> list[str]:
-    """Swatches under the title when there is more than one series (one series is named by the y axis)."""
-    if len(series) < 2:
-        return []
-    parts, x = [], float(PLOT_LEFT)
-    for one in series:
-        parts.append(
-            f'<rect class="swatch" x="{x}" y="32" width="12" height="12" fill="{one.colour}"/>'
-            f'<text class="legend" x="{x + 18}" y="42">{_e(one.label)}</text>'
-        )
-        x += 36 + 7 * len(one.label)
-    return parts
-
-
-def _y_gridlines(axis: _YAxis) -> list[str]:
-    parts = []
-    for tick in axis.ticks():
-        y = _svg_y(tick, axis)
-        kind = "zero" if tick == 0 else "grid"
-        parts.append(
-            f'<line class="{kind}" x1="{PLOT_LEFT}" y1="{y}" x2="{PLOT_RIGHT}" y2="{y}"/>'
-            f'<text class="tick" x="{PLOT_LEFT - 8}" y="{y + 4}" text-anchor="end">{_e(axis.label(tick))}</text>'
-        )
-    return parts
-
-
-def _x_labels(labels: Sequence[str]) -> tuple[list[str], float]:
-    """Upright labels when they fit, else slanted 45°, every k-th one if too many; and where the lowest one ends."""
-    if not labels:
-        return [], PLOT_BOTTOM + 16
-    shown = [label if len(label) <= X_LABEL_CHARS else label[: X_LABEL_CHARS - 1] + "…" for label in labels]
-    text_width = max(len(label) for label in shown) * CHAR_WIDTH
-    upright = text_width + 8 <= (PLOT_RIGHT - PLOT_LEFT) / len(labels)
-    every = 1 if upright else math.ceil(len(labels) / ((PLOT_RIGHT - PLOT_LEFT) // 20))
-    y = PLOT_BOTTOM + 16
-    parts = []
-    for index, (label, short) in enumerate(zip(labels, shown, strict=True)):
-        if index % every:
-            continue
-        x, _ = _slot(index, len(labels))
-        placement = 'text-anchor="middle"' if upright else f'text-anchor="end" transform="rotate(-45 {x} {y})"'
-        parts.append(f'<text class="x-label" x="{x}" y="{y}" {placement}><title>{_e(label)}</title>{_e(short)}</text>')
-    return parts, y + (0 if upright else text_width * 0.71)
-
-
-def _bars(series: Sequence[_Series], labels: Sequence[str], axis: _YAxis) -> list[str]:
-    """Side-by-side bars per x slot, from the zero line up (or down for negative values)."""
-    zero = _svg_y(Decimal(0), axis)
-    parts = []
-    for index, label in enumerate(labels):
-        centre, width = _slot(index, len(labels))
-        bar_width = min(width * 0.8 / len(series), 48.0)
-        left = centre - bar_width * len(series) / 2
-        for position, one in enumerate(series):
-            value = one.values[index]
-            if value is None:
-                continue
-            y = _svg_y(value, axis)
-            parts.append(
-                f'<rect class="bar" x="{round(left + position * bar_width, 2)}" y="{min(y, zero)}" '
-                f'width="{round(bar_width, 2)}" height="{round(abs(zero - y), 2)}" fill="{one.colour}">'
-                f"<title>{_e(_tooltip(label, one, value))}</title></rect>"
-            )
-    return parts
-
-
-def _lines(series: Sequence[_Series], labels: Sequence[str], axis: _YAxis) -> list[str]:
-    """A polyline per series (broken where a value is missing) with a point, and its tooltip, at every value."""
-    parts = []
-    for one in series:
-        points = [
-            (index, _slot(index, len(labels))[0], _svg_y(value, axis), value)
-            for index, value in enumerate(one.values)
-            if value is not None
-        ]
-        if len(points) > 1:
-            steps, previous = [], -2
-            for index, x, y, _ in points:
-                steps.append(f"{'L' if index == previous + 1 else 'M'}{x},{y}")
-                previous = index
-            parts.append(
-                f'<path class="line" d="{" ".join(steps)}" fill="none" stroke="{one.colour}" stroke-width="2"/>'
-            )
-        radius = 3.5 if len(labels) <= 40 else 2.5
-        parts += [
-            f'<circle class="point" cx="{x}" cy="{y}" r="{radius}" fill="{one.colour}">'
-            f"<title>{_e(_tooltip(labels[index], one, value))}</title></circle>"
-            for index, x, y, value in points
-        ]
-    return parts
-
-
-def _tooltip(label: str, series: _Series, value: Decimal) -> str:
-    return f"{label} · {series.label}: {format_cell(value, series.kind)}"
 
 
 STYLE = """
@@ -503,32 +304,56 @@ STYLE = """
   --negative: #b42318; --ok: #1a7f37; --bad: #b42318; --warn: #9a6700; }
 * { box-sizing: border-box; }
 body { margin: 0 auto; max-width: 1200px; padding: 24px 32px 48px; color: var(--ink); background: #fff;
-  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", "Liberation Sans",
-  sans-serif; }
+  font: 14px/1.45 "Liberation Sans", Arial, Helvetica, "DejaVu Sans", sans-serif; }
 h1 { font-size: 24px; margin: 0 0 12px; }
 h2 { font-size: 18px; margin: 28px 0 4px; padding-top: 12px; border-top: 2px solid var(--line); }
 header h2 { font-size: 15px; border: 0; margin: 16px 0 4px; padding: 0; }
-.note { color: var(--muted); margin: 0 0 10px; }
+.note { color: var(--muted); margin: 0 0 10px; max-width: 1100px; }
 .facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 12px 0; }
 .facts dt { font-weight: 600; color: var(--muted); }
-.facts dd { margin: 0; }
+.facts dd { margin: 0; overflow-wrap: anywhere; }
 .status { margin: 8px 0; padding: 8px 14px; border-radius: 4px; border-left: 6px solid; font-weight: 600; }
 .status.ok { background: #e9f7ee; border-color: var(--ok); color: #0f5132; }
 .status.problem { background: #fdecea; border-color: var(--bad); color: #7a1d14; }
 .status.incomplete { background: #fff6e0; border-color: var(--warn); color: #5c3d00; }
+.status.pending { background: #eef1f4; border-color: #8c959f; color: var(--muted); }
+.key-figures { display: grid; grid-template-columns: repeat(4, 1fr); gap: 12px; margin: 16px 0; }
+.figure { border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; }
+.figure .label { color: var(--muted); font-size: 13px; }
+.figure .value { font-size: 22px; font-weight: 700; font-variant-numeric: tabular-nums; }
+.figure .change { font-size: 13px; color: var(--muted); }
 .warnings { background: #fff6e0; border: 1px solid #e8c77a; border-radius: 4px; padding: 4px 14px; }
 .warnings ul { margin: 4px 0 8px; padding-left: 20px; }
-nav ol { columns: 2; margin: 4px 0; padding-left: 24px; }
+nav ol { columns: 3; margin: 4px 0; padding-left: 24px; }
 nav a { color: #0b57d0; }
-table { border-collapse: separate; border-spacing: 0; margin: 8px 0 16px; font-variant-numeric: tabular-nums; }
-th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
-thead th { position: sticky; top: 0; z-index: 1; background: var(--head); border-bottom: 2px solid #8c959f;
-  font-weight: 600; }
-th.num, td.num { text-align: right; white-space: nowrap; }
+table { border-collapse: separate; border-spacing: 0; margin: 8px 0 16px; font-size: 13px;
+  font-variant-numeric: tabular-nums; max-width: 100%; }
+caption { text-align: left; color: var(--muted); font-size: 12px; padding-bottom: 2px; }
+th, td { padding: 4px 9px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: bottom; }
+td { vertical-align: top; }
+th { font-weight: 600; }
+thead th { position: sticky; top: 0; z-index: 1; background: var(--head); border-bottom: 2px solid #8c959f; }
+th.num, td.num { text-align: right; }
+td.num, td.day { white-space: nowrap; }
+td:not(.num) { max-width: 260px; overflow-wrap: break-word; }
+td.long { overflow-wrap: anywhere; }
 td.negative { color: var(--negative); }
 td.empty, td.none { color: var(--muted); }
 tbody tr:nth-child(even) td { background: #f8f9fa; }
-tbody tr:hover td { background: #eaf2ff; }
+tbody tr.total td { font-weight: 700; border-top: 2px solid #8c959f; border-bottom: 3px double #8c959f;
+  background: #eef1f4; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 12px; margin: 8px 0 16px; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; font-size: 13px; }
+.card.total { background: #eef1f4; }
+.card h3 { font-size: 14px; margin: 0 0 6px; }
+.card dl { display: grid; grid-template-columns: max-content 1fr; gap: 1px 10px; margin: 0; }
+.card dt { color: var(--muted); }
+.card dd { margin: 0; overflow-wrap: anywhere; font-variant-numeric: tabular-nums; }
+.card dd.num { text-align: right; }
+.card dd.wide { grid-column: 1 / -1; padding-left: 12px; font-size: 12px; color: var(--muted); }
+.glossary dl { display: grid; grid-template-columns: 220px 1fr; gap: 4px 16px; }
+.glossary dt { font-weight: 600; }
+.glossary dd { margin: 0; }
 svg.chart { display: block; width: 100%; max-width: 960px; height: auto; margin: 8px 0 12px; }
 svg.chart text { font-family: inherit; font-size: 12px; fill: var(--muted); }
 svg.chart .chart-title { font-size: 15px; font-weight: 600; fill: var(--ink); }
@@ -545,10 +370,11 @@ footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
   nav { display: none; }
   thead { display: table-header-group; }
   thead th { position: static; }
-  tr, svg.chart { break-inside: avoid; }
-  h2 { break-after: avoid; }
-  tbody tr:hover td { background: none; }
-  .status, .warnings, thead th, tbody tr:nth-child(even) td { print-color-adjust: exact;
-    -webkit-print-color-adjust: exact; }
+  tr, svg.chart, .card, .figure { break-inside: avoid; }
+  .heading { break-inside: avoid; break-after: avoid; }
+  caption { break-after: avoid; }
+  .key-figures { grid-template-columns: repeat(4, 1fr); }
+  .status, .warnings, thead th, tbody tr:nth-child(even) td, tbody tr.total td, .card.total {
+    print-color-adjust: exact; -webkit-print-color-adjust: exact; }
 }
 """

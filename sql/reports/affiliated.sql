@@ -1,14 +1,14 @@
 -- affiliated: the period's totals split by whether the row had an affiliated rebate (true first).
 -- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all;
 -- $account: one account, or NULL for all.
--- Grain: affiliated, per row of rebate_details. The share of the broker rebate is computed by the report.
+-- Grain: affiliated, per row of rebate_details: an order affiliated on one day and not on another counts under
+-- both, so the orders may add up to more than the period's (the amounts add up exactly). The share of the broker
+-- rebate is computed by the report.
 -- Reads rebate_details, not the daily views: distinct orders over a period cannot be added up from days.
 SELECT
     affiliated,
     count(DISTINCT ord_id) AS orders,
-    sum(net_fee) AS net_fee,
-    sum(broker_rebate) AS broker_rebate,
-    sum(user_rebate) AS user_rebate
+    sum(COLUMNS(lambda c: list_contains(amount_columns(), c)))
 FROM rebate_details
 WHERE trade_date BETWEEN $start AND $end
   AND ($broker_code IS NULL OR broker_code = $broker_code)

@@ -1,21 +1,21 @@
--- by_broker_code: the period's totals per broker code (the code the user's orders were tagged with), top earner first.
+-- by_broker_code: the period's totals per broker code (the code the user's orders were tagged with), every amount,
+-- top earner first: what is owed per code.
 -- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all;
 -- $account: one account, or NULL for all.
--- Grain: (broker_type, broker_code). The effective rate and the share are computed by the report, in Decimal.
+-- Grain: (broker_code, broker_type). users is NULL where none of the code's rows carries a uid (14-column api
+-- files), never 0; accounts lists the accounts it has rows in (OKX gives each account its own codes: one). The
+-- effective rate and the share are computed by the report, in Decimal.
 -- Reads rebate_details, not the daily views: distinct orders over a period cannot be added up from days.
 SELECT
-    broker_type,
     broker_code,
+    broker_type,
+    list(DISTINCT account ORDER BY account) AS accounts,
     count(DISTINCT ord_id) AS orders,
-    count(DISTINCT uid) AS users,
-    sum(spot_trade_amt) AS spot_trade_amt,
-    sum(derivative_trade_amt) AS derivative_trade_amt,
-    sum(fee) AS fee,
-    sum(net_fee) AS net_fee,
-    sum(broker_rebate) AS broker_rebate
+    CASE WHEN count(uid) > 0 THEN count(DISTINCT uid) END AS users,
+    sum(COLUMNS(lambda c: list_contains(amount_columns(), c)))
 FROM rebate_details
 WHERE trade_date BETWEEN $start AND $end
   AND ($broker_code IS NULL OR broker_code = $broker_code)
   AND ($account IS NULL OR account = $account)
-GROUP BY broker_type, broker_code
-ORDER BY broker_rebate DESC, broker_type, broker_code;
+GROUP BY broker_code, broker_type
+ORDER BY broker_rebate DESC, broker_code, broker_type;

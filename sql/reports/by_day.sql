@@ -2,8 +2,10 @@
 -- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all;
 -- $account: one account, or NULL for all.
 -- covered: every (account, broker type) the ledger has windows for (of $account, if given) has a loaded window
--- holding the day; false for every day while the ledger is empty. orders counts distinct orders that filled on the day, so an order filling on two days
--- counts on both and the days add up to more than the period's orders.
+-- holding the day; false for every day while the ledger is empty. loaded_types: how many (account, broker type)
+-- have a loaded window holding the day; 0 means no file holds it at all, so its figures are unknown, not zero. orders counts distinct orders that filled on the
+-- day, so an order filling on two days counts on both and the days add up to more than the period's orders; the
+-- amounts add up exactly.
 WITH days AS (
     SELECT CAST(series.day AS DATE) AS trade_date
     FROM generate_series(CAST($start AS DATE), CAST($end AS DATE), INTERVAL 1 DAY) AS series(day)
@@ -15,11 +17,7 @@ totals AS (
     SELECT
         trade_date,
         sum(orders) AS orders,
-        sum(fee) AS fee,
-        sum(net_fee) AS net_fee,
-        sum(broker_rebate) AS broker_rebate,
-        sum(sub_broker_rebate) AS sub_broker_rebate,
-        sum(user_rebate) AS user_rebate
+        sum(COLUMNS(lambda c: list_contains(amount_columns(), c)))
     FROM daily_commission_by_broker_code
     WHERE trade_date BETWEEN $start AND $end
       AND ($broker_code IS NULL OR broker_code = $broker_code)
@@ -44,13 +42,10 @@ coverage AS (
 
 SELECT
     days.trade_date,
-    coalesce(totals.orders, 0) AS orders,
-    coalesce(totals.fee, 0) AS fee,
-    coalesce(totals.net_fee, 0) AS net_fee,
-    coalesce(totals.broker_rebate, 0) AS broker_rebate,
-    coalesce(totals.sub_broker_rebate, 0) AS sub_broker_rebate,
-    coalesce(totals.user_rebate, 0) AS user_rebate,
-    broker_types.known > 0 AND coalesce(coverage.covering, 0) = broker_types.known AS covered
+    CAST(coalesce(totals.orders, 0) AS BIGINT) AS orders,
+    coalesce(COLUMNS(lambda c: list_contains(amount_columns(), c)), 0),  -- totals' sums: no other source has them
+    broker_types.known > 0 AND coalesce(coverage.covering, 0) = broker_types.known AS covered,
+    coalesce(coverage.covering, 0) AS loaded_types
 FROM days
 CROSS JOIN broker_types
 LEFT JOIN totals ON totals.trade_date = days.trade_date

@@ -1,8 +1,11 @@
--- reconciliation: per window sharing a day with the period, what its file held against what the database holds now.
+-- reconciliation: per window sharing a day with the period, its latest loaded file and whether the database still
+-- holds exactly what was loaded from it (whole window: the file's totals as parsed at load against the rows now).
 -- $start, $end: the period's days (both included); $account: one account's windows, or NULL for all. Whole windows,
--- never clipped to the period, and never filtered by broker code: a file is reconciled as a whole. One row per window that has been loaded (its latest load, which
--- its rows come from), whatever its state now. file_totals is JSON of exact decimal strings; the held_* sums are
--- recomputed from rebate_details now, not copied from rebate_loads.loaded_totals, so a later change shows.
+-- never clipped to the period: this is the check that nothing changed since the load. The period's own figures are
+-- reconciled against the archived file re-read (window_code_days.sql gives the database's side). One row per window
+-- that has been loaded (its latest load, which its rows come from), whatever its state now. file_totals is JSON of
+-- exact decimal strings; the held sums are recomputed from rebate_details now, not copied from
+-- rebate_loads.loaded_totals, so a later change shows.
 WITH latest AS (
     SELECT window_id, file_id, rows_in_file, file_totals
     FROM rebate_loads
@@ -10,7 +13,7 @@ WITH latest AS (
 ),
 
 in_period AS (
-    SELECT window_id, account, begin_date, broker_type, state
+    SELECT window_id, account, broker_type, begin_date, end_date, state
     FROM rebate_windows
     WHERE begin_date <= $end AND end_date >= $start
       AND ($account IS NULL OR account = $account)
@@ -28,6 +31,10 @@ held AS (
 
 SELECT
     in_period.window_id,
+    in_period.account,
+    in_period.broker_type,
+    in_period.begin_date,
+    in_period.end_date,
     in_period.state,
     files.path,
     files.sha256,

@@ -1,4 +1,5 @@
--- top_instruments: the $top instruments (instId) that earned the most broker rebate in the period.
+-- top_instruments: every instrument (instId) of the period with its totals, the biggest earner of broker rebate
+-- first; the report shows the first $top and adds the rest up in one row.
 -- $start, $end: the period's days (trade_date in REBATES_TZ, both included); $broker_code: one code, or NULL for all;
 -- $account: one account, or NULL for all.
 -- Grain: inst_id; ties broken by inst_id so the cut is stable. The share is computed by the report, in Decimal.
@@ -7,14 +8,10 @@ SELECT
     inst_id,
     any_value(inst_type) AS inst_type,
     count(DISTINCT ord_id) AS orders,
-    sum(spot_trade_amt) AS spot_trade_amt,
-    sum(derivative_trade_amt) AS derivative_trade_amt,
-    sum(net_fee) AS net_fee,
-    sum(broker_rebate) AS broker_rebate
+    sum(COLUMNS(lambda c: list_contains(amount_columns(), c)))
 FROM rebate_details
 WHERE trade_date BETWEEN $start AND $end
   AND ($broker_code IS NULL OR broker_code = $broker_code)
   AND ($account IS NULL OR account = $account)
 GROUP BY inst_id
-ORDER BY broker_rebate DESC, inst_id
-LIMIT $top;
+ORDER BY broker_rebate DESC, inst_id;

@@ -15,7 +15,8 @@ from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.settings import temporary_settings
 from rich.console import Console
 
-from flows.demo import prefect_logs_to, run_demo
+from flows.demo import closing_commands, fullest_month, prefect_logs_to, run_demo
+from pipeline.report.model import Period
 
 
 def sync_flow_runs() -> list[str]:
@@ -40,6 +41,17 @@ def test_the_demo_runs_the_sync_flow_loads_every_window_and_writes_the_reports(t
     assert "Commission" in output.getvalue()
     assert "asked OKX to generate" in output.getvalue()
     assert not (tmp_path / "data").exists()
+    rebates = str(Path(sys.executable).with_name("rebates"))
+    for command in closing_commands(result, rebates, os.path.relpath):
+        # Through a shell, exactly as a person pastes them: the printed line is what is tested.
+        done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120, check=False)  # noqa: S602
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+        assert "reconciled" in done.stdout or "row(s)" in done.stdout, (command, done.stdout)
+
+
+def test_the_demo_reports_on_the_month_holding_most_of_its_days() -> None:
+    assert fullest_month(Period(date(2026, 11, 8), date(2026, 12, 5))) == Period.month(2026, 11)
+    assert fullest_month(Period(date(2026, 11, 20), date(2026, 12, 17))) == Period.month(2026, 12)
 
 
 def test_the_demo_shows_the_runs_lines_on_its_spinner_and_only_warnings_on_the_console() -> None:

@@ -64,6 +64,7 @@ def test_each_account_gets_its_own_hourly_sync_and_backfill_and_the_reports_cove
         ("sync-rebates", "hourly-asia", "asia"),
         ("backfill", "on-demand-asia", "asia"),
         ("build-reports", "daily", None),
+        ("build-statements", "month-end", None),
     ]
 
 
@@ -73,7 +74,12 @@ def test_rebates_serve_and_the_generated_yaml_declare_the_same_deployments(accou
     assert from_yaml == served("Etc/GMT-8", accounts)
     for schedules, _, limit, strategy, _ in from_yaml.values():
         assert (limit, strategy) == (1, "CANCEL_NEW")  # one run at a time per deployment, so per account
-        assert schedules in ([], [("5 * * * *", "Etc/GMT-8")], [("30 6 * * *", "Etc/GMT-8")])
+        assert schedules in (
+            [],
+            [("5 * * * *", "Etc/GMT-8")],
+            [("30 6 * * *", "Etc/GMT-8")],
+            [("0 9 2 * *", "Etc/GMT-8")],
+        )
 
 
 def test_rebates_deployments_writes_the_accounts_yaml_without_a_secret(

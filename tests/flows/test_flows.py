@@ -112,7 +112,7 @@ def prefect_yaml() -> dict[str, Any]:
 
 def test_every_prefect_yaml_entrypoint_resolves_to_a_flow() -> None:
     entries = prefect_yaml()["deployments"]
-    assert len(entries) == 3
+    assert len(entries) == 4
     for entry in entries:
         path, _, name = entry["entrypoint"].partition(":")
         loaded: Flow[..., Any] = load_flow_from_entrypoint(f"{REPO / path}:{name}")
@@ -139,6 +139,7 @@ def test_prefect_yaml_and_rebates_serve_declare_the_same_deployments() -> None:
         "flows.sync.sync_rebates",
         "flows.sync.backfill",
         "flows.reports.build_reports",
+        "flows.statements.build_statements",
     }
 
 
@@ -333,7 +334,7 @@ def test_build_reports_writes_the_day_and_on_the_first_the_month(
         str(tmp_path / "out" / "commission_2026-10.xlsx"),
     ]
     name, _ = run_name_and_parameters(state)
-    assert name == "reports 2026-10-31 + statement 2026-10"
+    assert name == "reports 2026-10-31 + month 2026-10"
     markdown = artifact(prefect_api, state, "reports-summary")
     assert f"| 2026-10-31 | {paths[0]} |" in markdown
     assert f"| 2026-10 | {paths[1]} |" in markdown

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]  # no stubs in the locked dev set
 
-from flows.policy import BACKFILL_TIMEOUT, REPORTS_TIMEOUT, SYNC_TIMEOUT
+from flows.policy import BACKFILL_TIMEOUT, REPORTS_TIMEOUT, STATEMENTS_TIMEOUT, SYNC_TIMEOUT
 from flows.reports import build_reports
 from flows.serve import ONE_AT_A_TIME, deployments
+from flows.statements import build_statements
 from flows.sync import backfill, sync_rebates
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, Fault
@@ -95,6 +96,7 @@ def test_every_flow_has_a_timeout_and_the_hourly_one_ends_before_the_next_hour()
     assert sync_rebates.timeout_seconds == SYNC_TIMEOUT.total_seconds() < 3600
     assert backfill.timeout_seconds == BACKFILL_TIMEOUT.total_seconds()
     assert build_reports.timeout_seconds == REPORTS_TIMEOUT.total_seconds()
+    assert build_statements.timeout_seconds == STATEMENTS_TIMEOUT.total_seconds()
 
 
 def test_every_deployment_runs_one_at_a_time_and_drops_an_overlapping_run_in_yaml_and_serve() -> None:

@@ -421,6 +421,6 @@ def test_an_if_rebate_answer_is_read_exactly_and_a_float_amount_refused(make_okx
     )
     floated = {**answer, "lastRebate": 12.5}
     with pytest.raises(
-        OkxMalformedAnswerError, match="lastRebate=12.5: Value error, expected a decimal number written"
+        OkxMalformedAnswerError, match=r"lastRebate=12\.5: Value error, expected a decimal number written"
     ):
         make_okx_client([okx(data=[floated])]).user_rebate_info(SecretStr("key"), None)

@@ -1,4 +1,6 @@
-"""Report fixtures: a database holding January 2025 (one day missing) and a week of December for two broker types."""
+"""Report fixtures: a database holding January 2025 (one day missing) and a week of December for two broker types.
+
+As at OKX, the api files have 14 columns (no uid) and the oauth files 16 (uid and clOrdId)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from functools import cached_property
 from pathlib import Path
 
@@ -17,7 +19,9 @@ from pipeline.config import load_settings
 from pipeline.ledger import Ledger, WindowState
 from pipeline.report.data import build_report
 from pipeline.report.model import Period, Report
-from pipeline.simulator.files import AMOUNT_COLUMNS, FileSpec, build_rebate_file, generate_rows
+from pipeline.report.source_files import SourceFiles
+from pipeline.report.statement import build_statements
+from pipeline.simulator.files import AMOUNT_COLUMNS, FileSpec, Layout, build_rebate_file, generate_rows
 from pipeline.store.ingest import load_by_hand
 from pipeline.windows import RebateWindow
 
@@ -58,7 +62,8 @@ class SourceRow:
     broker_type: str
     window_id: str
     broker_code: str
-    uid: str
+    uid: str | None
+    """None in a 14-column (api) file."""
     ord_id: str
     inst_id: str
     trade_date: date
@@ -71,6 +76,8 @@ class ReportDatabase:
 
     path: Path
     files: tuple[tuple[RebateWindow, FileSpec], ...]
+    sources: SourceFiles
+    """Where the archived files are: the reconciliation reads them again."""
 
     @cached_property
     def source_rows(self) -> tuple[SourceRow, ...]:
@@ -80,8 +87,9 @@ class ReportDatabase:
             for row in generate_rows(spec):
                 day = datetime.fromtimestamp(int(row["ts"]) // 1000, REPORT_TZ).date()
                 amounts = {SNAKE[column]: Decimal(row[column]) for column in AMOUNT_COLUMNS}
+                uid = row["uid"] if spec.layout is Layout.COLUMNS_16 else None
                 rows.append(
-                    SourceRow(window.broker_type, window.window_id, row["brokerCode"], row["uid"], row["ordId"],
+                    SourceRow(window.broker_type, window.window_id, row["brokerCode"], uid, row["ordId"],
                               row["instId"], day, amounts)
                 )  # fmt: skip
         return tuple(rows)
@@ -100,24 +108,45 @@ class ReportDatabase:
         return sorted({row.broker_code for row in self.source_rows})
 
     def copy_to(self, directory: Path) -> Path:
-        """A private copy of the database file, for a test that changes it."""
+        """A private copy of the database file, for a test that changes it (the archive stays shared)."""
         target = directory / "rebates.duckdb"
         shutil.copyfile(self.path, target)
         return target
 
 
+SOURCE_LIMIT = 1 << 30
+"""REBATES_MAX_UNZIPPED_BYTES for the fixtures' archives (their files are small CSVs)."""
+
+
+def sources_in(data_dir: Path) -> SourceFiles:
+    """How the reports of a fixture database read its archive again."""
+    return SourceFiles(data_dir, REPORT_TZ, SOURCE_LIMIT)
+
+
 def totals(rows: Iterable[SourceRow]) -> dict[str, Decimal]:
-    """Every amount summed with Decimal."""
+    """Every amount summed with Decimal, in a context wide enough never to round."""
     rows = list(rows)
-    return {name: sum((row.amounts[name] for row in rows), Decimal(0)) for name in AMOUNTS}
+    with localcontext() as context:
+        context.prec = 80
+        return {name: sum((row.amounts[name] for row in rows), Decimal(0)) for name in AMOUNTS}
 
 
 def make_report(
-    db_path: Path, period: Period = JANUARY, broker_code: str | None = None, account: str | None = None
+    db_path: Path,
+    period: Period = JANUARY,
+    broker_code: str | None = None,
+    account: str | None = None,
+    sources: SourceFiles | None = None,
 ) -> Report:
-    """The report of `period` from `db_path`, generated at the fixture's fixed time."""
+    """The report of `period` from `db_path` (its archive in the data directory beside it), at the fixed time."""
     return build_report(
-        db_path, period, broker_code=broker_code, tz_label=REPORT_TZ_LABEL, now=REPORT_NOW, account=account
+        db_path,
+        period,
+        sources_from=sources or sources_in(db_path.parent),
+        broker_code=broker_code,
+        tz_label=REPORT_TZ_LABEL,
+        now=REPORT_NOW,
+        account=account,
     )
 
 
@@ -131,16 +160,47 @@ def report_db(tmp_path_factory: pytest.TempPathFactory) -> ReportDatabase:
     ledger = Ledger(settings.rebates_db, clock)
     files = []
     for window in WINDOWS:
-        spec = FileSpec(window.begin, window.end, window.broker_type, orders_per_day=ORDERS_PER_DAY, day_tz=REPORT_TZ)
+        layout = Layout.COLUMNS_14 if window.broker_type == "api" else Layout.COLUMNS_16
+        spec = FileSpec(window.begin, window.end, window.broker_type, layout=layout, orders_per_day=ORDERS_PER_DAY,
+                        day_tz=REPORT_TZ)  # fmt: skip
         source = root / f"{window.window_id.replace(':', '_')}.csv"
         source.write_bytes(build_rebate_file(spec))
         outcome = load_by_hand(settings, ledger, source, window, clock)
         assert outcome.state is WindowState.LOADED, outcome.reason
         files.append((window, spec))
-    return ReportDatabase(settings.rebates_db, tuple(files))
+    return ReportDatabase(settings.rebates_db, tuple(files), sources_in(settings.rebates_data_dir))
 
 
 @pytest.fixture(scope="session")
 def january_report(report_db: ReportDatabase) -> Report:
     """The report of January 2025, every broker code, from `report_db`."""
     return make_report(report_db.path)
+
+
+def make_statements(
+    db_path: Path,
+    period: Period = JANUARY,
+    sources: SourceFiles | None = None,
+    account: str | None = None,
+    broker_code: str | None = None,
+) -> list[Report]:
+    """The statements of `period` from `db_path` (one account's, one code's), at the fixed time."""
+    return build_statements(
+        db_path,
+        period,
+        sources_from=sources or sources_in(db_path.parent),
+        tz_label=REPORT_TZ_LABEL,
+        now=REPORT_NOW,
+        account=account,
+        broker_code=broker_code,
+    )
+
+
+def distinct_users(rows: Iterable[SourceRow]) -> int:
+    """How many distinct uids the rows carry (rows of 14-column files carry none)."""
+    return len({row.uid for row in rows if row.uid is not None})
+
+
+def amount_name(key: str) -> str:
+    """An amount's column name in a report table: `broker_rebate_usdt`."""
+    return f"{key}_usdt"

@@ -25,6 +25,8 @@ from tests.report.conftest import (
     ReportDatabase,
     SourceRow,
     make_report,
+    make_statements,
+    sources_in,
     totals,
 )
 
@@ -50,7 +52,7 @@ def rows_of(database: ReportDatabase, account: str | None = None) -> list[Source
 
 def summary_values(report: Report) -> dict[str, object]:
     """The summary's this-period value per metric label."""
-    return {str(row[0]): row[2] for row in report.summary.rows}
+    return {str(record["metric"]): record["this_period"] for record in report.summary.records()}
 
 
 def by_name(report: Report) -> list[str]:
@@ -73,7 +75,7 @@ def accounts_db(tmp_path_factory: pytest.TempPathFactory) -> ReportDatabase:
         outcome = load_by_hand(settings, ledger, source, window, clock)
         assert outcome.state is WindowState.LOADED, outcome.reason
         files.append((window, spec))
-    return ReportDatabase(settings.rebates_db, tuple(files))
+    return ReportDatabase(settings.rebates_db, tuple(files), sources_in(settings.rebates_data_dir))
 
 
 def broker_rebate(rows: Iterable[SourceRow]) -> Decimal:
@@ -82,47 +84,48 @@ def broker_rebate(rows: Iterable[SourceRow]) -> Decimal:
 
 def test_the_report_of_every_account_breaks_its_totals_down_by_account_exactly(accounts_db: ReportDatabase) -> None:
     report = make_report(accounts_db.path)
-    assert by_name(report)[:2] == ["by_day", "by_account"]
+    assert by_name(report)[:3] == ["trend", "by_day", "by_account"]
     table = report.table("by_account")
-    records = {
-        str(row[0]): dict(zip((column.name for column in table.columns), row, strict=True)) for row in table.rows
-    }
+    records = {str(record["account"]): record for record in table.records()}
     assert set(records) == {"default", "eu"}
     for account, record in records.items():
         rows = rows_of(accounts_db, account)
-        assert record["broker_rebate"] == broker_rebate(rows)
-        assert record["net_fee"] == totals(rows)["net_fee"]
+        assert record["broker_rebate_usdt"] == broker_rebate(rows)
+        assert record["net_fee_usdt"] == totals(rows)["net_fee"]
         assert record["orders"] == len({row.ord_id for row in rows})
-    parts = [record["broker_rebate"] for record in records.values()]
+    parts = [record["broker_rebate_usdt"] for record in records.values()]
     assert sum((part for part in parts if isinstance(part, Decimal)), Decimal(0)) == broker_rebate(rows_of(accounts_db))
-    assert summary_values(report)["Broker rebate"] == broker_rebate(rows_of(accounts_db))
+    assert table.total_record()["broker_rebate_usdt"] == broker_rebate(rows_of(accounts_db))
+    assert summary_values(report)["Broker rebate (USDT)"] == broker_rebate(rows_of(accounts_db))
     assert report.account is None and "account" not in report.title
 
 
 def test_the_report_of_one_account_holds_only_its_rows_and_windows(accounts_db: ReportDatabase) -> None:
     report = make_report(accounts_db.path, account="eu")
     eu_rows = rows_of(accounts_db, "eu")
-    assert summary_values(report)["Broker rebate"] == broker_rebate(eu_rows)
+    assert summary_values(report)["Broker rebate (USDT)"] == broker_rebate(eu_rows)
     assert summary_values(report)["Orders"] == len({row.ord_id for row in eu_rows})
     assert "by_account" not in by_name(report)
-    assert report.title == "OKX broker commission 2025-01, account eu"
-    assert all("Account eu only." in table.note for table in report.tables if table.name != "reconciliation")
-    assert report.windows_covered == ("eu:api:20250101-20250119", "eu:api:20250121-20250131")
+    assert report.title == "OKX broker commission report 2025-01, account eu"
+    assert report.sources == ("account eu, api: 2 files (2025-01-01..2025-01-19, 2025-01-21..2025-01-31)",)
     reconciliation = report.table("reconciliation")
-    assert reconciliation.column("window_id") == list(report.windows_covered)
+    assert reconciliation.column("file") == [
+        "account eu, api file 2025-01-01 to 2025-01-19",
+        "account eu, api file 2025-01-21 to 2025-01-31",
+    ]
     assert report.reconciliation_ok and all(reconciliation.column("matches"))
     by_code = report.table("by_broker_code")
     assert set(by_code.column("broker_code")) == {row.broker_code for row in eu_rows}
     default = make_report(accounts_db.path, account="default")
-    assert summary_values(default)["Broker rebate"] == broker_rebate(rows_of(accounts_db, "default"))
+    assert summary_values(default)["Broker rebate (USDT)"] == broker_rebate(rows_of(accounts_db, "default"))
 
 
 def test_a_day_is_covered_when_every_account_it_is_reported_for_has_it(accounts_db: ReportDatabase) -> None:
     everyone = make_report(accounts_db.path)
     assert everyone.missing_days == (EU_MISSING_DAY,)
-    assert f"have no loaded api window of account eu, so their figures are incomplete: {EU_MISSING_DAY}" in " ".join(
-        everyone.warnings
-    ), "the warning names the account and broker type that lack the day"
+    assert everyone.incomplete == (f"{EU_MISSING_DAY}: no account eu's api file loaded yet",), (
+        "the line names the account and broker type that lack the day"
+    )
     assert make_report(accounts_db.path, account="eu").missing_days == (EU_MISSING_DAY,)
     assert make_report(accounts_db.path, account="default").missing_days == ()
 
@@ -136,9 +139,9 @@ def test_a_report_of_one_account_names_it_in_its_files_and_headings(
     names = {path.relative_to(tmp_path / "eu").parts[0] for path in written}
     assert names == {"commission_eu_2025-01.xlsx", "commission_eu_2025-01", "commission_eu_2025-01.html"}
     html = (tmp_path / "eu" / "commission_eu_2025-01.html").read_text()
-    assert "<h1>OKX broker commission 2025-01, account eu</h1>" in html
+    assert "<h1>OKX broker commission report 2025-01, account eu</h1>" in html
     workbook = load_workbook(tmp_path / "eu" / "commission_eu_2025-01.xlsx")
-    assert workbook["Summary"]["A1"].value == "OKX broker commission 2025-01, account eu"
+    assert workbook["Summary"]["A1"].value == "OKX broker commission report 2025-01, account eu"
     assert "By account" not in workbook.sheetnames
 
     every = write_reports(settings, JANUARY, out_dir=tmp_path / "all", formats=("xlsx", "csv"), clock=clock)
@@ -148,3 +151,14 @@ def test_a_report_of_one_account_names_it_in_its_files_and_headings(
 
 def test_a_report_of_a_single_account_database_has_no_account_breakdown(january_report: Report) -> None:
     assert "by_account" not in by_name(january_report)
+
+
+def test_statements_of_one_account_hold_its_codes_only(accounts_db: ReportDatabase) -> None:
+    eu_codes = {row.broker_code for row in rows_of(accounts_db, "eu")}
+    statements = make_statements(accounts_db.path, account="eu")
+    assert {report.broker_code for report in statements} == eu_codes
+    for report in statements:
+        mine = [row for row in rows_of(accounts_db, "eu") if row.broker_code == report.broker_code]
+        assert report.table("by_day").total_record()["broker_rebate_usdt"] == broker_rebate(mine)
+        assert report.reconciliation_ok
+        assert dict(report.facts)["OKX account"] == "eu"

@@ -1,4 +1,4 @@
-"""The workbook: the sheets finance expects, typed and formatted cells equal to the report, native charts."""
+"""The workbook: typed cells equal to the report, Total rows, native straight-line charts, set up to print on A4."""
 
 from __future__ import annotations
 
@@ -15,12 +15,25 @@ from openpyxl.utils import get_column_letter
 from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from pipeline.report.model import Column, Kind, Report, Table, cell_kind
-from pipeline.report.xlsx import AMOUNT_FORMAT, DATE_FORMAT, INTEGER_FORMAT, RATE_FORMAT, write_xlsx
+from pipeline.report.model import NUMERIC_KINDS, TOTAL, Column, Kind, Missing, Report, Table, cell_kind, for_people
+from pipeline.report.xlsx import (
+    AMOUNT_FORMAT,
+    DATE_FORMAT,
+    DATETIME_FORMAT,
+    FONT_NAME,
+    INTEGER_FORMAT,
+    MONTH_FORMAT,
+    RATE_FORMAT,
+    RATE_POINTS_FORMAT,
+    write_xlsx,
+)
 
-SUMMARY_HEADER_LABEL = "Metric"
-TABLE_HEADER_ROW = 4
-"""Sheets of tables: title in row 1, note in row 2, header in row 4."""
+FORMATS = {
+    Kind.AMOUNT: AMOUNT_FORMAT,
+    Kind.RATE: RATE_FORMAT,
+    Kind.RATE_POINTS: RATE_POINTS_FORMAT,
+    Kind.INTEGER: INTEGER_FORMAT,
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +46,15 @@ def workbook(workbook_path: Path) -> Workbook:
     return load_workbook(workbook_path)
 
 
-def header_row(sheet: Worksheet, first_label: str) -> int:
-    """The row whose first cell is the table's first column label."""
-    return next(int(cell.row) for cell in sheet["A"] if cell.value == first_label)
-
-
 def worksheet(workbook: Workbook, title: str) -> Worksheet:
     sheet = workbook[title]
     assert isinstance(sheet, Worksheet)
     return sheet
+
+
+def header_row(sheet: Worksheet, first_label: str) -> int:
+    """The row whose first cell is the table's first column label."""
+    return next(int(cell.row) for cell in sheet["A"] if cell.value == first_label)
 
 
 def charts(sheet: Worksheet) -> list[ChartBase]:
@@ -49,12 +62,8 @@ def charts(sheet: Worksheet) -> list[ChartBase]:
     return list(sheet._charts)  # type: ignore[attr-defined]
 
 
-def sheet_of(workbook: Workbook, table: Table) -> Worksheet:
-    return worksheet(workbook, table.title)
-
-
-def test_sheets_are_the_summary_then_one_per_table_in_order(workbook: Workbook, january_report: Report) -> None:
-    assert workbook.sheetnames == ["Summary", *(table.title for table in january_report.tables)]
+def test_sheets_are_the_summary_one_per_table_then_the_glossary(workbook: Workbook, january_report: Report) -> None:
+    assert workbook.sheetnames == ["Summary", *(table.title for table in january_report.tables), "Glossary"]
     assert all(len(name) <= 31 for name in workbook.sheetnames)
 
 
@@ -63,90 +72,149 @@ def test_write_xlsx_returns_the_path_it_wrote_and_leaves_no_partial_file(workboo
     assert [path.name for path in workbook_path.parent.iterdir()] == [workbook_path.name]
 
 
-def test_every_table_has_a_bold_frozen_header_an_autofilter_and_fitted_widths(
+def test_each_table_starts_at_row_1_its_header_alone_frozen_filtered_and_aligned(
     workbook: Workbook, january_report: Report
 ) -> None:
-    for table in (january_report.summary, *january_report.tables):
-        sheet = sheet_of(workbook, table)
-        row = header_row(sheet, table.columns[0].label)
-        labels = [sheet.cell(row=row, column=index).value for index in range(1, len(table.columns) + 1)]
+    for table in map(for_people, january_report.tables):
+        sheet = worksheet(workbook, table.title)
+        labels = [sheet.cell(row=1, column=index).value for index in range(1, len(table.columns) + 1)]
         assert labels == [column.label for column in table.columns], table.name
-        assert all(sheet.cell(row=row, column=index).font.b for index in range(1, len(table.columns) + 1))
-        assert sheet.freeze_panes == f"A{row + 1}", table.name
-        last = get_column_letter(len(table.columns))
-        assert sheet.auto_filter.ref == f"A{row}:{last}{row + len(table.rows)}", table.name
+        assert sheet.freeze_panes == "A2", table.name
+        assert sheet.auto_filter.ref == f"A1:{get_column_letter(len(table.columns))}{1 + len(table.rows)}", table.name
         for index, column in enumerate(table.columns, start=1):
+            header = sheet.cell(row=1, column=index)
+            assert header.font.b and header.font.name == FONT_NAME
+            assert header.alignment.horizontal == ("right" if column.kind in NUMERIC_KINDS else "left"), column.name
             width = sheet.column_dimensions[get_column_letter(index)].width
-            assert width >= min(len(column.label) + 2, 60), (table.name, column.name)
-    assert sheet_of(workbook, january_report.tables[0])["A1"].value == january_report.tables[0].title
-    assert header_row(worksheet(workbook, "By day"), "Day") == TABLE_HEADER_ROW
+            assert width >= max(len(word) for word in column.label.split()), (table.name, column.name)
 
 
-def test_every_cell_is_typed_formatted_and_equal_to_the_report(workbook: Workbook, january_report: Report) -> None:
-    formats = {Kind.AMOUNT: AMOUNT_FORMAT, Kind.RATE: RATE_FORMAT, Kind.INTEGER: INTEGER_FORMAT}
+def test_every_cell_is_typed_formatted_in_an_explicit_font_and_equal_to_the_report(
+    workbook: Workbook, january_report: Report
+) -> None:
     checked = 0
-    for table in (january_report.summary, *january_report.tables):
-        sheet = sheet_of(workbook, table)
+    for table in map(for_people, [january_report.summary, *january_report.tables]):
+        sheet = worksheet(workbook, "Summary" if table.name == "summary" else table.title)
         first = header_row(sheet, table.columns[0].label) + 1
-        for offset, row in enumerate(table.rows):
-            for index, (column, value) in enumerate(zip(table.columns, row, strict=True), start=1):
-                cell = sheet.cell(row=first + offset, column=index)
-                kind = cell_kind(table, column, row)
+        rows: list[tuple[int | None, tuple[object, ...]]] = list(enumerate(table.rows))
+        if table.total is not None:
+            rows.append((None, table.total))
+        for offset, (index, row) in enumerate(rows):
+            for number, (column, value) in enumerate(zip(table.columns, row, strict=True), start=1):
+                cell = sheet.cell(row=first + offset, column=number)
+                kind = cell_kind(table, column, index)
                 where = (table.name, offset, column.name)
+                assert cell.font.name == FONT_NAME, where
                 if value is None:
                     assert cell.value is None, where
-                elif kind in (Kind.AMOUNT, Kind.RATE):
-                    assert isinstance(value, Decimal)
-                    assert cell.data_type == "n" and cell.number_format == formats[kind], where
+                elif isinstance(value, bool):
+                    assert cell.value == ("Yes" if value else "No"), where
+                elif isinstance(value, Missing):
+                    assert cell.value == value.value and cell.data_type == "s", where
+                elif isinstance(value, Decimal):
+                    assert cell.data_type == "n" and cell.number_format == FORMATS[kind], where
+                    expected = value.scaleb(2) if kind is Kind.RATE_POINTS else value
                     # Excel keeps numbers as doubles, written with 16 significant digits: equal to that precision.
-                    assert cell.value == pytest.approx(float(value), rel=1e-15, abs=1e-18), where
+                    assert cell.value == pytest.approx(float(expected), rel=1e-15, abs=1e-18), where
                     checked += 1
-                elif kind is Kind.INTEGER:
+                elif isinstance(value, int):
                     assert cell.value == value and cell.number_format == INTEGER_FORMAT, where
-                elif kind is Kind.DATE:
-                    assert cell.number_format == DATE_FORMAT, where
+                elif isinstance(value, str):
+                    assert cell.value == value and cell.data_type == "s", where
+                elif kind in (Kind.DATE, Kind.MONTH):
+                    assert cell.number_format == (DATE_FORMAT if kind is Kind.DATE else MONTH_FORMAT), where
                     assert isinstance(cell.value, datetime) and cell.value.date() == value, where
                 else:
                     assert cell.value == value, where
     assert checked > 400
 
 
-def test_summary_sheet_states_period_timezone_generation_windows_and_missing_days(
+def test_total_rows_are_bold_and_first_cell_total(workbook: Workbook, january_report: Report) -> None:
+    for table in january_report.tables:
+        if table.total is None:
+            continue
+        sheet = worksheet(workbook, table.title)
+        row = 2 + len(table.rows)
+        assert sheet.cell(row=row, column=1).value == TOTAL, table.name
+        assert sheet.cell(row=row, column=1).font.b, table.name
+        note = sheet.cell(row=row + 2, column=1)
+        assert note.value == table.note and note.alignment.wrap_text, table.name
+
+
+def test_every_sheet_prints_on_a4_one_page_wide_with_titles_header_and_page_numbers(
+    workbook: Workbook, january_report: Report
+) -> None:
+    for sheet in workbook.worksheets:
+        assert isinstance(sheet, Worksheet)
+        setup = sheet.page_setup
+        assert int(setup.paperSize or 0) == int(sheet.PAPERSIZE_A4), sheet.title
+        assert sheet.sheet_properties.pageSetUpPr is not None and sheet.sheet_properties.pageSetUpPr.fitToPage
+        assert setup.fitToWidth == 1 and setup.fitToHeight in (0, 1), sheet.title
+        used = sum(sheet.column_dimensions[get_column_letter(index)].width or 8.43
+                   for index in range(1, sheet.max_column + 1))  # fmt: skip
+        assert setup.orientation == ("landscape" if used > 100 else "portrait"), sheet.title
+        assert sheet.oddHeader is not None and sheet.oddFooter is not None
+        assert sheet.oddHeader.left.text == january_report.title, sheet.title
+        assert sheet.oddHeader.right.text == "&A"
+        assert sheet.oddFooter.right.text == "Page &P of &N"
+        assert "UTC" in str(sheet.oddFooter.left.text)
+        if sheet.title != "Summary":
+            assert sheet.print_title_rows == "$1:$1", sheet.title
+    assert worksheet(workbook, "By broker code").page_setup.orientation == "landscape"
+
+
+def test_summary_sheet_states_period_generation_time_freshness_and_warnings(
     workbook: Workbook, january_report: Report
 ) -> None:
     sheet = worksheet(workbook, "Summary")
-    facts = {row[0].value: row[1].value for row in sheet.iter_rows(min_row=2, max_row=20) if row[0].value}
+    facts = {row[0].value: row[1] for row in sheet.iter_rows(min_row=3, max_row=30) if row[0].value}
     assert sheet["A1"].value == january_report.title
-    assert str(facts["Period"]).startswith("2025-01 (2025-01-01 to 2025-01-31)")
-    assert str(facts["Compared with"]).startswith("2024-12")
-    assert january_report.timezone in str(facts["Timezone"])
-    assert facts["Generated at"] == january_report.generated_at.isoformat(timespec="seconds")
-    assert facts["Windows covered"] == ", ".join(january_report.windows_covered)
-    assert facts["Missing days"] == "2025-01-15"
-    assert facts["Broker code"] == "all"
-    assert "matches" in str(facts["Reconciliation"])
-    warnings = [row[1].value for row in sheet.iter_rows(min_row=2, max_row=20) if row[0].value == "Warning"]
+    assert str(sheet["A2"].value).startswith("Reconciled")
+    assert str(facts["Period"].value).startswith("2025-01-01 to 2025-01-31 (31 days), days in UTC+08:00")
+    assert str(facts["Compared with"].value).startswith("2024-12-01 to 2024-12-31")
+    generated = facts["Generated at"]
+    assert generated.value == datetime(2025, 3, 1, 10, 0) and generated.number_format == DATETIME_FORMAT
+    zone = sheet.cell(row=generated.row, column=3).value
+    assert zone == "UTC+08:00 (2025-03-01 02:00:00 UTC)"
+    assert facts["Latest complete day"].value == "2025-01-31"
+    assert facts["Incomplete"].value == "2025-01-15: no api file loaded yet"
+    warnings = [row[1].value for row in sheet.iter_rows(min_row=2, max_row=40) if row[0].value == "Warning"]
     assert warnings == list(january_report.warnings)
-    assert header_row(sheet, SUMMARY_HEADER_LABEL) > len(warnings) + 9
+    texts = " ".join(str(cell.value) for row in sheet.iter_rows() for cell in row if cell.value is not None)
+    assert "doubles" in texts and "exactly, to 18 decimals" in texts and "holds every decimal" not in texts
+    for developer_word in ("Kind", "trade_date", "REBATES_TZ"):
+        assert developer_word not in texts
 
 
-def test_by_day_has_a_native_line_chart_of_the_daily_broker_rebate(workbook: Workbook) -> None:
+def test_by_day_has_a_straight_line_chart_of_the_daily_broker_rebate(workbook: Workbook) -> None:
     sheet = worksheet(workbook, "By day")
     (chart,) = charts(sheet)
     assert isinstance(chart, LineChart)
     (series,) = chart.series
-    assert series.val.numRef.f == "'By day'!$E$5:$E$35"  # broker_rebate, the 31 days under the header
-    assert series.cat.numRef.f == "'By day'!$A$5:$A$35"
-    assert series.tx.strRef.f == "'By day'!E4"
+    assert series.val.numRef.f == "'By day'!$F$2:$F$32"  # broker_rebate_usdt, the 31 days, not the Total row
+    assert series.cat.numRef.f == "'By day'!$A$2:$A$32"
+    assert series.tx.strRef.f == "'By day'!F1"
+    assert series.smooth is False
 
 
-def test_by_instrument_type_has_a_bar_chart_and_other_sheets_none(workbook: Workbook, january_report: Report) -> None:
-    (chart,) = charts(worksheet(workbook, "By instrument type"))
-    assert isinstance(chart, BarChart)
-    rows = len(january_report.table("by_instrument_type").rows)
-    assert chart.series[0].val.numRef.f == f"'By instrument type'!$F$5:$F${4 + rows}"
+def test_the_trend_and_instrument_types_have_charts_and_no_other_sheet_does(workbook: Workbook) -> None:
+    (trend,) = charts(worksheet(workbook, "Last 12 months"))
+    assert isinstance(trend, LineChart) and len(trend.series) == 4
+    assert all(series.smooth is False for series in trend.series)
+    (bars,) = charts(worksheet(workbook, "By instrument type"))
+    assert isinstance(bars, BarChart)
     with_charts = [sheet.title for sheet in workbook.worksheets if isinstance(sheet, Worksheet) and charts(sheet)]
-    assert with_charts == ["By day", "By instrument type"]
+    assert with_charts == ["Last 12 months", "By day", "By instrument type"]
+
+
+def test_the_glossary_explains_every_amount_and_the_sign_convention(workbook: Workbook) -> None:
+    sheet = worksheet(workbook, "Glossary")
+    terms = {row[0].value: row[1].value for row in sheet.iter_rows(min_row=2) if row[0].value}
+    for label in ("Broker rebate (USDT)", "Sub-broker rebate (USDT)", "User rebate (USDT)", "Net fee (USDT)",
+                  "Settlement fee (USDT)", "Fee (USDT)", "Spot volume (USDT)", "Derivative volume (USDT)"):  # fmt: skip
+        assert label in terms, label
+    assert "negative" in str(terms["Fee (USDT)"]) and "brokerRebate" in str(terms["Broker rebate (USDT)"])
+    assert "percentage points" in str(terms["Effective rate"])
 
 
 def test_text_that_looks_like_a_formula_or_holds_control_characters_stays_text(
@@ -155,5 +223,5 @@ def test_text_that_looks_like_a_formula_or_holds_control_characters_stays_text(
     table = Table("odd", "Odd: text?", (Column("broker_code", "Broker code", Kind.TEXT),), (("=1+1",), ("a\x01b",)))
     report = dataclasses.replace(january_report, tables=(table,), charts=())
     sheet = worksheet(load_workbook(write_xlsx(report, tmp_path / "odd.xlsx")), "Odd  text")
-    assert (sheet["A5"].value, sheet["A5"].data_type) == ("=1+1", "s")
-    assert sheet["A6"].value == "a\ufffdb"
+    assert (sheet["A2"].value, sheet["A2"].data_type) == ("=1+1", "s")
+    assert sheet["A3"].value == "a\ufffdb"
