@@ -21,8 +21,8 @@ from pipeline.acquire.steps import SyncReport
 from pipeline.clock import FakeClock, SystemClock
 from pipeline.config import Settings, load_settings
 from pipeline.db import connect
+from pipeline.domain import CREATE_INTERVAL
 from pipeline.ledger import Ledger, WindowState
-from pipeline.okx.limits import CREATE_INTERVAL
 from pipeline.report.model import Period
 from pipeline.report.run import write_reports
 from pipeline.simulator.options import ROTATE

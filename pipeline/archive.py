@@ -15,9 +15,9 @@ from pathlib import Path
 from filelock import lock_descriptor
 
 from pipeline.config import DEFAULT_ACCOUNT, DataLayout
+from pipeline.domain import DATE_FORMAT
 from pipeline.fileformat import FileFormat, detect_format
 from pipeline.ledger import FileRecord
-from pipeline.okx.limits import DATE_FORMAT
 from pipeline.windows import RebateWindow
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline.okx.limits import OVERDUE_AFTER, BrokerType
+from pipeline.domain import OVERDUE_AFTER, BrokerType
 from pipeline.simulator.cli import simulator_command
 
 if TYPE_CHECKING:

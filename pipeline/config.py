@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from pipeline.okx.limits import BrokerType
+from pipeline.domain import BrokerType
 
 
 class SettingsError(Exception):

@@ -26,9 +26,9 @@ from pipeline.config import (
     set_variables,
 )
 from pipeline.db import DatabaseLockedError, DatabaseUnusableError, connect
+from pipeline.domain import GET_LIMIT, PUBLIC_TIME_PATH, TIMESTAMP_TOLERANCE
 from pipeline.okx.client import OkxClient
 from pipeline.okx.errors import OkxError, OkxParameterError, OkxRateLimitError
-from pipeline.okx.limits import GET_LIMIT, PUBLIC_TIME_PATH, TIMESTAMP_TOLERANCE
 from pipeline.okx.throttle import open_limiter
 from pipeline.pg import StateUnavailableError, describe_url, open_connection, schema_is_current
 

@@ -15,7 +15,7 @@ import duckdb
 from pipeline.clock import Clock
 from pipeline.config import DEFAULT_ACCOUNT, DEFAULT_LOCK_TIMEOUT, Settings
 from pipeline.db import connect, transaction
-from pipeline.okx.limits import CREATE_INTERVAL, GENERATION_TIME, OVERDUE_AFTER
+from pipeline.domain import CREATE_INTERVAL, GENERATION_TIME, OVERDUE_AFTER
 from pipeline.pg import connect as connect_state
 from pipeline.pg import lock_in_transaction
 from pipeline.sqlfiles import Dialect, ledger_statement

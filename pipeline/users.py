@@ -13,10 +13,10 @@ from pydantic import SecretStr
 
 from pipeline.clock import Clock
 from pipeline.config import DEFAULT_ACCOUNT, Settings, select_accounts
+from pipeline.domain import BrokerType
 from pipeline.formulas import neutralised, write_text
 from pipeline.okx.client import OkxClient, UserRebateInfo, mask_key
 from pipeline.okx.errors import OkxAuthError, OkxError, OkxRateLimitError
-from pipeline.okx.limits import BrokerType
 from pipeline.okx.throttle import GetLimiter, open_limiter
 from pipeline.okx.user_throttle import IfRebateLimiter
 

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from enum import StrEnum
 
 from pipeline.config import DEFAULT_ACCOUNT
-from pipeline.okx.limits import DATE_FORMAT, MAX_WINDOW_DAYS
+from pipeline.domain import DATE_FORMAT, MAX_WINDOW_DAYS
 
 DEFAULT_SCOPE = "default"
 """The ledger's broker type when REBATES_BROKER_TYPES is empty (a single-type broker: no brokerType is sent)."""

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.clock import FakeClock
 from pipeline.config import Settings, UsageError, load_settings
+from pipeline.domain import CREATE_INTERVAL, GET_LIMIT, REBATE_PATH, BrokerType
 from pipeline.ledger import Ledger, OverlapError, WindowState
-from pipeline.okx.limits import CREATE_INTERVAL, GET_LIMIT, REBATE_PATH, BrokerType
 from pipeline.okx.throttle import FileSlots, GetLimiter
 from pipeline.passes import retry_windows, sync_accounts
 from pipeline.simulator.server import RunningSimulator

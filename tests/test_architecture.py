@@ -33,7 +33,7 @@ LAYERS: list[set[str]] = [
     },
     {"pipeline.migrations"},
     {"pipeline.config", "pipeline.clock", "pipeline.logs", "pipeline.sqlfiles"},
-    {"pipeline.okx.limits", "pipeline.okx.signing"},
+    {"pipeline.domain", "pipeline.okx.signing"},
 ]
 """Top to bottom. A module may import its own room (package) and any room below its own, nothing above or beside."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import SettingsError, UsageError, load_settings, parse_timezone, select_accounts
-from pipeline.okx.limits import BrokerType
+from pipeline.domain import BrokerType
 
 
 def test_defaults_match_the_documented_interface() -> None:

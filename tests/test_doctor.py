@@ -21,7 +21,7 @@ from pipeline.clock import FakeClock, epoch_ms
 from pipeline.config import Settings
 from pipeline.db import connect
 from pipeline.doctor import Check, run_doctor
-from pipeline.okx.limits import PUBLIC_TIME_PATH, REBATE_PATH
+from pipeline.domain import PUBLIC_TIME_PATH, REBATE_PATH
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import (
     DEFAULT_API_KEY,

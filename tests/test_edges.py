@@ -21,7 +21,7 @@ from pipeline.cli import Exit, app
 from pipeline.clock import FakeClock
 from pipeline.clock_file import CLOCK_FILE_VARIABLE
 from pipeline.config import Settings, parse_timezone
-from pipeline.okx.limits import CREATE_INTERVAL
+from pipeline.domain import CREATE_INTERVAL
 from pipeline.passes import sync
 from pipeline.simulator.files import Corruption
 from pipeline.simulator.server import RunningSimulator

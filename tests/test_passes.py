@@ -13,9 +13,9 @@ from pipeline import passes
 from pipeline.acquire.steps import PassScope, Syncer, SyncReport
 from pipeline.clock import FakeClock
 from pipeline.config import load_settings
+from pipeline.domain import BrokerType
 from pipeline.ledger import WindowState
 from pipeline.okx.errors import OkxTransientError
-from pipeline.okx.limits import BrokerType
 from pipeline.passes import (
     IDLE_PAUSE,
     MIN_PAUSE,

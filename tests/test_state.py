@@ -17,8 +17,8 @@ from pipeline.clock import FakeClock
 from pipeline.config import Settings, load_settings
 from pipeline.db import connect
 from pipeline.doctor import check_shared_paths, check_state
+from pipeline.domain import REBATE_PATH
 from pipeline.ledger import CreateOutcome, FileRecord, Ledger, WindowState, open_ledger
-from pipeline.okx.limits import REBATE_PATH
 from pipeline.okx.throttle import GetLimiter, open_limiter
 from pipeline.pg import StateUnavailableError, open_connection
 from pipeline.simulator.files import FileSpec, build_rebate_file

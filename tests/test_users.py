@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 from pipeline.cli import Exit, app, console
 from pipeline.clock import FakeClock, SystemClock
 from pipeline.config import Settings
+from pipeline.domain import IF_REBATE_PATH, BrokerType
 from pipeline.okx.client import OkxClient, UserRebateInfo, mask_key
 from pipeline.okx.errors import OkxAuthError, OkxError
-from pipeline.okx.limits import IF_REBATE_PATH, BrokerType
 from pipeline.okx.user_throttle import IfRebateLimiter
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import (

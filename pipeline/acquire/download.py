@@ -18,8 +18,8 @@ import httpx
 
 from pipeline.archive import CHUNK, ArchivedFile, partial_file, put
 from pipeline.config import LOOPBACK_HOSTS, DataLayout, Settings
+from pipeline.domain import OKX_FILE_HOSTS
 from pipeline.logs import install_link_redaction
-from pipeline.okx.limits import OKX_FILE_HOSTS
 from pipeline.windows import RebateWindow
 
 log = logging.getLogger(__name__)

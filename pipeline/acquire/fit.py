@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
+from pipeline.domain import DATE_FORMAT
 from pipeline.okx.client import RebateLink
-from pipeline.okx.limits import DATE_FORMAT
 
 
 @dataclass(frozen=True)

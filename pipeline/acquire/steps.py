@@ -23,6 +23,7 @@ from pipeline.acquire.fit import LinkDays, UnfinishedDay, UnfitLink, check_compl
 from pipeline.archive import clean_temp
 from pipeline.clock import Clock
 from pipeline.config import DEFAULT_ACCOUNT, Settings
+from pipeline.domain import CREATE_INTERVAL, CREATE_WAIT, MAX_RETRY_AFTER, OVERDUE_AFTER, BrokerType
 from pipeline.ledger import (
     CreateOutcome,
     Ledger,
@@ -43,7 +44,6 @@ from pipeline.okx.errors import (
     OkxRateLimitError,
     OkxTransientError,
 )
-from pipeline.okx.limits import CREATE_INTERVAL, CREATE_WAIT, MAX_RETRY_AFTER, OVERDUE_AFTER, BrokerType
 from pipeline.okx.throttle import GetLimiter, open_limiter
 from pipeline.windows import DEFAULT_SCOPE, RebateWindow, WindowKind
 

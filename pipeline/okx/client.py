@@ -28,6 +28,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 from pipeline.clock import Clock, SystemClock, from_epoch_ms
 from pipeline.config import Settings, account_variable
+from pipeline.domain import DATE_FORMAT, IF_REBATE_PATH, MAX_WINDOW_DAYS, REBATE_PATH, BrokerType
 from pipeline.logs import install_link_redaction
 from pipeline.okx.errors import (
     OkxError,
@@ -37,7 +38,6 @@ from pipeline.okx.errors import (
     data_or_raise,
     network_error,
 )
-from pipeline.okx.limits import DATE_FORMAT, IF_REBATE_PATH, MAX_WINDOW_DAYS, REBATE_PATH, BrokerType
 from pipeline.okx.signing import okx_timestamp, sign
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from pipeline.okx.limits import CREATE_INTERVAL, GET_LIMIT, GET_WINDOW, TIMESTAMP_TOLERANCE
+from pipeline.domain import CREATE_INTERVAL, GET_LIMIT, GET_WINDOW, TIMESTAMP_TOLERANCE
 
 EXCERPT_CHARS = 200
 """How much of an unexpected answer an error message quotes."""

@@ -13,7 +13,7 @@ from filelock import FileLock
 
 from pipeline.clock import Clock
 from pipeline.config import DEFAULT_ACCOUNT, Settings
-from pipeline.okx.limits import GET_LIMIT, GET_WINDOW, REBATE_PATH
+from pipeline.domain import GET_LIMIT, GET_WINDOW, REBATE_PATH
 from pipeline.pg import connect as connect_state
 from pipeline.pg import lock_in_transaction
 from pipeline.sqlfiles import Dialect, ledger_statement

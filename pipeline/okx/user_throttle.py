@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pipeline.clock import Clock
 from pipeline.config import DEFAULT_ACCOUNT
-from pipeline.okx.limits import IF_REBATE_LIMIT, IF_REBATE_PATH, IF_REBATE_WINDOW
+from pipeline.domain import IF_REBATE_LIMIT, IF_REBATE_PATH, IF_REBATE_WINDOW
 from pipeline.okx.throttle import GetLimiter
 
 SAFETY_MARGIN = timedelta(milliseconds=100)

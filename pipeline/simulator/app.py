@@ -61,7 +61,7 @@ from starlette.types import Receive, Scope, Send
 
 from pipeline.clock import Clock, FakeClock, SystemClock, epoch_ms, from_epoch_ms
 from pipeline.config import LOOPBACK_HOSTS
-from pipeline.okx.limits import (
+from pipeline.domain import (
     DATE_FORMAT,
     IF_REBATE_PATH,
     LINK_VALIDITY,

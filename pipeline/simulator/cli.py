@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.okx.limits import GENERATION_TIME
+from pipeline.domain import GENERATION_TIME
 from pipeline.simulator.options import DEFAULT_PORT, ROTATE, FileShape, HeaderStyle, Layout
 
 

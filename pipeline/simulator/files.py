@@ -21,7 +21,7 @@ from openpyxl import Workbook
 from openpyxl.writer.excel import ExcelWriter
 
 from pipeline.clock import epoch_ms
-from pipeline.okx.limits import OKX_DAY_TZ
+from pipeline.domain import OKX_DAY_TZ
 from pipeline.simulator.options import FileShape, HeaderStyle, Layout
 
 __all__ = [

@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from pipeline.clock import Clock, FakeClock, epoch_ms
 from pipeline.config import account_variable, parse_accounts
-from pipeline.okx.limits import (
+from pipeline.domain import (
     CREATE_INTERVAL,
     DATE_FORMAT,
     GENERATION_TIME,

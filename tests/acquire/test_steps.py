@@ -15,10 +15,10 @@ from pipeline.acquire.steps import PassScope, SyncReport, syncer_for
 from pipeline.archive import ArchivedFile
 from pipeline.clock import FakeClock
 from pipeline.config import Settings, UsageError
+from pipeline.domain import CREATE_INTERVAL, CREATE_WAIT, GET_LIMIT, GET_WINDOW, MAX_RETRY_AFTER, REBATE_PATH
 from pipeline.ledger import CreateOutcome, Ledger, WindowState
 from pipeline.okx.client import OkxClient, RebateLink
 from pipeline.okx.errors import OkxParameterError, OkxRateLimitError, OkxTransientError
-from pipeline.okx.limits import CREATE_INTERVAL, CREATE_WAIT, GET_LIMIT, GET_WINDOW, MAX_RETRY_AFTER, REBATE_PATH
 from pipeline.passes import retry_windows, sync
 from pipeline.simulator.files import Corruption
 from pipeline.simulator.server import RunningSimulator

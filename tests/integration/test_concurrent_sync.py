@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.clock import SystemClock
+from pipeline.domain import REBATE_PATH
 from pipeline.ledger import Ledger, WindowState
-from pipeline.okx.limits import REBATE_PATH
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import SimulatorConfig
 from pipeline.windows import yesterday

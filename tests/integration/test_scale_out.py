@@ -20,7 +20,7 @@ import pytest
 from pipeline.clock import FileClock
 from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.db import connect
-from pipeline.okx.limits import GET_LIMIT, GET_WINDOW, REBATE_PATH, BrokerType
+from pipeline.domain import GET_LIMIT, GET_WINDOW, REBATE_PATH, BrokerType
 from pipeline.simulator.app import FILES_PATH
 from pipeline.simulator.files import AMOUNT_COLUMNS as SOURCE_COLUMNS
 from pipeline.simulator.files import generate_rows

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from pipeline.clock import FakeClock, from_epoch_ms
 from pipeline.config import SettingsError
+from pipeline.domain import REBATE_PATH, BrokerType
 from pipeline.okx.client import CreateResult, OkxClient, RebateLink, UserRebateInfo
 from pipeline.okx.errors import (
     OkxAuthError,
@@ -26,7 +27,6 @@ from pipeline.okx.errors import (
     OkxTransientError,
     OkxUnknownCodeError,
 )
-from pipeline.okx.limits import REBATE_PATH, BrokerType
 from pipeline.okx.signing import okx_timestamp, sign
 
 MakeClient = Callable[..., OkxClient]

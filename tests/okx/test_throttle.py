@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipeline.clock import FakeClock
-from pipeline.okx.limits import GET_LIMIT, GET_WINDOW, REBATE_PATH
+from pipeline.domain import GET_LIMIT, GET_WINDOW, REBATE_PATH
 from pipeline.okx.throttle import GetLimiter
 
 

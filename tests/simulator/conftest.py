@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from pipeline.clock import Clock, FakeClock
-from pipeline.okx.limits import REBATE_PATH, BrokerType
+from pipeline.domain import REBATE_PATH, BrokerType
 from pipeline.okx.signing import okx_timestamp, sign
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_ACCOUNT, SimAccount, SimulatorConfig

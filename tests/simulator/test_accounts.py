@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.clock import FakeClock, from_epoch_ms
-from pipeline.okx.limits import IF_REBATE_PATH, REBATE_PATH, BrokerType
+from pipeline.domain import IF_REBATE_PATH, REBATE_PATH, BrokerType
 from pipeline.simulator.files import FileSpec, build_rebate_file
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import (

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from pipeline.clock import FakeClock
-from pipeline.okx.limits import REBATE_PATH, TIMESTAMP_TOLERANCE
+from pipeline.domain import REBATE_PATH, TIMESTAMP_TOLERANCE
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import SimAccount, SimulatorConfig
 from tests.simulator.conftest import API_ONLY, NOT_A_BROKER, SIM_START, SignedOkx, envelope

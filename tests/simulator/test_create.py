@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from pipeline.clock import FakeClock, epoch_ms
-from pipeline.okx.limits import CREATE_INTERVAL, REBATE_PATH
+from pipeline.domain import CREATE_INTERVAL, REBATE_PATH
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import SimAccount
 from tests.simulator.conftest import API_ONLY, OAUTH_ONLY, SignedOkx, envelope

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from pipeline.clock import FakeClock
-from pipeline.okx.limits import GENERATION_TIME, REBATE_PATH
+from pipeline.domain import GENERATION_TIME, REBATE_PATH
 from pipeline.simulator.files import Corruption, corrupt
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import Fault, Faults

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from pipeline.clock import FakeClock
-from pipeline.okx.limits import IF_REBATE_PATH
+from pipeline.domain import IF_REBATE_PATH
 from pipeline.simulator.state import DEFAULT_USERS, SimAccount, SimUser
 from tests.simulator.conftest import API_ONLY, NOT_A_BROKER, SignedOkx, envelope
 

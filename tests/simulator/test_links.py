@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from pipeline.clock import FakeClock, epoch_ms
-from pipeline.okx.limits import GENERATION_TIME, GET_WINDOW, LINK_VALIDITY, REBATE_PATH
+from pipeline.domain import GENERATION_TIME, GET_WINDOW, LINK_VALIDITY, REBATE_PATH
 from pipeline.simulator.files import FileSpec, build_rebate_file
 from pipeline.simulator.options import ROTATE
 from pipeline.simulator.server import RunningSimulator

@@ -18,7 +18,7 @@ import typer
 from typer.testing import CliRunner
 
 from pipeline.clock import FakeClock, from_epoch_ms
-from pipeline.okx.limits import BrokerType
+from pipeline.domain import BrokerType
 from pipeline.simulator.cli import simulator_command
 from pipeline.simulator.state import SimAccount
 from tests.simulator.conftest import SignedOkx, envelope

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from pipeline.clock import FakeClock, epoch_ms
-from pipeline.okx.limits import REBATE_PATH
+from pipeline.domain import REBATE_PATH
 from pipeline.simulator.app import SimulatorApp
 from pipeline.simulator.server import RunningSimulator, serve
 from pipeline.simulator.state import Fault

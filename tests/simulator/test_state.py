@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from pipeline.clock import FakeClock
-from pipeline.okx.limits import CREATE_INTERVAL, GENERATION_TIME, BrokerType
+from pipeline.domain import CREATE_INTERVAL, GENERATION_TIME, BrokerType
 from pipeline.simulator.files import FileShape, HeaderStyle, Layout
 from pipeline.simulator.options import ROTATE
 from pipeline.simulator.state import DEFAULT_ACCOUNT, Fault, SimAccount, SimulatorConfig, SimulatorState

@@ -1,4 +1,4 @@
-"""Every OKX limit and constant the pipeline and the simulator obey, named once."""
+"""The domain's words, named once and below every other module: broker types, and every OKX limit, path and host."""
 
 from __future__ import annotations
 
