@@ -10,8 +10,8 @@ from prefect.artifacts import create_progress_artifact, create_table_artifact, u
 
 from flows.policy import DATABASE_RETRIES, STEP_OPTIONS
 from flows.runtime import base_settings, run_clock
-from pipeline.acquire.steps import PassScope
 from pipeline.config import DEFAULT_ACCOUNT
+from pipeline.pass_types import PassScope
 from pipeline.run_tables import WindowRow, percent_done, window_rows
 
 WINDOW_STATES_KEY = "window-states"

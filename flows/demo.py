@@ -17,12 +17,12 @@ from rich.table import Table
 from flows.demo_home import DEMO_DIR, clear_demo_data
 from flows.runtime import pinned
 from flows.sync import sync_rebates
-from pipeline.acquire.steps import SyncReport
 from pipeline.clock import FakeClock, SystemClock
 from pipeline.config import Settings, load_settings
 from pipeline.db import connect
 from pipeline.domain import CREATE_INTERVAL
 from pipeline.ledger import Ledger, WindowState
+from pipeline.pass_types import SyncReport
 from pipeline.report.model import Period
 from pipeline.report.run import write_reports
 from pipeline.simulator.options import ROTATE

@@ -23,10 +23,11 @@ from flows.policy import (
     SYNC_TIMEOUT,
 )
 from flows.runtime import account_names, base_settings, run_clock, run_settings, show_pipeline_logs
-from pipeline.acquire.steps import OkxAnswers, PassScope, SyncReport, syncer_for
+from pipeline.acquire.steps import OkxAnswers, syncer_for
 from pipeline.alerts import alerts_for
 from pipeline.config import DEFAULT_ACCOUNT, Settings, SettingsError, UsageError
 from pipeline.domain import BrokerType
+from pipeline.pass_types import PassScope, SyncReport
 from pipeline.passes import PassRun, Step, Until, describe_range, drive, pass_scope, prepare, retry_windows, run_step
 from pipeline.summary import summary_markdown
 from pipeline.windows import RebateWindow

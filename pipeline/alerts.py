@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pipeline.acquire.steps import SyncReport
 from pipeline.config import DEFAULT_ACCOUNT
+from pipeline.pass_types import SyncReport
 
 RESOURCE_PREFIX = "okx-rebates"
 """Every event's resource id starts with this: `okx-rebates.window.<window id>`, `okx-rebates.pass.<flow>[.<acct>]`."""

@@ -24,10 +24,10 @@ from pipeline.domain import OVERDUE_AFTER, BrokerType
 from pipeline.simulator.cli import simulator_command
 
 if TYPE_CHECKING:
-    from pipeline.acquire.steps import SyncReport
     from pipeline.clock import Clock
     from pipeline.config import Settings
     from pipeline.ledger import WindowRecord
+    from pipeline.pass_types import SyncReport
     from pipeline.report.model import Period, ReportFormat
     from pipeline.store.analysts import QueryResult
 

@@ -13,12 +13,13 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from pipeline.acquire.steps import PassScope, Syncer, SyncReport, broker_scope, syncer_for
+from pipeline.acquire.steps import Syncer, broker_scope, syncer_for
 from pipeline.clock import Clock
 from pipeline.config import Settings, SettingsError, UsageError, check_writable_paths, select_accounts
 from pipeline.db import connect
 from pipeline.domain import OVERDUE_AFTER, BrokerType
 from pipeline.ledger import Ledger, WindowRecord, WindowState, open_ledger
+from pipeline.pass_types import PassScope, SyncReport
 from pipeline.state import duckdb_writes
 from pipeline.store.ingest import ingest_due
 from pipeline.windows import DEFAULT_SCOPE, RebateWindow, yesterday

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pipeline.acquire.steps import PassScope
 from pipeline.alerts import redact
 from pipeline.clock import Clock
 from pipeline.config import Settings
 from pipeline.ledger import DONE_STATES, open_ledger
+from pipeline.pass_types import PassScope
 
 WindowRow = dict[str, str | int | None]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from pipeline.acquire.steps import SyncReport
+from pipeline.pass_types import SyncReport
 
 Rows = list[tuple[str, list[str]]]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from pipeline.acquire.steps import SyncReport
 from pipeline.alerts import RESOURCE_PREFIX, AlertKind, alerts_for, redact
+from pipeline.pass_types import SyncReport
 
 
 def test_each_problem_becomes_one_alert_with_its_window_and_reason() -> None:

@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"pipeline.passes", "pipeline.alerts"},
     {"pipeline.report"},  # reads what the store wrote: the database, and the archived files again to reconcile
     {"pipeline.acquire", "pipeline.store", "pipeline.users"},
-    {"pipeline.archive", "pipeline.state"},
+    {"pipeline.archive", "pipeline.state", "pipeline.pass_types"},
     {"pipeline.ledger"},
     {"pipeline.okx"},
     {

@@ -10,12 +10,13 @@ from typing import cast
 import pytest
 
 from pipeline import passes
-from pipeline.acquire.steps import PassScope, Syncer, SyncReport
+from pipeline.acquire.steps import Syncer
 from pipeline.clock import FakeClock
 from pipeline.config import load_settings
 from pipeline.domain import BrokerType
 from pipeline.ledger import WindowState
 from pipeline.okx.errors import OkxTransientError
+from pipeline.pass_types import PassScope, SyncReport
 from pipeline.passes import (
     IDLE_PAUSE,
     MIN_PAUSE,

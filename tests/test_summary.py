@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from pipeline.acquire.steps import PassScope
 from pipeline.ledger import CreateOutcome
+from pipeline.pass_types import PassScope
 from pipeline.summary import summary_markdown, summary_rows
 
 NOW = datetime(2026, 1, 2, 3, 0, tzinfo=UTC)

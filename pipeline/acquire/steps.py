@@ -22,7 +22,7 @@ from pipeline.acquire.download import (
 from pipeline.acquire.fit import LinkDays, UnfinishedDay, UnfitLink, check_complete, check_fits, link_days
 from pipeline.archive import clean_temp
 from pipeline.clock import Clock
-from pipeline.config import DEFAULT_ACCOUNT, Settings
+from pipeline.config import Settings
 from pipeline.domain import CREATE_INTERVAL, CREATE_WAIT, MAX_RETRY_AFTER, OVERDUE_AFTER, BrokerType
 from pipeline.ledger import (
     CreateOutcome,
@@ -45,6 +45,7 @@ from pipeline.okx.errors import (
     OkxTransientError,
 )
 from pipeline.okx.throttle import GetLimiter, open_limiter
+from pipeline.pass_types import PassScope, SyncReport
 from pipeline.windows import DEFAULT_SCOPE, RebateWindow, WindowKind
 
 log = logging.getLogger(__name__)
@@ -67,85 +68,6 @@ def broker_scope(broker_type: BrokerType | None) -> str:
 def scope_broker_type(scope: str) -> BrokerType | None:
     """The `brokerType` to send for a ledger scope."""
     return None if scope == DEFAULT_SCOPE else BrokerType(scope)
-
-
-@dataclass
-class SyncReport:
-    """What one pass did, for the CLI's summary, the flow's artifact and the tests."""
-
-    begin: date
-    end: date
-    adopted: list[str] = field(default_factory=list)
-    planned: list[str] = field(default_factory=list)
-    created: str | None = None
-    create_outcome: CreateOutcome | None = None
-    create_next_at: datetime | None = None
-    polled: dict[str, str] = field(default_factory=dict)
-    downloaded: list[str] = field(default_factory=list)
-    loaded: dict[str, int] = field(default_factory=dict)
-    quarantined: dict[str, str] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    pending: list[str] = field(default_factory=list)
-    unfinished: dict[str, str] = field(default_factory=dict)
-    """Windows of the pass's days that are neither loaded nor quarantined, with their state."""
-    next_poll_at: datetime | None = None
-    """When the earliest window still waiting for OKX is due another poll (None when none waits)."""
-    overdue: list[str] = field(default_factory=list)
-    """Windows requested longer than OVERDUE_AFTER ago whose file OKX still has not finished (each also warned)."""
-    create_refusal: str | None = None
-    """Why OKX refused or failed this pass's create (50011, or a transient error after retries), in words."""
-
-    def warn(self, message: str) -> None:
-        """Record and log a warning."""
-        log.warning("%s", message)
-        self.warnings.append(message)
-
-    def merge(self, step: SyncReport) -> SyncReport:
-        """Add what a later step of the same pass did (the flows run each step as its own task)."""
-        self.adopted += step.adopted
-        self.planned += step.planned
-        if step.created is not None:
-            self.created, self.create_outcome = step.created, step.create_outcome
-            self.create_refusal = step.create_refusal
-        self.create_next_at = step.create_next_at or self.create_next_at
-        self.polled.update(step.polled)
-        self.downloaded += step.downloaded
-        self.loaded.update(step.loaded)
-        self.quarantined.update(step.quarantined)
-        self.failed.update(step.failed)
-        self.warnings += [warning for warning in step.warnings if warning not in self.warnings]
-        self.pending = step.pending or self.pending
-        return self
-
-    def note_status(self, status: SyncReport) -> None:
-        """Take what a what-is-pending step found, replacing what an earlier round of the same pass found."""
-        self.pending, self.unfinished, self.next_poll_at = status.pending, status.unfinished, status.next_poll_at
-        self.overdue = status.overdue
-        self.create_next_at = status.create_next_at
-
-
-@dataclass(frozen=True)
-class PassScope:
-    """What a pass covers: its days and the ledger's broker scopes; plain values a flow hands from task to task."""
-
-    begin: date
-    end: date
-    scopes: tuple[str, ...]
-    account: str = DEFAULT_ACCOUNT
-
-    def report(self) -> SyncReport:
-        """An empty report for a step of this pass."""
-        return SyncReport(self.begin, self.end)
-
-    def holds(self, record: WindowRecord) -> bool:
-        """Whether a window is of this pass's account and scopes and shares a day with its days."""
-        return (
-            record.account == self.account
-            and record.broker_type in self.scopes
-            and record.begin_date <= self.end
-            and record.end_date >= self.begin
-        )
 
 
 @dataclass

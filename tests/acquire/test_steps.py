@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.acquire import steps
 from pipeline.acquire.download import DownloadStalledError, download_file
-from pipeline.acquire.steps import PassScope, SyncReport, syncer_for
+from pipeline.acquire.steps import syncer_for
 from pipeline.archive import ArchivedFile
 from pipeline.clock import FakeClock
 from pipeline.config import Settings, UsageError
@@ -19,6 +19,7 @@ from pipeline.domain import CREATE_INTERVAL, CREATE_WAIT, GET_LIMIT, GET_WINDOW,
 from pipeline.ledger import CreateOutcome, Ledger, WindowState
 from pipeline.okx.client import OkxClient, RebateLink
 from pipeline.okx.errors import OkxParameterError, OkxRateLimitError, OkxTransientError
+from pipeline.pass_types import PassScope, SyncReport
 from pipeline.passes import retry_windows, sync
 from pipeline.simulator.files import Corruption
 from pipeline.simulator.server import RunningSimulator

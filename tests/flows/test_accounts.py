@@ -16,11 +16,11 @@ from flows.artifacts import account_key
 from flows.reports import build_reports
 from flows.runtime import run_settings
 from flows.sync import backfill, retry_by_account, sync_rebates
-from pipeline.acquire.steps import SyncReport
 from pipeline.cli import _secret_block_reader
 from pipeline.clock import FileClock
 from pipeline.config import SettingsError, UsageError
 from pipeline.doctor import Check, run_doctor
+from pipeline.pass_types import SyncReport
 from pipeline.passes import prepare
 from pipeline.report.model import Period
 from pipeline.simulator.server import RunningSimulator

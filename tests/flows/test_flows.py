@@ -29,10 +29,10 @@ from flows.reports import build_reports, report_periods
 from flows.runtime import run_settings
 from flows.serve import deployments, schedule_timezone
 from flows.sync import backfill, load, sync_rebates
-from pipeline.acquire.steps import SyncReport
 from pipeline.config import CREDENTIALS_BLOCK_VARIABLE, SettingsError, parse_timezone
 from pipeline.db import DatabaseLockedError
 from pipeline.okx.errors import OkxAuthError, OkxTransientError
+from pipeline.pass_types import SyncReport
 from pipeline.report.model import Period
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY
