@@ -13,7 +13,13 @@ import pytest
 from pipeline.clock import FakeClock
 from pipeline.config import Settings, load_settings
 from pipeline.simulator.server import RunningSimulator
-from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, SimulatorConfig
+from pipeline.simulator.state import (
+    DEFAULT_API_KEY,
+    DEFAULT_PASSPHRASE,
+    DEFAULT_SECRET_KEY,
+    SimAccount,
+    SimulatorConfig,
+)
 from tests.postgres import Cluster, server_binaries
 
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
@@ -78,6 +84,33 @@ def make_operator_env(simulator: RunningSimulator, data: Path) -> dict[str, str]
     }
 
 
+def accounts_variables(base_url: str, data: Path, accounts: dict[str, SimAccount], **extra: str) -> dict[str, str]:
+    """REBATES_ACCOUNTS naming `accounts` (name -> simulator account), each with its own keys, against `base_url`.
+
+    Data under `data`; `extra` adds or overrides variables (a broker type per account, say).
+    """
+    variables = {
+        "REBATES_ACCOUNTS": ",".join(accounts),
+        "OKX_BASE_URL": base_url,
+        "REBATES_DATA_DIR": str(data),
+        "REBATES_DB": str(data / "rebates.duckdb"),
+    }
+    for name, account in accounts.items():
+        suffix = name.upper()
+        variables |= {
+            f"OKX_API_KEY_{suffix}": account.api_key,
+            f"OKX_SECRET_KEY_{suffix}": account.secret_key,
+            f"OKX_PASSPHRASE_{suffix}": account.passphrase,
+        }
+    return variables | extra
+
+
+def set_env(monkeypatch: pytest.MonkeyPatch, variables: dict[str, str]) -> None:
+    """Put `variables` in this process's environment for the test."""
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture
 def operator_env() -> OperatorEnv:
     """`make_operator_env`, for tests that start `rebates` in a subprocess."""
@@ -88,8 +121,7 @@ def operator_env() -> OperatorEnv:
 def simulator_env(simulator: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """`make_operator_env` in this process's environment, for commands run in it; returns the data directory."""
     data = tmp_path / "data"
-    for name, value in make_operator_env(simulator, data).items():
-        monkeypatch.setenv(name, value)
+    set_env(monkeypatch, make_operator_env(simulator, data))
     return data
 
 

@@ -20,6 +20,7 @@ from pipeline.passes import retry_windows, sync_accounts
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import SimAccount, SimulatorConfig
 from pipeline.windows import RebateWindow, WindowKind
+from tests.conftest import accounts_variables, set_env
 
 EU = SimAccount(api_key="eu-api-key", secret_key="eu-secret", passphrase="eu-pass", broker_types=(BrokerType.API,))
 ASIA = SimAccount(
@@ -33,21 +34,20 @@ def two_accounts(
 ) -> Iterator[tuple[RunningSimulator, Settings]]:
     """A simulator knowing accounts eu (api) and asia (oauth), and settings naming both."""
     with RunningSimulator(SimulatorConfig(orders_per_day=3, accounts=(EU, ASIA)), clock=fake_clock) as running:
-        monkeypatch.setenv("OKX_BASE_URL", running.base_url)
-        yield running, account_settings(tmp_path, monkeypatch)
+        yield running, account_settings(tmp_path, monkeypatch, running.base_url)
 
 
-def account_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """REBATES_ACCOUNTS=eu,asia with each account's own variables, data under `tmp_path`."""
-    monkeypatch.setenv("REBATES_ACCOUNTS", "eu,asia")
-    for name, account, types in (("EU", EU, "api"), ("ASIA", ASIA, "oauth")):
-        monkeypatch.setenv(f"OKX_API_KEY_{name}", account.api_key)
-        monkeypatch.setenv(f"OKX_SECRET_KEY_{name}", account.secret_key)
-        monkeypatch.setenv(f"OKX_PASSPHRASE_{name}", account.passphrase)
-        monkeypatch.setenv(f"REBATES_BROKER_TYPES_{name}", types)
-    monkeypatch.setenv("REBATES_START_DATE", "2025-02-20")
-    monkeypatch.setenv("REBATES_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("REBATES_DB", str(tmp_path / "data" / "rebates.duckdb"))
+def account_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base_url: str) -> Settings:
+    """REBATES_ACCOUNTS=eu (api), asia (oauth) with each account's own variables, data under `tmp_path`."""
+    variables = accounts_variables(
+        base_url,
+        tmp_path / "data",
+        {"eu": EU, "asia": ASIA},
+        REBATES_BROKER_TYPES_EU="api",
+        REBATES_BROKER_TYPES_ASIA="oauth",
+        REBATES_START_DATE="2025-02-20",
+    )
+    set_env(monkeypatch, variables)
     return load_settings()
 
 

@@ -30,6 +30,7 @@ from pipeline.simulator.state import (
     SimAccount,
     SimulatorConfig,
 )
+from tests.conftest import accounts_variables, set_env
 from tests.postgres import Cluster
 
 CHECK_NAMES = ["settings", "credentials", "data directory", "database", "OKX API", "clock"]
@@ -256,15 +257,11 @@ ASIA = SimAccount(api_key="asia-api-key-0002", secret_key="asia-secret-0002", pa
 def two_accounts(fake_clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningSimulator]:
     """REBATES_ACCOUNTS=eu,asia in the environment, each with its own keys, against a simulator serving both."""
     with RunningSimulator(SimulatorConfig(accounts=(EU, ASIA), orders_per_day=5), clock=fake_clock) as running:
-        monkeypatch.setenv("REBATES_ACCOUNTS", "eu,asia")
-        monkeypatch.setenv("OKX_BASE_URL", running.base_url)
-        monkeypatch.setenv("REBATES_BROKER_TYPES", "api")
-        monkeypatch.setenv("REBATES_DATA_DIR", str(tmp_path / "data"))
-        monkeypatch.setenv("REBATES_DB", str(tmp_path / "data" / "rebates.duckdb"))
-        for name, sim in (("EU", EU), ("ASIA", ASIA)):
-            monkeypatch.setenv(f"OKX_API_KEY_{name}", sim.api_key)
-            monkeypatch.setenv(f"OKX_SECRET_KEY_{name}", sim.secret_key)
-            monkeypatch.setenv(f"OKX_PASSPHRASE_{name}", sim.passphrase)
+        data = tmp_path / "data"
+        set_env(
+            monkeypatch,
+            accounts_variables(running.base_url, data, {"eu": EU, "asia": ASIA}, REBATES_BROKER_TYPES="api"),
+        )
         yield running
 
 

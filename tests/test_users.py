@@ -30,6 +30,7 @@ from pipeline.simulator.state import (
     SimulatorConfig,
 )
 from pipeline.users import TYPE_REASONS, UsersFileError, check_users, read_users, write_checks
+from tests.conftest import accounts_variables, set_env
 
 ROWS = [
     ("sim-user-earns-0001", "api"),
@@ -180,13 +181,7 @@ ASIA = SimAccount(api_key="asia-api-key-0002", secret_key="asia-secret-0002", pa
 
 def two_accounts_env(monkeypatch: pytest.MonkeyPatch, simulator: RunningSimulator, tmp_path: Path) -> None:
     """REBATES_ACCOUNTS=eu,asia, each with its own keys, pointing at a simulator serving both."""
-    monkeypatch.setenv("REBATES_ACCOUNTS", "eu,asia")
-    monkeypatch.setenv("OKX_BASE_URL", simulator.base_url)
-    monkeypatch.setenv("REBATES_DATA_DIR", str(tmp_path / "data"))
-    for name, sim in (("EU", EU), ("ASIA", ASIA)):
-        monkeypatch.setenv(f"OKX_API_KEY_{name}", sim.api_key)
-        monkeypatch.setenv(f"OKX_SECRET_KEY_{name}", sim.secret_key)
-        monkeypatch.setenv(f"OKX_PASSPHRASE_{name}", sim.passphrase)
+    set_env(monkeypatch, accounts_variables(simulator.base_url, tmp_path / "data", {"eu": EU, "asia": ASIA}))
 
 
 def users_with_accounts(path: Path) -> Path:

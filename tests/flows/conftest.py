@@ -42,11 +42,8 @@ def simulator(flow_clock: FileClock) -> Iterator[RunningSimulator]:
 
 @pytest.fixture
 def prefect_api() -> Callable[[str, dict[str, Any]], Any]:
-    """POST to the Prefect API with only the fields given.
-
-    Prefect 3.8.8's client sends `null` for every filter it is not given, which its server rejects (422) under
-    FastAPI 0.154; so the tests read artifacts with plain requests instead of `client.read_artifacts()`.
-    """
+    """POST to the Prefect API with only the fields given: the tests read artifacts and events by exactly the filters
+    they name, as an operator's script would."""
 
     def post(path: str, body: dict[str, Any]) -> Any:
         response = httpx.post(f"{PREFECT_API_URL.value()}{path}", json=body, timeout=30)

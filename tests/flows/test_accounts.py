@@ -25,6 +25,7 @@ from pipeline.passes import prepare
 from pipeline.report.model import Period
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import Fault, SimAccount, SimulatorConfig
+from tests.conftest import accounts_variables, set_env
 from tests.flows.test_flows import (
     SEEDED_END,
     START,
@@ -65,25 +66,17 @@ def two_accounts(flow_clock: FileClock) -> Iterator[RunningSimulator]:
 def accounts_env(two_accounts: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """REBATES_ACCOUNTS=eu,asia and each account's own credentials, as a worker has them; returns the data dir."""
     data = tmp_path / "data"
-    variables = {
-        "REBATES_ACCOUNTS": "eu,asia",
-        "OKX_BASE_URL": two_accounts.base_url,
-        "REBATES_BROKER_TYPES": "api",
-        "REBATES_DATA_DIR": str(data),
-        "REBATES_DB": str(data / "rebates.duckdb"),
-        "REBATES_START_DATE": START.isoformat(),
-    }
-    for name, sim in (("EU", EU), ("ASIA", ASIA)):
-        variables |= {
-            f"OKX_API_KEY_{name}": sim.api_key,
-            f"OKX_SECRET_KEY_{name}": sim.secret_key,
-            f"OKX_PASSPHRASE_{name}": sim.passphrase,
-        }
+    variables = accounts_variables(
+        two_accounts.base_url,
+        data,
+        {"eu": EU, "asia": ASIA},
+        REBATES_BROKER_TYPES="api",
+        REBATES_START_DATE=START.isoformat(),
+    )
     variables["REBATES_START_DATE_ASIA"] = ASIA_START.isoformat()
     for name in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE", "REBATES_CREDENTIALS_BLOCK"):
         monkeypatch.delenv(name, raising=False)
-    for name, value in variables.items():
-        monkeypatch.setenv(name, value)
+    set_env(monkeypatch, variables)
     two_accounts.state.seed_file(EU.api_key, "api", START, SEEDED_END)
     two_accounts.state.seed_file(ASIA.api_key, "api", ASIA_START, ASIA_END)
     return data

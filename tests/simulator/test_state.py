@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
@@ -49,8 +50,7 @@ def test_an_accounts_repr_leaves_out_its_secrets() -> None:
         lambda: SimAccount(broker_types=("retail",)),  # type: ignore[arg-type]
     ],
 )
-def test_an_impossible_configuration_is_refused(make: object) -> None:
-    assert callable(make)
+def test_an_impossible_configuration_is_refused(make: Callable[[], object]) -> None:
     with pytest.raises(ValueError):
         make()
 
