@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import duckdb
 
@@ -16,8 +16,7 @@ from pipeline.clock import Clock
 from pipeline.config import DEFAULT_ACCOUNT, DEFAULT_LOCK_TIMEOUT, Settings
 from pipeline.db import connect, transaction
 from pipeline.domain import CREATE_INTERVAL, GENERATION_TIME, OVERDUE_AFTER
-from pipeline.pg import connect as connect_state
-from pipeline.pg import lock_in_transaction
+from pipeline.pg import HeldConnection, lock_in_transaction
 from pipeline.sqlfiles import Dialect, ledger_statement
 from pipeline.windows import RebateWindow, WindowKind, plan_windows
 
@@ -339,6 +338,20 @@ class Ledger:
         self.lock_timeout = lock_timeout
         self.account = account
         self.state_url = state_url
+        self._state = HeldConnection(state_url) if state_url is not None else None
+        """PostgreSQL: one connection for the ledger's life. DuckDB is opened per call: no other process may open
+        the file while one holds it, and a pass lasts minutes."""
+
+    def close(self) -> None:
+        """Close the ledger's PostgreSQL connection (nothing to do for DuckDB, whose connections last one call)."""
+        if self._state is not None:
+            self._state.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @property
     def marks_loaded_with_load(self) -> bool:
@@ -348,13 +361,13 @@ class Ledger:
     @contextmanager
     def _session(self, *, write: bool = False) -> Iterator[_Session]:
         """A connection for one call; with `write`, one transaction committed when the block ends."""
-        if self.state_url is not None:
-            with connect_state(self.state_url) as connection:
-                if not write:
-                    yield _PgSession(connection)
-                    return
-                with connection.transaction():
-                    yield _PgSession(connection)
+        if self._state is not None:
+            connection = self._state.get()
+            if not write:
+                yield _PgSession(connection)
+                return
+            with connection.transaction():
+                yield _PgSession(connection)
             return
         with connect(self.db_path, lock_timeout=self.lock_timeout) as db:
             if not write:

@@ -310,7 +310,8 @@ def retry_windows(settings: Settings, clock: Clock, window_ids: Iterable[str]) -
             raise UsageError(f"{window_id} is {record.state.value}: {record.retry_refusal()}")
         checked.append((ledger, window_id))
     for ledger, window_id in checked:
-        ledger.retry(window_id)
+        with ledger:
+            ledger.retry(window_id)
         log.info("%s will be downloaded and loaded again", window_id)
     return wanted
 

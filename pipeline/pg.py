@@ -193,6 +193,27 @@ def open_connection(url: str, *, apply: bool = True) -> psycopg.Connection[Any]:
     return connection
 
 
+class HeldConnection:
+    """One state connection kept for a component's life (a pass's ledger, a limiter): opened when first needed,
+    opened again if the server dropped it, closed by `close`. One connection a pass, not one a call."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._connection: psycopg.Connection[Any] | None = None
+
+    def get(self) -> psycopg.Connection[Any]:
+        """The connection, (re)opened if there is none or it broke; autocommit: use `connection.transaction()`."""
+        if self._connection is None or self._connection.closed or self._connection.broken:
+            self._connection = open_connection(self.url)
+        return self._connection
+
+    def close(self) -> None:
+        """Close the connection, if one is open (it is opened again when next needed)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
 @contextmanager
 def connect(url: str) -> Iterator[psycopg.Connection[Any]]:
     """A short-lived state connection for the `with` block (autocommit: use `connection.transaction()`)."""

@@ -13,7 +13,8 @@ WindowRow = dict[str, str | int | None]
 
 def window_rows(settings: Settings, clock: Clock, scope: PassScope) -> list[WindowRow]:
     """Every window of the pass's broker scopes that shares a day with its days, oldest first, with its state."""
-    ledger = open_ledger(settings, clock)
+    with open_ledger(settings, clock) as ledger:
+        records = [record for record in ledger.windows() if scope.holds(record)]
     return [
         {
             "window": record.window_id,
@@ -23,8 +24,7 @@ def window_rows(settings: Settings, clock: Clock, scope: PassScope) -> list[Wind
             "rows loaded": record.rows_loaded,
             "last error": redact(record.last_error) if record.last_error else None,
         }
-        for record in sorted(ledger.windows(), key=lambda record: (record.begin_date, record.broker_type))
-        if scope.holds(record)
+        for record in sorted(records, key=lambda record: (record.begin_date, record.broker_type))
     ]
 
 

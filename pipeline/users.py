@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -174,7 +175,7 @@ def check_users(
     configured = settings.rebates_broker_types
     default_type = configured[0] if len(configured) == 1 else None
     checks = []
-    with OkxClient(settings, clock=clock, before_request=limiter.before_request) as client:
+    with closing(limiter), OkxClient(settings, clock=clock, before_request=limiter.before_request) as client:
         for user in users:
             masked = mask_key(user.api_key.get_secret_value())
             broker_type = user.broker_type or default_type

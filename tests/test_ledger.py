@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
+import pipeline.pg
 from pipeline.clock import FakeClock
 from pipeline.db import connect
 from pipeline.ledger import (
@@ -219,3 +220,25 @@ def test_a_file_okx_never_lists_plans_its_window_again_with_a_growing_wait(ledge
         waits.append(again.next_attempt_at - clock.now())
         clock.set(again.next_attempt_at)
     assert [wait // timedelta(hours=1) for wait in waits] == [2, 4, 8, 16, 24]
+
+
+def test_a_postgresql_ledger_holds_one_connection_for_its_life(
+    state_url: str, tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    real_open = pipeline.pg.open_connection
+
+    def counted(url: str, **options: Any) -> Any:
+        opened.append(url)
+        return real_open(url, **options)
+
+    monkeypatch.setattr(pipeline.pg, "open_connection", counted)
+    with Ledger(tmp_path / "r.duckdb", clock, state_url=state_url) as ledger:
+        (planned,) = ledger.add_windows([(window(1, 5), WindowKind.HISTORY)])
+        assert ledger.reserve_create(planned.window_id) is not None
+        ledger.requested(planned.window_id, CreateOutcome.CREATED, clock.now())
+        assert [record.state for record in ledger.windows()] == [WindowState.REQUESTED]
+    assert opened == [state_url], "one connection for every call of the ledger's life"
+    ledger.windows()  # a closed ledger opens its connection again when used
+    assert len(opened) == 2
+    ledger.close()

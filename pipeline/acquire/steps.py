@@ -111,8 +111,10 @@ class Syncer:
         self.answers = OkxAnswers()
 
     def close(self) -> None:
-        """Close the OKX client's connections."""
+        """Close the OKX client's connections, and the ledger's and the limiter's (PostgreSQL's, held for the pass)."""
         self.client.close()
+        self.ledger.close()
+        self.limiter.close()
 
     # ------------------------------------------------------------------ the steps
 

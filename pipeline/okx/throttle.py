@@ -14,8 +14,7 @@ from filelock import FileLock
 from pipeline.clock import Clock
 from pipeline.config import DEFAULT_ACCOUNT, Settings
 from pipeline.domain import GET_LIMIT, GET_WINDOW, REBATE_PATH
-from pipeline.pg import connect as connect_state
-from pipeline.pg import lock_in_transaction
+from pipeline.pg import HeldConnection, lock_in_transaction
 from pipeline.sqlfiles import Dialect, ledger_statement
 
 log = logging.getLogger(__name__)
@@ -41,6 +40,9 @@ class Slots(Protocol):
     def fill(self, now: datetime, limit: int) -> None:
         """Count the whole window as used from `now` (OKX said 50011)."""
 
+    def close(self) -> None:
+        """Let go of what the slots hold open (a PostgreSQL connection); they reopen it when used again."""
+
 
 class FileSlots:
     """Slots in a small JSON file guarded by a file lock: every process on one machine (one data dir)."""
@@ -48,6 +50,9 @@ class FileSlots:
     def __init__(self, state_file: Path) -> None:
         self.state_file = state_file
         self.lock = FileLock(str(state_file.with_suffix(".lock")))
+
+    def close(self) -> None:
+        """Nothing stays open between grants."""
 
     def _read(self) -> list[datetime]:
         try:
@@ -80,13 +85,18 @@ class PostgresSlots:
     """Slots in PostgreSQL's limiter_slots, under a per-(limiter, account) advisory lock: workers on any machine."""
 
     def __init__(self, state_url: str, limiter: str, account: str) -> None:
-        self.state_url = state_url
+        self.state = HeldConnection(state_url)
         self.params = {"limiter": limiter, "account": account}
         self.key = f"rebates:{limiter}:{account}"
 
+    def close(self) -> None:
+        """Close the limiter's connection (opened again if it is used after)."""
+        self.state.close()
+
     def take(self, clock: Clock, limit: int, window: timedelta) -> datetime | float:
         """See `Slots.take`."""
-        with connect_state(self.state_url) as connection, connection.transaction():
+        connection = self.state.get()
+        with connection.transaction():
             lock_in_transaction(connection, self.key)
             now = clock.now()
             found = connection.execute(_slots("recent_slots"), {**self.params, "since": now - window})
@@ -98,7 +108,8 @@ class PostgresSlots:
 
     def fill(self, now: datetime, limit: int) -> None:
         """See `Slots.fill`."""
-        with connect_state(self.state_url) as connection, connection.transaction():
+        connection = self.state.get()
+        with connection.transaction():
             lock_in_transaction(connection, self.key)
             connection.execute(_slots("clear_slots"), self.params)
             for _ in range(limit):
@@ -159,6 +170,10 @@ class GetLimiter:
     def penalize(self) -> None:
         """OKX answered 50011 to a GET: count the minute as full from now."""
         self.slots.fill(self.clock.now(), self.limit)
+
+    def close(self) -> None:
+        """Close the limiter's PostgreSQL connection, if it holds one."""
+        self.slots.close()
 
     def before_request(self, method: str, path: str) -> None:
         """The client hook: GETs to the rebate endpoint take a slot; anything else passes."""
