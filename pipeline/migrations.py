@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Protocol
 
 from pipeline.sqlfiles import sql_folder, sql_text
@@ -127,24 +128,32 @@ def upgrade(
 
 
 def is_current(run: Executor, schema: Schema) -> bool:
-    """Whether the database records this version's schema (what `rebates doctor` checks)."""
+    """Whether the database records this version's schema (what `rebates doctor` checks, and every connection)."""
     exists = run("SELECT 1 FROM information_schema.tables WHERE table_name = 'schema_fingerprint'")
     if not exists:
         return False
     recorded = run("SELECT max(fingerprint) FROM schema_fingerprint")
-    return bool(recorded) and recorded[0][0] == schema.fingerprint(schema.migrations())
+    return bool(recorded) and recorded[0][0] == _shipped_fingerprint(schema)
+
+
+@cache
+def _shipped_fingerprint(schema: Schema) -> str:
+    """The fingerprint of the package's own files: they do not change while a process runs."""
+    return schema.fingerprint(schema.migrations())
 
 
 LEDGER_SCOPE = "ledger"
 """Migrations of the ledger's tables, the same in both backends."""
 
 
+@cache
 def duckdb_schema() -> Schema:
     """The DuckDB database: the ledger's tables, the rebate tables and their macros, then the views."""
     files = [*sql_folder("ledger/schema"), *sql_folder("schema"), *sql_folder("views")]
     return Schema(tuple(files), (LEDGER_SCOPE, "duckdb"), "rebate_windows")
 
 
+@cache
 def postgres_schema() -> Schema:
     """The PostgreSQL state: the ledger's tables, then what only PostgreSQL has (the limiters' slots, indexes)."""
     files = [*sql_folder("ledger/schema"), *sql_folder("ledger/schema/postgres")]
