@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test lint typecheck unit lock clean chromium postgres
+.PHONY: demo test check lint typecheck unit fast lock clean chromium postgres
 
 PIP := $(BIN)/pip --quiet --disable-pip-version-check
 
@@ -22,6 +22,14 @@ demo: $(STAMP)
 	$(BIN)/rebates demo
 
 test: lint typecheck unit
+
+# The lane to run while working, in under a minute: lint, types and the tests that need no PostgreSQL, no Prefect
+# server, no browser or subprocess and no long simulated runs (markers set in tests/conftest.py and the slow
+# modules). `make test` still runs everything.
+check: lint typecheck fast
+
+fast: $(STAMP)
+	$(BIN)/pytest -n 2 -q -m "not postgres and not prefect and not integration and not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -25,6 +25,19 @@ from tests.postgres import Cluster, server_binaries
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what a test needs from what it uses: `make check` leaves out PostgreSQL, Prefect and slow tests."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        backends = [value for value in callspec.params.values() if isinstance(value, str)] if callspec else []
+        if fixtures & {"pg_cluster", "state_url"} or "postgres" in backends:  # a [postgres] case asks for it late
+            item.add_marker(pytest.mark.postgres)
+        if "prefect_server" in fixtures:
+            item.add_marker(pytest.mark.prefect)
+
+
 @pytest.fixture(autouse=True)
 def clean_settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Run every test in its own directory with no OKX_ / REBATES_ variables, so no real setting leaks in.
@@ -46,7 +59,7 @@ def fake_clock() -> FakeClock:
 
 @pytest.fixture
 def simulator(fake_clock: FakeClock) -> Iterator[RunningSimulator]:
-    """The OKX simulator on a free loopback port, on the shared fake clock, small files, one account (api+oauth)."""
+    """The OKX simulator on a free loopback port, on `fake_clock` (flow tests have `flow_simulator`), small files."""
     config = SimulatorConfig(orders_per_day=5)
     with RunningSimulator(config, clock=fake_clock) as running:
         yield running

@@ -22,6 +22,8 @@ from pipeline.simulator.state import SimAccount, SimulatorConfig
 from pipeline.windows import RebateWindow, WindowKind
 from tests.conftest import accounts_variables, set_env
 
+pytestmark = pytest.mark.slow
+
 EU = SimAccount(api_key="eu-api-key", secret_key="eu-secret", passphrase="eu-pass", broker_types=(BrokerType.API,))
 ASIA = SimAccount(
     api_key="asia-api-key", secret_key="asia-secret", passphrase="asia-pass", broker_types=(BrokerType.OAUTH,)

@@ -16,6 +16,8 @@ from pipeline.clock_file import CLOCK_FILE_VARIABLE
 from pipeline.db import connect
 from pipeline.simulator.files import FileSpec, build_rebate_file
 
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 

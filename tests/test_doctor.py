@@ -33,6 +33,8 @@ from pipeline.simulator.state import (
 from tests.conftest import accounts_variables, set_env
 from tests.postgres import Cluster
 
+pytestmark = pytest.mark.slow
+
 CHECK_NAMES = ["settings", "credentials", "data directory", "database", "OKX API", "clock"]
 WRONG_SECRET = "wrong-secret-4c1d9e"
 

@@ -29,6 +29,8 @@ from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAUL
 from pipeline.windows import yesterday
 from tests.now import TESTS_NOW, clock_at_tests_now
 
+pytestmark = pytest.mark.slow
+
 TODAY = yesterday(TESTS_NOW, parse_timezone("UTC+8")) + timedelta(days=1)  # the commands' clock reads TESTS_NOW too
 runner = CliRunner()
 

@@ -30,6 +30,8 @@ from pipeline.passes import (
 from pipeline.store.ingest import IngestOutcome
 from pipeline.store.load import LoadResult
 
+pytestmark = pytest.mark.slow
+
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 FAR = NOW + timedelta(hours=10)
 SCOPE = PassScope(date(2025, 12, 1), date(2025, 12, 31), ("api",))

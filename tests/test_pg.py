@@ -16,6 +16,8 @@ from pipeline.db import connect
 from pipeline.pg import UNREADABLE_URL, StateUnavailableError, describe_url, open_connection, redact
 from tests.postgres import PASSWORD_ROLE, Cluster
 
+pytestmark = pytest.mark.slow
+
 PASSWORD = "Qz#7/kW@9?xV%Jm"
 """A password with every character a URL reads otherwise: `#` `/` `@` `?` `%`."""
 

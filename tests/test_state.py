@@ -26,6 +26,8 @@ from pipeline.state import MigrationConflictError, describe_state, migrate
 from pipeline.store.ingest import ingest_due, load_by_hand
 from pipeline.windows import RebateWindow, WindowKind
 
+pytestmark = pytest.mark.slow
+
 START = datetime(2025, 1, 10, 1, tzinfo=UTC)
 PASSWORD = "Pa55-never-shown-9f3c"
 SPEC = FileSpec(date(2025, 1, 1), date(2025, 1, 10), "api", orders_per_day=12)

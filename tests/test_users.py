@@ -32,6 +32,8 @@ from pipeline.simulator.state import (
 from pipeline.users import TYPE_REASONS, UsersFileError, check_users, read_users, write_checks
 from tests.conftest import accounts_variables, set_env
 
+pytestmark = pytest.mark.slow
+
 ROWS = [
     ("sim-user-earns-0001", "api"),
     ("sim-user-expired-0002", "api"),

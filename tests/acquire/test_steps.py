@@ -27,6 +27,8 @@ from pipeline.simulator.state import DEFAULT_API_KEY, Fault
 from pipeline.windows import RebateWindow, WindowKind
 from tests.test_ledger import query
 
+pytestmark = pytest.mark.slow
+
 YESTERDAY = date(2025, 2, 28)  # the fake clock starts 2025-03-01 10:00 at UTC+8
 
 

@@ -1,4 +1,4 @@
-"""Flow tests: one temporary Prefect server for the whole session, and an OKX simulator on the flows' clock."""
+"""Flow tests: one temporary Prefect server for the session, and `flow_simulator` on the flows' file clock."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def flow_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FileClock:
 
 
 @pytest.fixture
-def simulator(flow_clock: FileClock) -> Iterator[RunningSimulator]:
+def flow_simulator(flow_clock: FileClock) -> Iterator[RunningSimulator]:
     """The OKX simulator on the flows' clock: they sign with the time it checks, as in production."""
     with RunningSimulator(SimulatorConfig(orders_per_day=5), clock=flow_clock) as running:
         yield running

@@ -177,9 +177,9 @@ def test_only_a_transient_failure_makes_prefect_retry_a_get_step() -> None:
 
 
 def test_sync_rebates_adopts_creates_loads_and_publishes_its_summary(
-    flow_env: Path, simulator: RunningSimulator, prefect_api: PostToApi
+    flow_env: Path, flow_simulator: RunningSimulator, prefect_api: PostToApi
 ) -> None:
-    simulator.state.seed_file(DEFAULT_API_KEY, "api", START, SEEDED_END)
+    flow_simulator.state.seed_file(DEFAULT_API_KEY, "api", START, SEEDED_END)
     state = sync_rebates(return_state=True)
     assert state.is_completed(), state.message
     report = state.result()
@@ -224,7 +224,7 @@ def test_a_refused_pass_still_publishes_its_summary_and_fails_the_run(
 
 
 def test_credentials_can_come_from_a_prefect_secret_block(
-    flow_env: Path, simulator: RunningSimulator, monkeypatch: pytest.MonkeyPatch, prefect_api: PostToApi
+    flow_env: Path, flow_simulator: RunningSimulator, monkeypatch: pytest.MonkeyPatch, prefect_api: PostToApi
 ) -> None:
     Secret(
         value={
@@ -236,7 +236,7 @@ def test_credentials_can_come_from_a_prefect_secret_block(
     for name in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"):
         monkeypatch.delenv(name)
     monkeypatch.setenv(CREDENTIALS_BLOCK_VARIABLE, "okx-rebates-test")
-    simulator.state.seed_file(DEFAULT_API_KEY, "api", START, SEEDED_END)
+    flow_simulator.state.seed_file(DEFAULT_API_KEY, "api", START, SEEDED_END)
     state = sync_rebates(begin=START, end=SEEDED_END, return_state=True)
     assert state.is_completed(), state.message
     assert rows_in(flow_env) > 0
@@ -257,9 +257,9 @@ def test_a_missing_or_malformed_secret_block_is_named(flow_env: Path, monkeypatc
 
 
 def test_backfill_finishes_in_one_pass_when_okx_has_the_files(
-    flow_env: Path, simulator: RunningSimulator, prefect_api: PostToApi
+    flow_env: Path, flow_simulator: RunningSimulator, prefect_api: PostToApi
 ) -> None:
-    simulator.state.seed_file(DEFAULT_API_KEY, "api", START, SEEDED_END)
+    flow_simulator.state.seed_file(DEFAULT_API_KEY, "api", START, SEEDED_END)
     state = backfill(begin=START, end=SEEDED_END, broker_type="api", return_state=True)
     assert state.is_completed(), state.message
     reports = state.result()
@@ -274,14 +274,14 @@ def test_backfill_finishes_in_one_pass_when_okx_has_the_files(
 
 
 def test_backfill_stops_at_max_hours_and_lists_what_is_unfinished(
-    flow_env: Path, simulator: RunningSimulator, prefect_api: PostToApi
+    flow_env: Path, flow_simulator: RunningSimulator, prefect_api: PostToApi
 ) -> None:
     state = backfill(begin=START, end=SEEDED_END, max_hours=0, return_state=True)
     assert state.is_completed(), state.message
     markdown = artifact(prefect_api, state, "backfill-summary")
     assert f"| created | {SEEDED} (created) |" in markdown
     assert f"| unfinished in range | {SEEDED}: requested |" in markdown
-    assert len(simulator.state.calls("POST")) == 1
+    assert len(flow_simulator.state.calls("POST")) == 1
 
 
 def test_backfill_refuses_a_reversed_range(flow_env: Path) -> None:
@@ -347,9 +347,9 @@ def test_build_reports_defaults_to_yesterday(flow_env: Path, monkeypatch: pytest
     assert calls[0] == (Period(YESTERDAY, YESTERDAY), "ABC")
 
 
-def test_build_reports_writes_real_reports_after_a_sync(flow_env: Path, simulator: RunningSimulator) -> None:
+def test_build_reports_writes_real_reports_after_a_sync(flow_env: Path, flow_simulator: RunningSimulator) -> None:
     pytest.importorskip("pipeline.report.run", reason="the report writers (pipeline.report.run) are not built yet")
-    simulator.state.seed_file(DEFAULT_API_KEY, "api", START, SEEDED_END)
+    flow_simulator.state.seed_file(DEFAULT_API_KEY, "api", START, SEEDED_END)
     assert sync_rebates(begin=START, end=SEEDED_END, return_state=True).is_completed()
     state = build_reports(day=START + timedelta(days=1), return_state=True)
     assert state.is_completed(), state.message

@@ -52,10 +52,10 @@ def events_named(prefect_api: PostToApi, name: str, subject: str) -> list[dict[s
 
 @pytest.mark.usefixtures("flow_env")
 def test_a_quarantined_window_reaches_the_server_as_an_event_and_shows_in_the_window_table(
-    simulator: RunningSimulator, prefect_api: PostToApi
+    flow_simulator: RunningSimulator, prefect_api: PostToApi
 ) -> None:
-    simulator.state.seed_file(DEFAULT_API_KEY, "api", START, SEEDED_END)
-    simulator.state.faults.inject(Fault.MALFORMED_FILE, 1, how="bad-amount")  # real bad data: quarantined
+    flow_simulator.state.seed_file(DEFAULT_API_KEY, "api", START, SEEDED_END)
+    flow_simulator.state.faults.inject(Fault.MALFORMED_FILE, 1, how="bad-amount")  # real bad data: quarantined
     state = sync_rebates(begin=START, end=SEEDED_END, return_state=True)
     assert state.is_completed(), state.message
     (event,) = events_named(prefect_api, "rebates.window.quarantined", SEEDED)
@@ -71,7 +71,7 @@ def test_a_quarantined_window_reaches_the_server_as_an_event_and_shows_in_the_wi
 
 @pytest.mark.usefixtures("flow_env")
 def test_a_failed_pass_is_an_event_naming_the_fix(
-    simulator: RunningSimulator, prefect_api: PostToApi, monkeypatch: Any
+    flow_simulator: RunningSimulator, prefect_api: PostToApi, monkeypatch: Any
 ) -> None:
     monkeypatch.setenv("OKX_PASSPHRASE", "not-the-passphrase")
     state = sync_rebates(begin=START, end=SEEDED_END, return_state=True)
@@ -82,8 +82,8 @@ def test_a_failed_pass_is_an_event_naming_the_fix(
 
 
 @pytest.mark.usefixtures("flow_env")
-def test_a_backfill_publishes_its_progress(simulator: RunningSimulator, prefect_api: PostToApi) -> None:
-    simulator.state.seed_file(DEFAULT_API_KEY, "api", START, SEEDED_END)
+def test_a_backfill_publishes_its_progress(flow_simulator: RunningSimulator, prefect_api: PostToApi) -> None:
+    flow_simulator.state.seed_file(DEFAULT_API_KEY, "api", START, SEEDED_END)
     state = backfill(begin=START, end=SEEDED_END, broker_type="api", return_state=True)
     assert state.is_completed(), state.message
     found = run_artifacts(prefect_api, flow_run_id(state))

@@ -29,9 +29,9 @@ def test_the_month_is_the_one_named_or_the_last_one_ended() -> None:
 
 @pytest.mark.usefixtures("flow_env")
 def test_build_statements_writes_a_statement_per_code_the_manifest_and_an_artifact(
-    simulator: RunningSimulator, prefect_api: PostToApi, tmp_path: Path
+    flow_simulator: RunningSimulator, prefect_api: PostToApi, tmp_path: Path
 ) -> None:
-    simulator.state.seed_file(DEFAULT_API_KEY, "api", START, SEEDED_END)
+    flow_simulator.state.seed_file(DEFAULT_API_KEY, "api", START, SEEDED_END)
     assert sync_rebates(begin=START, end=SEEDED_END, return_state=True).is_completed()
     month = f"{START:%Y-%m}"
     state = build_statements(month=month, return_state=True)

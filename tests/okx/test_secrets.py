@@ -16,6 +16,8 @@ from pipeline.config import Settings
 from pipeline.okx.client import OkxClient
 from pipeline.okx.errors import OkxAuthError, OkxError, OkxRateLimitError, OkxTransientError
 
+pytestmark = pytest.mark.slow
+
 SIGNED_LINK = "https://bucket.example/RebateDetails0101-0131.csv?Expires=1&OSSAccessKeyId=AK&Signature=LINKSIG"
 
 

@@ -38,6 +38,8 @@ ACCOUNT_WINDOWS = (
     RebateWindow("api", date(2025, 1, 1), date(2025, 1, 19), account="eu"),
     RebateWindow("api", date(2025, 1, 21), date(2025, 1, 31), account="eu"),
 )
+
+pytestmark = pytest.mark.slow
 SEEDS = {"default": 0, "eu": 7}
 """The eu account's files come from other users, so other broker codes (OKX gives each account its own)."""
 

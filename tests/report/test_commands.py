@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 from pipeline.cli import Exit, app
 from tests.report.conftest import ReportDatabase
 
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 

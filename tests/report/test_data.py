@@ -35,6 +35,8 @@ from tests.report.conftest import (
     totals,
 )
 
+pytestmark = pytest.mark.slow
+
 LABELS = {key: label for key, label, _ in METRICS}
 DECEMBER = Period.month(2024, 12)
 

@@ -38,6 +38,8 @@ from pipeline.report.model import (
 )
 from tests.report.browser import WINDOW, Layout, decode_png, render, too_wide
 
+pytestmark = pytest.mark.slow
+
 EVIL = "<script>alert('x')</script>"
 BLUE = bytes((0x00, 0x72, 0xB2))
 """The first series colour: pixels of it in the screenshot mean the charts were painted."""

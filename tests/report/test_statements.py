@@ -35,6 +35,8 @@ from tests.report.conftest import (
     totals,
 )
 
+pytestmark = pytest.mark.slow
+
 FEBRUARY = Period.month(2025, 2)
 
 HEADER_14 = ("brokerCode,level,instId,ordId,spotTradeAmt,derivativeTradeAmt,fee,netFee,settlementFee,brokerRebate,"

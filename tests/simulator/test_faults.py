@@ -15,6 +15,8 @@ from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import Fault, Faults
 from tests.simulator.conftest import SignedOkx, envelope
 
+pytestmark = pytest.mark.slow
+
 
 def seeded_href(sim: RunningSimulator, okx: SignedOkx) -> str:
     """The link to a ready seeded file (one GET)."""

@@ -20,6 +20,8 @@ from pipeline.store.analysts import QUERIES, NotAQueryError, open_entry_point, r
 from pipeline.store.ingest import load_by_hand
 from pipeline.windows import RebateWindow
 
+pytestmark = pytest.mark.slow
+
 SECRET = "never-read-7d1e"
 """What every file outside the lake holds: no output may show it."""
 

@@ -23,6 +23,8 @@ from pipeline.store.ingest import ingest_due, load_by_hand
 from pipeline.windows import RebateWindow
 from tests.store.conftest import Digests
 
+pytestmark = pytest.mark.slow
+
 EARLY = RebateWindow("api", date(2025, 1, 1), date(2025, 1, 5))
 LATE = RebateWindow("api", date(2025, 1, 6), date(2025, 1, 10))
 

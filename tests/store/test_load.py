@@ -45,6 +45,8 @@ from pipeline.store.parse import FilePart, RebateFile
 from pipeline.windows import RebateWindow, WindowKind
 from tests.store.conftest import Digests, zip_of
 
+pytestmark = pytest.mark.slow
+
 SNAKE = {
     "spotTradeAmt": "spot_trade_amt",
     "derivativeTradeAmt": "derivative_trade_amt",
