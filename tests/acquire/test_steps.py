@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.acquire import steps
 from pipeline.acquire.download import DownloadStalledError, download_file
-from pipeline.acquire.steps import syncer_for
+from pipeline.acquire.steps import Syncer, syncer_for
 from pipeline.archive import ArchivedFile
 from pipeline.clock import FakeClock
 from pipeline.config import Settings, UsageError
@@ -518,7 +518,25 @@ def test_retry_asks_okx_again_for_a_file_it_is_overdue_with(
     assert len(creates(simulator)) == 2
 
 
-@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+WORKERS = pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+"""Two workers on one ledger, embedded or shared."""
+
+
+def two_workers_on_a_finished_file(
+    backend: str, request: pytest.FixtureRequest, sim_settings: Settings, clock: FakeClock
+) -> tuple[PassScope, Syncer, Syncer]:
+    """Two workers' syncers on one ledger (DuckDB, or PostgreSQL for `postgres`) whose one window's file OKX has
+    just finished; the caller closes them."""
+    state_url = request.getfixturevalue("state_url") if backend == "postgres" else None
+    settings = sim_settings.replace(
+        rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1), rebates_state_url=state_url
+    )
+    sync(settings, clock)
+    clock.advance(timedelta(hours=2))
+    return PassScope(date(2025, 1, 1), YESTERDAY, ("api",)), syncer_for(settings, clock), syncer_for(settings, clock)
+
+
+@WORKERS
 def test_a_poll_that_waited_for_its_get_never_moves_a_window_another_pass_moved_on(
     backend: str,
     request: pytest.FixtureRequest,
@@ -526,15 +544,8 @@ def test_a_poll_that_waited_for_its_get_never_moves_a_window_another_pass_moved_
     simulator: RunningSimulator,
     fake_clock: FakeClock,
 ) -> None:
-    state_url = request.getfixturevalue("state_url") if backend == "postgres" else None
-    settings = sim_settings.replace(
-        rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1), rebates_state_url=state_url
-    )
+    scope, slow, quick = two_workers_on_a_finished_file(backend, request, sim_settings, fake_clock)
     window_id = "api:20250101-20250228"
-    sync(settings, fake_clock)
-    fake_clock.advance(timedelta(hours=2))
-    scope = PassScope(date(2025, 1, 1), YESTERDAY, ("api",))
-    slow, quick = syncer_for(settings, fake_clock), syncer_for(settings, fake_clock)
     ask = slow.client.get_rebate_link
 
     def the_other_pass_runs_while_this_get_waits(begin: date, end: date, broker_type: Any) -> list[RebateLink]:
@@ -556,7 +567,7 @@ def test_a_poll_that_waited_for_its_get_never_moves_a_window_another_pass_moved_
     quick.close()
 
 
-@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+@WORKERS
 def test_a_download_another_worker_finished_first_leaves_its_move_standing(
     backend: str,
     request: pytest.FixtureRequest,
@@ -565,15 +576,8 @@ def test_a_download_another_worker_finished_first_leaves_its_move_standing(
     fake_clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    state_url = request.getfixturevalue("state_url") if backend == "postgres" else None
-    settings = sim_settings.replace(
-        rebates_broker_types=("api",), rebates_start_date=date(2025, 1, 1), rebates_state_url=state_url
-    )
+    scope, slow, quick = two_workers_on_a_finished_file(backend, request, sim_settings, fake_clock)
     window_id = "api:20250101-20250228"
-    sync(settings, fake_clock)
-    fake_clock.advance(timedelta(hours=2))
-    scope = PassScope(date(2025, 1, 1), YESTERDAY, ("api",))
-    slow, quick = syncer_for(settings, fake_clock), syncer_for(settings, fake_clock)
     slow.poll(scope, scope.report())
 
     def the_other_worker_archives_it_first(*args: Any, **kwargs: Any) -> ArchivedFile:
