@@ -159,11 +159,13 @@ def closing_commands(result: DemoResult, rebates: str, relative: Callable[[Path]
 
 def totals_table(settings: Settings) -> Table:
     """Commission by broker type and instrument type, from the analysts' view."""
-    table = Table("broker type", "instrument", "orders", "net fee (USDT)", "broker rebate (USDT)", title="Commission")
+    table = Table("broker type", "instrument", title="Commission")
+    for amount in ("orders", "net fee (USDT)", "broker rebate (USDT)"):
+        table.add_column(amount, justify="right")
     with connect(settings.rebates_db) as db:
         rows = db.execute(sql_text("reports/demo_summary.sql")).fetchall()
     for broker_type, inst_type, orders, net_fee, broker_rebate in rows:
-        table.add_row(broker_type, inst_type, f"{orders:,}", f"{net_fee:,.2f}", f"{broker_rebate:,.6f}")
+        table.add_row(broker_type, inst_type, f"{orders:,}", f"{net_fee:,.2f}", f"{broker_rebate:,.2f}")
     return table
 
 
