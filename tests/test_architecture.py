@@ -82,7 +82,7 @@ def test_a_pipeline_module_imports_only_its_room_and_rooms_below(module: str) ->
     own = room(module)
     for target in GRAPH[module]:
         if target.startswith("flows"):
-            assert module == "pipeline.cli", f"{module} imports {target}: only the CLI may start flows"
+            assert room(module) == "pipeline.cli", f"{module} imports {target}: only the CLI may start flows"
             continue
         other = room(target)
         if other == own or own.startswith(other + ".") or other.startswith(own + "."):
@@ -112,10 +112,10 @@ def test_there_are_no_import_circles() -> None:
 
 def test_flows_hold_no_pipeline_logic_the_pipeline_lacks() -> None:
     for name in GRAPH:
-        if name.startswith("pipeline") and name != "pipeline.cli":
+        if name.startswith("pipeline.") and room(name) != "pipeline.cli":
             assert not any(target.startswith("flows") for target in GRAPH[name]), name
     for path in (REPO / "pipeline").rglob("*.py"):
-        if path.name != "cli.py":
+        if "cli" not in path.relative_to(REPO / "pipeline").parts:
             assert "import prefect" not in path.read_text() and "from prefect" not in path.read_text(), path
 
 

@@ -11,10 +11,16 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import Exit, app, clock_from_env, console
+from pipeline.cli.base import exit_code_for
 from pipeline.clock import FileClock, SystemClock
 from pipeline.clock_file import CLOCK_FILE_VARIABLE
-from pipeline.db import connect
+from pipeline.config import SettingsError
+from pipeline.db import DatabaseLockedError, connect
+from pipeline.ledger import OverlapError
+from pipeline.okx.errors import OkxAuthError, OkxError
+from pipeline.pg import StateUnavailableError
 from pipeline.simulator.files import FileSpec, build_rebate_file
+from pipeline.state import MigrationConflictError
 
 pytestmark = pytest.mark.slow
 
@@ -134,3 +140,25 @@ def test_load_says_what_it_skipped_and_refuses_a_zip_with_a_bad_part(
     result = runner.invoke(app, ["load", str(tmp_path / "bad.zip"), "--window", "api:20250103-20250104"])
     assert result.exit_code == Exit.REJECTED, result.output
     assert "zip member 'more/.RebateDetails2.csv'" in result.output and "NUL" in result.output
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (SettingsError("OKX_API_KEY is not set"), Exit.CONFIG),
+        (StateUnavailableError("PostgreSQL at postgresql://u@h:5432/d is not reachable"), Exit.CONFIG),
+        (MigrationConflictError("nothing was copied"), Exit.CONFIG),
+        (OverlapError("api:20250101-20250105 overlaps api:20250103-20250110"), Exit.CONFIG),
+        (OkxAuthError("50113: check OKX_SECRET_KEY"), Exit.OKX_REFUSED),
+        (DatabaseLockedError("held by process 7"), Exit.DATABASE_LOCKED),
+        (OkxError("an answer it cannot read"), Exit.UNEXPECTED),
+    ],
+)
+def test_each_pipeline_error_maps_to_its_exit_code_by_type(error: Exception, code: Exit) -> None:
+    found, message = exit_code_for(error)
+    assert found is code
+    assert message is not None and str(error) in message
+
+
+def test_an_error_of_no_known_type_is_unexpected_and_left_to_the_traceback() -> None:
+    assert exit_code_for(KeyError("window")) == (Exit.UNEXPECTED, None)

@@ -16,7 +16,7 @@ from flows.artifacts import account_key
 from flows.reports import build_reports
 from flows.runtime import run_settings
 from flows.sync import backfill, retry_by_account, sync_rebates
-from pipeline.cli import _secret_block_reader
+from pipeline.cli.operate import _secret_block_reader
 from pipeline.clock import FileClock
 from pipeline.config import SettingsError, UsageError
 from pipeline.doctor import Check, run_doctor
