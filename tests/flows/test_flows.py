@@ -37,6 +37,7 @@ from pipeline.report.model import Period
 from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY
 from pipeline.windows import yesterday
+from tests.conftest import make_operator_env, set_env
 from tests.now import TESTS_NOW
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,10 +52,11 @@ REST = f"api:{SEEDED_END + timedelta(days=1):%Y%m%d}-{YESTERDAY:%Y%m%d}"
 
 
 @pytest.fixture
-def flow_env(simulator_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """OKX_* and REBATES_* in the environment, as a worker has them; returns the data directory."""
-    monkeypatch.setenv("REBATES_START_DATE", START.isoformat())
-    return simulator_env
+def flow_env(flow_simulator: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """OKX_* and REBATES_* in the environment for `flow_simulator`, as a worker has them; returns the data directory."""
+    data = tmp_path / "data"
+    set_env(monkeypatch, make_operator_env(flow_simulator, data) | {"REBATES_START_DATE": START.isoformat()})
+    return data
 
 
 def flow_run_id(state: State[Any]) -> UUID:
