@@ -177,6 +177,7 @@ def load_by_hand(settings: Settings, ledger: Ledger, source: Path, window: Rebat
     record = known.get(window.window_id)
     if record is None:
         (record,) = ledger.add_windows([(window, WindowKind.ADOPTED)])
+    log.debug("archiving %s as %s", source, window.window_id)
     archived = archive_local_file(source, window, settings.layout)
     record = ledger.record_archived(record, archived.file_record(window), archived.source_host)
     outcome = ingest_window(settings, ledger, record, clock)

@@ -110,6 +110,7 @@ def publish_lake(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> PublishRe
     `db` is held by the caller for the whole publish, so no load lands between what is planned and what is recorded.
     The first publish (or one after the lake folder was deleted) writes every partition.
     """
+    log.debug("publishing the lake at %s", layout.lake)
     staging = layout.lake_staging
     if staging.exists():
         shutil.rmtree(staging)  # what a publish that died left; nothing reads it
@@ -311,6 +312,7 @@ def write_entry_point(db: duckdb.DuckDBPyConnection, layout: DataLayout, staging
     DuckDB checks a view's files when the view is created, so the views are created against zero-row files with the
     lake's columns (a template); each session then reads the real lake, found next to the entry point.
     """
+    log.debug("writing the entry point at %s", layout.analysts)
     template = staging / "template"
     for table in PARTITIONED:
         target = template / table.folder("default", "api", "2000-01-01") / PARTITION_FILE
