@@ -19,6 +19,7 @@ import duckdb
 
 from pipeline.clock import SystemClock
 from pipeline.config import Settings
+from pipeline.db import connect
 from pipeline.ledger import FileRecord, Ledger
 from pipeline.store import load, parse
 from pipeline.windows import RebateWindow, WindowKind
@@ -297,7 +298,10 @@ def ingest(
         parsed_at = started  # the file is read inside load_window, batch by batch (or by DuckDB itself)
         result = load.load_window(db_path, record, archived, source, clock)
         finished = time.perf_counter()
-    refreshed = load.refresh_orders(db_path) if refresh else 0
+    refreshed = 0
+    if refresh:
+        with connect(db_path) as db:
+            refreshed = load.refresh_orders(db)
     return {
         "parse": parsed_at - started,
         "load": finished - parsed_at,

@@ -153,7 +153,7 @@ def child(task: dict[str, Any]) -> dict[str, Any]:
     with connect(db_path) as held:  # what refresh_and_publish does at the end of a pass
         started = time.perf_counter()
         mark_pending_orders(held)
-        refresh_orders(db_path)
+        refresh_orders(held)
         refreshed = time.perf_counter()
         published = publish_lake(held, layout)
         finished = time.perf_counter()

@@ -328,41 +328,38 @@ def _check_key(db: duckdb.DuckDBPyConnection, window_id: str, bounds: tuple[date
     )
 
 
-def refresh_orders(
-    db_path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, limits: DatabaseLimits | None = None
-) -> int:
+def refresh_orders(db: duckdb.DuckDBPyConnection, *, limits: DatabaseLimits | None = None) -> int:
     """Recompute the rebate_orders rows in the ordId ranges loads marked stale; returns how many orders it wrote.
 
-    One transaction: a crash leaves the ranges as they were, for the next call. Overlapping ranges are merged, and
-    each is recomputed from every row its orders have, in slices of about ORDER_SLICE_ROWS rows (every row of an
-    order shares its ordId, so any cut between ordIds is exact), so no GROUP BY outgrows memory and spills. In each
-    slice only the orders with more than one row are aggregated; an order of one row is that row. Cheap when nothing
-    is pending.
+    `db` is the connection the caller holds for the end of its pass. One transaction: a crash leaves the ranges as
+    they were, for the next call. Overlapping ranges are merged, and each is recomputed from every row its orders
+    have, in slices of about ORDER_SLICE_ROWS rows (every row of an order shares its ordId, so any cut between ordIds
+    is exact), so no GROUP BY outgrows memory and spills. In each slice only the orders with more than one row are
+    aggregated; an order of one row is that row. Nothing pending: one read, nothing written.
     """
-    with connect(db_path, lock_timeout=lock_timeout) as db:
-        ranges = db.execute(
-            "SELECT first_ord_id, last_ord_id FROM pending_order_ranges ORDER BY first_ord_id, last_ord_id"
-        ).fetchall()
-        if not ranges:
-            return 0
-        _apply_limits(db, limits)
-        log.debug("refreshing rebate_orders in %d ordId range(s)", len(ranges))
-        # Each slice writes its own ordId range, so the order of rows within it does not matter: the inserts then use
-        # every thread (a fifth less time on a million orders).
-        db.execute("SET preserve_insertion_order = false")
-        orders = 0
-        try:
-            with transaction(db):
-                for first, last in merged_ranges(ranges):
-                    params = {"first_ord_id": first, "last_ord_id": last}
-                    db.execute(sql_text("load/delete_orders_in_range.sql"), params)
-                    after = ""  # below every ordId (ordIds are digits, never empty)
-                    for through in [*_slice_ends(db, first, last), last]:
-                        orders += _refresh_slice(db, {**params, "after": after, "through": through})
-                        after = through
-                db.execute("DELETE FROM pending_order_ranges")
-        finally:
-            db.execute("RESET preserve_insertion_order")
+    ranges = db.execute(
+        "SELECT first_ord_id, last_ord_id FROM pending_order_ranges ORDER BY first_ord_id, last_ord_id"
+    ).fetchall()
+    if not ranges:
+        return 0
+    _apply_limits(db, limits)
+    log.debug("refreshing rebate_orders in %d ordId range(s)", len(ranges))
+    # Each slice writes its own ordId range, so the order of rows within it does not matter: the inserts then use
+    # every thread (a fifth less time on a million orders).
+    db.execute("SET preserve_insertion_order = false")
+    orders = 0
+    try:
+        with transaction(db):
+            for first, last in merged_ranges(ranges):
+                params = {"first_ord_id": first, "last_ord_id": last}
+                db.execute(sql_text("load/delete_orders_in_range.sql"), params)
+                after = ""  # below every ordId (ordIds are digits, never empty)
+                for through in [*_slice_ends(db, first, last), last]:
+                    orders += _refresh_slice(db, {**params, "after": after, "through": through})
+                    after = through
+            db.execute("DELETE FROM pending_order_ranges")
+    finally:
+        db.execute("RESET preserve_insertion_order")
     log.info("recomputed %s orders in rebate_orders", f"{orders:,}")
     return orders
 

@@ -3,6 +3,8 @@
 DELETE FROM lake_pending_orders;
 
 INSERT INTO lake_publishes (
-    published_at, last_load_id, partitions_written, partitions_removed, bytes_written, entry_point, layout
+    published_at, last_load_id, partitions_written, partitions_removed, bytes_written, entry_point, layout,
+    ledger_digest
 )
-SELECT now(), coalesce((SELECT max(load_id) FROM rebate_loads), 0), $written, $removed, $bytes, $entry_point, $layout;
+SELECT now(), coalesce((SELECT max(load_id) FROM rebate_loads), 0), $written, $removed, $bytes, $entry_point, $layout,
+    $ledger_digest;

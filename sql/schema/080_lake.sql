@@ -11,12 +11,16 @@ CREATE TABLE IF NOT EXISTS lake_publishes (
     partitions_removed   INTEGER NOT NULL,     -- partition files deleted (their partition has no rows any more)
     bytes_written        BIGINT NOT NULL,      -- every file written, the small tables included
     entry_point          VARCHAR NOT NULL,     -- fingerprint of the analysts' entry point's SQL as last written
-    layout               INTEGER NOT NULL DEFAULT 1  -- the lake's folder layout (pipeline/store/lake.py LAKE_LAYOUT)
+    layout               INTEGER NOT NULL DEFAULT 1, -- the lake's folder layout (pipeline/store/lake.py LAKE_LAYOUT)
+    ledger_digest        VARCHAR               -- digest of what the small tables' files hold (sql/lake/ledger_digest.sql)
 );
 
 -- Publishes from before the layout was recorded wrote layout 1 (no account= folder level); the next publish of a
 -- newer layout rewrites the whole lake in it and removes the old folders.
 ALTER TABLE lake_publishes ADD COLUMN IF NOT EXISTS layout INTEGER DEFAULT 1;
+
+-- Publishes from before the digest was recorded: the next publish writes the small tables again and records it.
+ALTER TABLE lake_publishes ADD COLUMN IF NOT EXISTS ledger_digest VARCHAR;
 
 -- lake_pending_orders: orders whose rebate_orders row is about to be recomputed (those in pending_order_ranges), noted
 -- just before the refresh, with the lake partition that held them then (NULL: none). The publish that rewrites their old
