@@ -88,8 +88,8 @@ class Run:
     seconds: float
     cpu: float
     rss: float
-    steps: dict[str, tuple[float, float]] = field(default_factory=dict)
-    """Step → (seconds in it, peak RSS in GiB), in order."""
+    steps: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    """Step → (seconds in it, CPU seconds in it, peak RSS in GiB), in order."""
 
 
 def main() -> None:
@@ -190,7 +190,7 @@ def timed(command: list[str], env: dict[str, str] | None = None, *, trace: bool 
     )
     assert process.stderr is not None
     step = ["start"]
-    samples: list[tuple[str, float, float]] = []
+    samples: list[tuple[str, float, float, float]] = []
     done = threading.Event()
     if trace:
         threading.Thread(target=_sample, args=(process.pid, step, samples, done), daemon=True).start()
@@ -208,30 +208,39 @@ def timed(command: list[str], env: dict[str, str] | None = None, *, trace: bool 
         raise RuntimeError(f"{command} failed:\n{''.join(lines[-40:])}")
     kib, user, system = measured.split()[1:]
     run = Run(seconds, float(user) + float(system), int(kib) * 1024 / GIB)
-    for name, moment, rss in samples:
-        spent, peak = run.steps.get(name, (0.0, 0.0))
-        run.steps[name] = (spent + moment, max(peak, rss))
+    for name, moment, used, rss in samples:
+        spent, cpu, peak = run.steps.get(name, (0.0, 0.0, 0.0))
+        run.steps[name] = (spent + moment, cpu + used, max(peak, rss))
     return run
 
 
-def _sample(time_pid: int, step: list[str], samples: list[tuple[str, float, float]], done: threading.Event) -> None:
-    """Every 50 ms, the RSS of GNU time's child (the command) and the step it is in."""
-    interval = 0.05
-    while not done.wait(interval):
+def _sample(
+    time_pid: int, step: list[str], samples: list[tuple[str, float, float, float]], done: threading.Event
+) -> None:
+    """Every 50 ms, the step GNU time's child (the command) is in, the time and CPU since the last sample, its RSS."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    last_time, last_cpu = time.perf_counter(), 0.0
+    while not done.wait(0.05):
         try:
             children = Path(f"/proc/{time_pid}/task/{time_pid}/children").read_text().split()
             status = Path(f"/proc/{children[0]}/status").read_text() if children else ""
+            fields = Path(f"/proc/{children[0]}/stat").read_text().rsplit(")", 1)[1].split() if children else []
         except OSError:
             continue
         found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-        if found:
-            samples.append((step[0], interval, int(found.group(1)) * 1024 / GIB))
+        if found and fields:
+            now, cpu = time.perf_counter(), (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            samples.append((step[0], now - last_time, cpu - last_cpu, int(found.group(1)) * 1024 / GIB))
+            last_time, last_cpu = now, cpu
 
 
 def trace_table(run: Run) -> str:
-    """A load's steps: time in each and its peak RSS."""
-    rows = [(name, f"{spent:.1f} s", f"{peak:.2f} GiB") for name, (spent, peak) in run.steps.items()]
-    return markdown_table(("step", "time", "peak RSS"), rows)
+    """A load's steps: time and CPU in each, and its peak RSS."""
+    rows = [
+        (name, f"{spent:.1f} s", f"{cpu:.1f} CPU-s", f"{peak:.2f} GiB")
+        for name, (spent, cpu, peak) in run.steps.items()
+    ]
+    return markdown_table(("step", "time", "CPU", "peak RSS"), rows)
 
 
 def same_work_child(csv: str, work: str) -> None:
