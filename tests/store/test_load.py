@@ -237,7 +237,7 @@ LOAD_TRANSACTION_STATEMENTS = [
     "load/delete_window.sql",
     "load/insert_details.sql",
     "load/window_totals.sql",
-    "load/duplicate_keys.sql",
+    "load/repeated_key_hashes.sql",
 ]
 """Every statement file load_window runs inside its transaction when it replaces a window's rows, in order."""
 
@@ -462,8 +462,19 @@ def test_what_landed_must_equal_what_was_parsed_or_nothing_is_kept(
 
 
 def test_a_file_with_the_same_order_twice_on_one_day_is_rejected(
-    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The keys are grouped to find the one held twice only when their hashes say one may be: not on a clean load."""
+    used: list[str] = []
+    real_sql_text = pipeline.db.sql_text
+
+    def recording(relative: str) -> str:
+        used.append(relative)
+        return real_sql_text(relative)
+
+    monkeypatch.setattr(pipeline.store.load, "sql_text", recording)
+    load_by_hand(settings, ledger, write_file(tmp_path, SPEC), WINDOW, fake_clock)
+    assert "load/repeated_key_hashes.sql" in used and "load/duplicate_keys.sql" not in used
     text = build_rebate_file(SPEC).decode()
     header, first, *rest = text.splitlines()
     path = tmp_path / "twice.csv"
