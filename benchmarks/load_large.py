@@ -90,6 +90,8 @@ class Run:
     rss: float
     steps: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     """Step → (seconds in it, CPU seconds in it, peak RSS in GiB), in order."""
+    statements: list[str] = field(default_factory=list)
+    """The baseline's statements, each with its time and CPU."""
 
 
 def main() -> None:
@@ -125,6 +127,7 @@ def main() -> None:
                     flush=True,
                 )
                 if args.trace:
+                    print("\n".join(baselines[-1].statements))
                     print(trace_table(load), flush=True)
             base = min(baselines, key=lambda run: run.seconds)
             best = min(loads, key=lambda run: run.seconds)
@@ -204,10 +207,11 @@ def timed(command: list[str], env: dict[str, str] | None = None, *, trace: bool 
     done.set()
     seconds = time.perf_counter() - started
     measured = next((line for line in reversed(lines) if line.startswith("GNUTIME ")), None)
+    steps = [line.strip() for line in lines if line.startswith("baseline step ")]
     if process.returncode != 0 or measured is None:
         raise RuntimeError(f"{command} failed:\n{''.join(lines[-40:])}")
     kib, user, system = measured.split()[1:]
-    run = Run(seconds, float(user) + float(system), int(kib) * 1024 / GIB)
+    run = Run(seconds, float(user) + float(system), int(kib) * 1024 / GIB, statements=steps)
     for name, moment, used, rss in samples:
         spent, cpu, peak = run.steps.get(name, (0.0, 0.0, 0.0))
         run.steps[name] = (spent + moment, cpu + used, max(peak, rss))
@@ -249,7 +253,11 @@ def same_work_child(csv: str, work: str) -> None:
     lake.mkdir()
     with duckdb.connect(str(Path(work) / "same-work.duckdb")) as db:
         for statement in duckdb.extract_statements(SAME_WORK_SQL.replace("{lake}", str(lake))):
+            started, cpu = time.perf_counter(), time.process_time()
             db.execute(statement.query, {"path": csv} if "$path" in statement.query else None)
+            label = " ".join(statement.query.split()[:3])
+            spent = f"{time.perf_counter() - started:.1f} s, {time.process_time() - cpu:.1f} CPU-s"
+            print(f"baseline step {label}: {spent}", file=sys.stderr)
 
 
 def check_exact(csv: Path, db_path: Path) -> str:
