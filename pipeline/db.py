@@ -50,6 +50,12 @@ def schema_fingerprint() -> str:
     return digest.hexdigest()
 
 
+TABLES_NOW_VIEWS = ("rebate_orders",)
+"""Tables that became views of the same name. DuckDB's DDL cannot drop an object only when it is a table, so
+apply_schema renames such a table `<name>_retired` first; the DDL carries its rows over and drops it, then makes the
+view (sql/schema/060 and 062 for rebate_orders)."""
+
+
 def apply_schema(connection: duckdb.DuckDBPyConnection) -> None:
     """Bring the schema up to date: every DDL file is idempotent, so applying all of them is always safe."""
     fingerprint = schema_fingerprint()
@@ -58,6 +64,13 @@ def apply_schema(connection: duckdb.DuckDBPyConnection) -> None:
     if current is not None and current[0] == fingerprint:
         return
     with transaction(connection):
+        retired = connection.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND list_contains(?, table_name)",
+            [list(TABLES_NOW_VIEWS)],
+        ).fetchall()
+        for (name,) in retired:
+            connection.execute(f'ALTER TABLE "{name}" RENAME TO "{name}_retired"')
         for relative in schema_files():
             connection.execute(sql_text(relative))
         connection.execute("DELETE FROM schema_fingerprint")

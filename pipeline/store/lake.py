@@ -60,7 +60,7 @@ class PartitionedTable:
 
 
 PARTITIONED = (PartitionedTable("rebate_details", "trade_date"), PartitionedTable("rebate_orders", "first_trade_date"))
-"""rebate_orders goes by its first day: an order keeps it while later days are added, and lake_pending_orders
+"""rebate_orders goes by its first day: an order keeps it while later days are added, and lake_pending_ranges
 remembers where it was when a load moves it (sql/lake/plan.sql)."""
 
 WHOLE = ("rebate_windows", "rebate_loads", "rebate_files")
@@ -88,23 +88,15 @@ def sql_literal(path: Path) -> str:
 
 
 def mark_pending_orders(db: duckdb.DuckDBPyConnection) -> None:
-    """Remember the orders the coming rebate_orders refresh will change, with where the lake holds them now.
+    """Remember the ordId ranges the coming rebate_orders refresh will recompute, until a publish rewrote their orders.
 
-    Call it in the same held connection, just before the refresh: the publish then rewrites both their old and new
-    partitions. It commits at once, so a pass that dies after the refresh leaves them for the next publish. Nothing
-    pending: nothing written.
+    Call it in the same held connection, just before the refresh (which empties pending_order_ranges). It commits at
+    once, so a pass that dies after the refresh leaves them for the next publish. Nothing pending: nothing written.
     """
-    ranges = [
-        (str(first), str(last))
-        for first, last in db.execute(
-            "SELECT first_ord_id, last_ord_id FROM pending_order_ranges ORDER BY ALL"
-        ).fetchall()
-    ]
-    if not ranges:
+    if db.execute("SELECT 1 FROM pending_order_ranges LIMIT 1").fetchone() is None:
         return
     with transaction(db):
-        for first, last in merged_ranges(ranges):
-            db.execute(sql_text("lake/mark_pending_orders.sql"), {"first_ord_id": first, "last_ord_id": last})
+        db.execute(sql_text("lake/mark_pending_orders.sql"))
 
 
 def publish_lake(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> PublishResult:
@@ -129,6 +121,7 @@ def publish_lake(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> PublishRe
         shutil.rmtree(staging)  # what a publish that died left; nothing reads it
     staging.mkdir(parents=True)
     try:
+        _plan_pending_days(db)
         db.execute(sql_text("lake/plan.sql"), {"full": full})
         if full:
             _plan_existing_partitions(db, layout)
@@ -183,6 +176,15 @@ def _needs_full_publish(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> bo
         return True
     lake_is_gone = not all((layout.lake / table.name).exists() for table in PARTITIONED)
     return lake_is_gone and db.execute("SELECT 1 FROM rebate_details LIMIT 1").fetchone() is not None
+
+
+def _plan_pending_days(db: duckdb.DuckDBPyConnection) -> None:
+    """lake_pending_days: the rebate_orders partitions the refreshes since the last publish may have changed, one
+    merged ordId range of lake_pending_ranges at a time (sql/lake/pending_days.sql)."""
+    db.execute("CREATE OR REPLACE TEMP TABLE lake_pending_days (account VARCHAR, broker_type VARCHAR, day DATE)")
+    ranges = db.execute("SELECT first_ord_id, last_ord_id FROM lake_pending_ranges ORDER BY ALL").fetchall()
+    for first, last in merged_ranges([(str(first), str(last)) for first, last in ranges]):
+        db.execute(sql_text("lake/pending_days.sql"), {"first_ord_id": first, "last_ord_id": last})
 
 
 def _plan_existing_partitions(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> None:

@@ -331,13 +331,15 @@ def _check_key(db: duckdb.DuckDBPyConnection, window_id: str, bounds: tuple[date
 
 
 def refresh_orders(db: duckdb.DuckDBPyConnection, *, limits: DatabaseLimits | None = None) -> int:
-    """Recompute the rebate_orders rows in the ordId ranges loads marked stale; returns how many orders it wrote.
+    """Recompute the orders of more than one row in the ordId ranges loads marked stale (summed_orders, which the view
+    rebate_orders adds to the orders of one row); returns how many it wrote.
 
     `db` is the connection the caller holds for the end of its pass. One transaction: a crash leaves the ranges as
     they were, for the next call. Overlapping ranges are merged, and each is recomputed from every row its orders
     have, in slices of about ORDER_SLICE_ROWS rows (every row of an order shares its ordId, so any cut between ordIds
-    is exact), so no GROUP BY outgrows memory and spills. In each slice only the orders with more than one row are
-    aggregated; an order of one row is that row. Nothing pending: one read, nothing written.
+    is exact), so no GROUP BY outgrows memory and spills. An order of one row is that row in rebate_details: it is
+    neither aggregated nor copied (that copy was two thirds of the refresh). Nothing pending: one read, nothing
+    written.
     """
     ranges = db.execute(
         "SELECT first_ord_id, last_ord_id FROM pending_order_ranges ORDER BY first_ord_id, last_ord_id"
@@ -362,18 +364,15 @@ def refresh_orders(db: duckdb.DuckDBPyConnection, *, limits: DatabaseLimits | No
             db.execute("DELETE FROM pending_order_ranges")
     finally:
         db.execute("RESET preserve_insertion_order")
-    log.info("recomputed %s orders in rebate_orders", f"{orders:,}")
+    log.info("recomputed %s orders of more than one row in rebate_orders", f"{orders:,}")
     return orders
 
 
 def _refresh_slice(db: duckdb.DuckDBPyConnection, params: dict[str, str]) -> int:
-    """Write the rebate_orders rows of one slice: orders of one row copied, the others aggregated; how many."""
+    """Write the summed_orders rows of one slice (its orders of more than one row, aggregated); how many."""
     db.execute(sql_text("load/orders_filled_twice.sql"), params)
-    orders = 0
-    for statement in ("load/insert_single_row_orders.sql", "load/insert_orders_filled_twice.sql"):
-        written = db.execute(sql_text(statement), params).fetchone()
-        orders += int(written[0]) if written else 0
-    return orders
+    written = db.execute(sql_text("load/insert_orders_filled_twice.sql"), params).fetchone()
+    return int(written[0]) if written else 0
 
 
 def _slice_ends(db: duckdb.DuckDBPyConnection, first: str, last: str) -> list[str]:

@@ -5,7 +5,7 @@ SELECT
     p.entry_point,
     p.ledger_digest,
     (SELECT coalesce(max(load_id), 0) FROM rebate_loads) > p.last_load_id
-        OR EXISTS (SELECT 1 FROM lake_pending_orders) AS changed
+        OR EXISTS (SELECT 1 FROM lake_pending_ranges) AS changed
 FROM lake_publishes AS p
 ORDER BY p.publish_id DESC
 LIMIT 1;

@@ -187,7 +187,7 @@ def test_a_pass_that_died_between_its_load_and_its_publish_is_published_by_the_n
     monkeypatch.undo()
     with connect(settings.rebates_db) as db:
         assert db.execute("SELECT count(*) FROM pending_order_ranges").fetchone() == (0,), "rebate_orders is current"
-        assert db.execute("SELECT count(*) FROM lake_pending_orders").fetchone() != (0,), "what moved is remembered"
+        assert db.execute("SELECT count(*) FROM lake_pending_ranges").fetchone() != (0,), "what moved is remembered"
     ingest_due(settings, ledger, fake_clock)
     assert order_keys_in_lake(settings) == []
     assert digests.lake(settings) == digests.database(settings)

@@ -423,7 +423,7 @@ def test_a_pass_killed_after_its_load_recomputes_the_orders_on_the_next_pass(
     load_by_hand(settings, ledger, write_file(tmp_path, spec, name="first.csv"), first, fake_clock)
     lake_before = digests.lake(settings)
     source = write_file(tmp_path, FileSpec(second.begin, second.end, "api", orders_per_day=12), name="second.csv")
-    # The load commits; the process dies inside the refresh (its one-row orders written), or before its COMMIT.
+    # The load commits; the process dies inside the refresh (its deletes and a grouping done), or before its COMMIT.
     inside = "load/insert_orders_filled_twice.sql"
     kill_during(settings, KILL_BEFORE_REFRESH_COMMIT if killed else inside, source, second)
     assert ledger.get(second.window_id).state is WindowState.LOADED
@@ -1045,6 +1045,44 @@ def test_rebate_orders_are_recomputed_per_account_with_exact_sums(
     assert table_totals(settings.rebates_db, "account = 'default'") == before
 
 
+def make_rebate_orders_a_table(db: duckdb.DuckDBPyConnection) -> None:
+    """Turn the database back to before rebate_orders was a view: a table holding every order, one-row ones too."""
+    db.execute("CREATE TABLE every_order AS FROM rebate_orders")
+    db.execute("DROP VIEW rebate_orders")
+    db.execute("DROP TABLE summed_orders")
+    db.execute("ALTER TABLE every_order RENAME TO rebate_orders")
+    db.execute("DELETE FROM schema_fingerprint")  # the DDL changed since: apply it again
+
+
+def test_a_database_whose_rebate_orders_is_a_table_keeps_its_orders_and_copies_one_row_orders_no_more(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, digests: Digests
+) -> None:
+    """rebate_orders became a view: one-row orders read from rebate_details, the others summed in summed_orders."""
+    first = RebateWindow("api", date(2025, 1, 1), date(2025, 1, 5))
+    spec = FileSpec(first.begin, first.end, "api", orders_per_day=12)
+    load_by_hand(settings, ledger, write_file(tmp_path, spec, name="first.csv"), first, fake_clock)
+    before = table_digest(settings.rebates_db)
+    with connect(settings.rebates_db) as db:
+        make_rebate_orders_a_table(db)
+    with connect(settings.rebates_db) as db:
+        kinds = db.execute(
+            "SELECT table_name, 'table' FROM duckdb_tables() WHERE table_name LIKE '%orders%' "
+            "UNION ALL SELECT view_name, 'view' FROM duckdb_views() WHERE view_name LIKE '%orders%' ORDER BY 1"
+        ).fetchall()
+        summed = db.execute("SELECT min(fill_days), count(*) FROM summed_orders").fetchone()
+        single = db.execute("SELECT count(*) FROM rebate_orders WHERE fill_days = 1").fetchone()
+    assert kinds == [("rebate_orders", "view"), ("summed_orders", "table")]
+    assert summed is not None and summed[0] == 2 and summed[1] > 0, "only orders of several rows are stored"
+    assert single is not None and single[0] > 0
+    assert table_digest(settings.rebates_db) == before
+    second = RebateWindow("api", date(2025, 1, 6), date(2025, 1, 10))
+    later = FileSpec(second.begin, second.end, "api", orders_per_day=12)
+    load_by_hand(settings, ledger, write_file(tmp_path, later, name="second.csv"), second, fake_clock)
+    assert orders_mismatch(settings.rebates_db) == []
+    assert full_regroup_mismatch(settings.rebates_db) == []
+    assert digests.lake(settings) == digests.database(settings)
+
+
 def test_a_database_from_before_accounts_gets_the_account_columns_and_loads_on(
     settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path
 ) -> None:
@@ -1057,18 +1095,21 @@ def test_a_database_from_before_accounts_gets_the_account_columns_and_loads_on(
     load_by_hand(settings, eu_ledger, write_file(tmp_path, eu_spec, name="eu.csv"), eu_window, fake_clock)
     tables = ("rebate_details", "rebate_orders", "rebate_loads")
     with connect(settings.rebates_db) as db:
+        make_rebate_orders_a_table(db)  # as it was then
         for table in tables:
             db.execute(f"ALTER TABLE {table} DROP COLUMN account")  # as the table was before accounts
         db.execute("ALTER TABLE lake_publishes DROP COLUMN layout")
         db.execute("DELETE FROM schema_fingerprint")  # the DDL changed since: apply it again
     with connect(settings.rebates_db) as db:
         accounts = {
-            table: db.execute(f"SELECT DISTINCT account FROM {table} ORDER BY 1").fetchall() for table in tables
+            table: db.execute(f"SELECT DISTINCT account FROM {table} ORDER BY 1").fetchall()
+            for table in (*tables, "summed_orders")
         }
         layouts = db.execute("SELECT DISTINCT layout FROM lake_publishes").fetchall()
     assert accounts == {
         "rebate_details": [("default",), ("eu",)],
-        "rebate_orders": [("default",)],  # until the next refresh, which the DDL listed eu's orders for
+        "rebate_orders": [("default",), ("eu",)],  # an order of one row is its row, with its row's account
+        "summed_orders": [("default",)],  # until the next refresh, which the DDL listed eu's orders for
         "rebate_loads": [("default",), ("eu",)],
     }
     assert pending_orders(settings.rebates_db) > 0
