@@ -70,6 +70,20 @@ def ledger(settings: Settings, fake_clock: FakeClock) -> Ledger:
     return Ledger(settings.rebates_db, fake_clock)
 
 
+@pytest.fixture
+def used(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every SQL file pipeline.store.load reads during the test, in order."""
+    used: list[str] = []
+    real_sql_text = pipeline.db.sql_text
+
+    def recording(relative: str) -> str:
+        used.append(relative)
+        return real_sql_text(relative)
+
+    monkeypatch.setattr(pipeline.store.load, "sql_text", recording)
+    return used
+
+
 def write_file(tmp_path: Path, spec: FileSpec, *, name: str = "RebateDetails.bin") -> Path:
     path = tmp_path / name
     path.write_bytes(build_rebate_file(spec))
@@ -462,17 +476,9 @@ def test_what_landed_must_equal_what_was_parsed_or_nothing_is_kept(
 
 
 def test_a_file_with_the_same_order_twice_on_one_day_is_rejected(
-    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, used: list[str]
 ) -> None:
     """The keys are grouped to find the one held twice only when their hashes say one may be: not on a clean load."""
-    used: list[str] = []
-    real_sql_text = pipeline.db.sql_text
-
-    def recording(relative: str) -> str:
-        used.append(relative)
-        return real_sql_text(relative)
-
-    monkeypatch.setattr(pipeline.store.load, "sql_text", recording)
     load_by_hand(settings, ledger, write_file(tmp_path, SPEC), WINDOW, fake_clock)
     assert "load/repeated_key_hashes.sql" in used and "load/duplicate_keys.sql" not in used
     text = build_rebate_file(SPEC).decode()
@@ -804,16 +810,8 @@ def test_a_process_killed_inside_a_batched_load_leaves_the_previous_state(
 
 
 def test_a_csv_loads_through_duckdb_exactly_and_an_unusual_value_through_the_exact_reader(
-    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, used: list[str]
 ) -> None:
-    used: list[str] = []
-    real_sql_text = pipeline.db.sql_text
-
-    def recording(relative: str) -> str:
-        used.append(relative)
-        return real_sql_text(relative)
-
-    monkeypatch.setattr(pipeline.store.load, "sql_text", recording)
     load_by_hand(settings, ledger, write_file(tmp_path, SPEC, name="plain.csv"), WINDOW, fake_clock)
     assert "load/insert_csv.sql" in used and "load/insert_details.sql" not in used
     assert table_totals(settings.rebates_db) == independent_totals(SPEC)
@@ -848,15 +846,9 @@ ODD_FORMS: dict[str, Callable[[str], str]] = {
 
 
 def test_amounts_written_in_other_forms_load_through_duckdb_exactly(
-    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, used: list[str]
 ) -> None:
     """A few amounts in scientific notation, with a `+` or without a leading zero keep the file on DuckDB's path."""
-    used: list[str] = []
-    real_sql_text = pipeline.db.sql_text
-
-    def recording(relative: str) -> str:
-        used.append(relative)
-        return real_sql_text(relative)
 
     def rewritten(rows: list[str]) -> list[str]:
         edited = []
@@ -871,7 +863,6 @@ def test_amounts_written_in_other_forms_load_through_duckdb_exactly(
     odd = tmp_path / "odd.csv"
     odd.write_bytes(_edit_lines(build_rebate_file(SPEC), rewritten))
     assert "e-" in odd.read_text() and ",+" in odd.read_text() and ",." in odd.read_text()
-    monkeypatch.setattr(pipeline.store.load, "sql_text", recording)
     outcome = load_by_hand(settings, ledger, odd, WINDOW, fake_clock)
     assert outcome.state is WindowState.LOADED, outcome.reason
     assert "load/insert_csv.sql" in used and "load/insert_details.sql" not in used
@@ -957,18 +948,10 @@ def test_a_csv_with_a_blank_line_is_read_exactly_and_its_rows_keep_their_numbers
     ledger: Ledger,
     fake_clock: FakeClock,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    used: list[str],
     line_end: str,
 ) -> None:
     """DuckDB's reader would skip the blank line and renumber the rows after it: the file goes to parse.py."""
-    used: list[str] = []
-    real_sql_text = pipeline.db.sql_text
-
-    def recording(relative: str) -> str:
-        used.append(relative)
-        return real_sql_text(relative)
-
-    monkeypatch.setattr(pipeline.store.load, "sql_text", recording)
     header, *rows = build_rebate_file(SPEC).decode().splitlines()
     blank = tmp_path / "blank.csv"
     blank.write_bytes(line_end.join([header, *rows[:3], "", *rows[3:]]).encode() + line_end.encode())
