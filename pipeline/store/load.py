@@ -306,8 +306,7 @@ def _insert_csv_text(ranges: tuple[RowRange, ...]) -> str:
 def _check_key(db: duckdb.DuckDBPyConnection, window_id: str, bounds: tuple[date, date]) -> None:
     """Reject the file being loaded when rebate_details' key now holds twice on its days (the caller rolls back)."""
     days = {"min_date": bounds[0], "max_date": bounds[1]}
-    repeated = db.execute(sql_text("load/repeated_key_hashes.sql"), days).fetchone()
-    if not (repeated and repeated[0]):
+    if db.execute(sql_text("load/repeated_key_hashes.sql"), days).fetchone() is None:
         return
     duplicate = db.execute(sql_text("load/duplicate_keys.sql"), days).fetchone()
     if duplicate is None:
