@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-import queue
 import re
 import stat
 import tempfile
@@ -26,7 +25,7 @@ from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.fileformat import OLE2_MAGIC, UTF8_BOM, ZIP_MAGIC, FileFormat, detect_format
 from pipeline.store.csv_ranges import mapped_windows
 from pipeline.store.text import GB18030, UndecodableText, utf8_text
-from pipeline.store.xlsx_numbers import SheetNumbers, StoredNumber, UnreadableSheet, WorkbookScanner
+from pipeline.store.xlsx_numbers import SheetNumbers, StoredNumber, UnreadableSheet, scan_workbook
 
 __all__ = [
     "AMOUNT_DTYPE",
@@ -96,8 +95,6 @@ _NAMELESS = "nameless:"
 _SAMPLE_ROWS = 256
 """How many values per column are re-read with Python (`Decimal`, `repr`) to confirm Polars' conversions."""
 _ZIP_CHUNK = 1 << 20
-_SCAN_QUEUE = 32
-"""Inflated xlsx chunks (of `_ZIP_CHUNK`) waiting for the exactness scan at most: the cap's pass waits past this."""
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 """An empty line, LF or CRLF."""
 BATCH_ROWS = 200_000
@@ -550,12 +547,11 @@ def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, 
     return written
 
 
-def _check_unpacked_size(path: Path, max_unzipped_bytes: int, inflated: Callable[[str, bytes], None]) -> None:
+def _check_unpacked_size(path: Path, max_unzipped_bytes: int) -> None:
     """Reject a workbook (itself a zip) that unpacks to more than the cap, counting the bytes it really produces.
 
-    A workbook can declare small sizes and still expand far past them, so every member is inflated before calamine
-    reads it, and the count stops at the cap. Each chunk goes to `inflated` (member name, bytes): the exactness
-    scan reads the sheets from this pass instead of inflating them again.
+    A workbook can declare small sizes and still expand far past them, so every member is inflated (and thrown
+    away) before calamine reads it, and the count stops at the cap.
     """
     try:
         archive = zipfile.ZipFile(path)
@@ -576,7 +572,6 @@ def _check_unpacked_size(path: Path, max_unzipped_bytes: int, inflated: Callable
                                 f"bytes) by member {info.filename!r}, more than its sizes declare: a zip bomb or a "
                                 "damaged file"
                             )
-                        inflated(info.filename, chunk)
             except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
                 raise NotARebateFile(
                     f"cannot unpack the xlsx member {info.filename!r}: {exc}: it is cut short, damaged, or expands "
@@ -587,56 +582,32 @@ def _check_unpacked_size(path: Path, max_unzipped_bytes: int, inflated: Callable
 def _xlsx_parts(path: Path, max_unzipped_bytes: int) -> Iterator[FilePart]:
     """An xlsx's sheets (`_workbook_parts`), once its real unpacked size is known to be within the cap.
 
-    Its number cells that a double would change are found by a scan of the sheets' XML (`_scan_xlsx`) in a thread,
-    fed the chunks the cap's pass inflates (a queue of at most `_SCAN_QUEUE` of them), so the workbook is inflated
-    once; the scan goes on while calamine reads the sheets (calamine lets go of the GIL).
+    Its number cells that a double would change are found by a scan of the sheets' XML (`_scan_xlsx`), which runs
+    in a thread while calamine reads the sheets: calamine lets go of the GIL, so on two cores the scan costs little.
     """
-    chunks: queue.Queue[tuple[str, bytes] | None] = queue.Queue(maxsize=_SCAN_QUEUE)
+    _check_unpacked_size(path, max_unzipped_bytes)
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx-scan") as pool:
-        numbers = pool.submit(_scan_xlsx, path, chunks, stop)
-
-        def hand_over(item: tuple[str, bytes] | None) -> None:
-            while not numbers.done():  # a scan that failed takes no more: its error is raised by numbers.result
-                try:
-                    chunks.put(item, timeout=0.05)
-                    return
-                except queue.Full:
-                    continue
-
+        numbers = pool.submit(_scan_xlsx, path, stop)
         try:
-            _check_unpacked_size(path, max_unzipped_bytes, lambda member, chunk: hand_over((member, chunk)))
-            hand_over(None)
             yield from _workbook_parts(path, FileFormat.XLSX, numbers.result)
         finally:
             stop.set()
 
 
-def _scan_xlsx(
-    path: Path, chunks: queue.Queue[tuple[str, bytes] | None], stop: threading.Event
-) -> dict[str, SheetNumbers]:
-    """Each sheet's number cells whose stored text a double cannot carry (`WorkbookScanner`), by sheet name.
+def _scan_xlsx(path: Path, stop: threading.Event) -> dict[str, SheetNumbers]:
+    """Each sheet's number cells whose stored text a double cannot carry (`scan_workbook`), by sheet name.
 
-    Scans the (member, chunk) pairs `chunks` brings, until the None after the last, or nothing once `stop` is set.
+    Runs beside calamine's read, after `_check_unpacked_size` bounded what the workbook unpacks to.
     """
-    scanner = WorkbookScanner()
     try:
-        while not stop.is_set():
-            try:
-                item = chunks.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            if item is None:
-                with zipfile.ZipFile(path) as archive:
-                    return scanner.finish(archive)
-            scanner.feed(*item)
+        return scan_workbook(path, stop)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as exc:
         raise NotARebateFile(
             f"cannot unpack the xlsx: {exc}: it is cut short or damaged; download it again from OKX"
         ) from None
     except UnreadableSheet as exc:
         raise RejectedFile(f"cannot read the xlsx: {exc}: {_NOT_AN_OKX_FILE}") from None
-    return {}
 
 
 def _check_budget(declared: int, max_unzipped_bytes: int) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import posixpath
 import re
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from xml.etree import ElementTree
 
 __all__ = [
@@ -15,11 +17,12 @@ __all__ = [
     "SheetScanner",
     "StoredNumber",
     "UnreadableSheet",
-    "WorkbookScanner",
     "changed_by_a_double",
+    "scan_workbook",
     "worksheet_members",
 ]
 
+_CHUNK = 1 << 20
 MAX_CELL_BYTES = 8 << 20
 """No cell of a real sheet comes near this (Excel caps a cell's text at 32,767 characters): a scan stops here."""
 
@@ -226,37 +229,25 @@ def column_index(letters: str) -> int:
     return index - 1
 
 
-class WorkbookScanner:
-    """Scan every worksheet of an xlsx (`SheetScanner`) from the chunks another pass inflates, member after member.
+def scan_workbook(path: Path, stop: threading.Event) -> dict[str, SheetNumbers]:
+    """Scan every worksheet of the xlsx at `path` (`SheetScanner`), member by member; by sheet name.
 
-    The real-size cap's pass (pipeline/store/parse.py) inflates every member anyway; fed its chunks, this scan needs
-    no inflate of its own, so the sheet is inflated once before calamine reads it.
+    Stops early, with what it found so far, once `stop` is set. Call it on a workbook whose real unpacked size was
+    checked: it inflates every member in full. Raises zipfile's and zlib's errors for a damaged workbook.
     """
-
-    def __init__(self) -> None:
-        self._found: dict[str, SheetNumbers] = {}
-        self._member: str | None = None
-        self._scanner = SheetScanner()
-
-    def feed(self, member: str, chunk: bytes) -> None:
-        """Scan the next chunk of `member` (the chunks of a member come in order, one member after another)."""
-        if member != self._member:
-            self._close_member()
-            self._member, self._scanner = member, SheetScanner()
-        if not self._scanner.done:
-            self._scanner.feed(chunk)
-
-    def finish(self, archive: zipfile.ZipFile) -> dict[str, SheetNumbers]:
-        """Each sheet's findings by sheet name (`worksheet_members`), once every member's last chunk was fed."""
-        self._close_member()
-        members = worksheet_members(archive).items()
-        return {name: self._found[member] for name, member in members if member in self._found}
-
-    def _close_member(self) -> None:
-        if self._member is not None:
-            numbers = self._scanner.finish()
-            if self._scanner.is_worksheet:
-                self._found[self._member] = numbers
+    scanned: dict[str, SheetNumbers] = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            scanner = SheetScanner()
+            with archive.open(info) as source:
+                while not scanner.done and (chunk := source.read(_CHUNK)):
+                    if stop.is_set():
+                        return {}
+                    scanner.feed(chunk)
+            numbers = scanner.finish()
+            if scanner.is_worksheet:
+                scanned[info.filename] = numbers
+        return {name: scanned[member] for name, member in worksheet_members(archive).items() if member in scanned}
 
 
 def worksheet_members(archive: zipfile.ZipFile) -> dict[str, str]:

@@ -771,25 +771,6 @@ def test_an_xlsx_number_stored_with_more_digits_than_a_double_loads_exactly(tmp_
     assert parsed.warnings == ()
 
 
-def test_an_xlsx_is_inflated_once_for_its_size_cap_and_its_stored_digits(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The exactness scan reads the sheet from the cap's pass: the worksheet member is opened once, not twice."""
-    texts = {f"{column_letter('fee')}3": "0.123456789012345678"}
-    path = write(tmp_path, with_stored_texts(xlsx_bytes(sheet_rows([row(), row()])), texts))
-    opened: list[str] = []
-    real_open = zipfile.ZipFile.open
-
-    def counted(archive: zipfile.ZipFile, name: str | zipfile.ZipInfo, *args: object, **kwargs: object) -> object:
-        opened.append(name.filename if isinstance(name, zipfile.ZipInfo) else name)
-        return real_open(archive, name, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(zipfile.ZipFile, "open", counted)
-    parsed = parse_file(path)
-    assert parsed.frame["fee"].to_list() == [Decimal(REAL_ROW["fee"]), Decimal("0.123456789012345678")]
-    assert opened.count("xl/worksheets/sheet1.xml") == 1
-
-
 @pytest.mark.parametrize(
     ("stored", "value"),
     [

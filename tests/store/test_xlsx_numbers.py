@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import threading
 import zipfile
+from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
@@ -13,9 +15,9 @@ from pipeline.store.xlsx_numbers import (
     SheetScanner,
     StoredNumber,
     UnreadableSheet,
-    WorkbookScanner,
     changed_by_a_double,
     column_index,
+    scan_workbook,
     worksheet_members,
 )
 
@@ -152,18 +154,16 @@ def test_a_workbook_part_that_declares_entities_is_not_parsed() -> None:
         assert worksheet_members(archive) == {}
 
 
-@pytest.mark.parametrize("chunk", [7, 1 << 20])
-def test_a_workbook_scan_fed_another_passs_chunks_finds_each_sheets_numbers_by_name(chunk: int) -> None:
+def test_a_workbook_scan_finds_each_sheets_numbers_by_name_and_stops_when_told(tmp_path: Path) -> None:
     with workbook("Rebates", "More rebates") as archive:
         parts = {info.filename: archive.read(info) for info in archive.infolist()}
     parts["xl/worksheets/sheet2.xml"] = SHEET
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as target:
+    path = tmp_path / "book.xlsx"
+    with zipfile.ZipFile(path, "w") as target:
         for name, content in parts.items():
             target.writestr(name, content)
-    scanner = WorkbookScanner()
-    for name, content in parts.items():
-        for start in range(0, len(content), chunk):
-            scanner.feed(name, content[start : start + chunk])
-    with zipfile.ZipFile(buffer) as archive:
-        assert scanner.finish(archive) == {"Rebates": SheetNumbers(), "More rebates": FOUND}
+    found = scan_workbook(path, threading.Event())
+    assert found == {"Rebates": SheetNumbers(), "More rebates": FOUND}
+    stopped = threading.Event()
+    stopped.set()
+    assert scan_workbook(path, stopped) == {}
