@@ -19,6 +19,7 @@ import duckdb
 
 from pipeline.clock import SystemClock
 from pipeline.config import Settings
+from pipeline.db import connect
 from pipeline.ledger import FileRecord, Ledger
 from pipeline.store import load, parse
 from pipeline.windows import RebateWindow, WindowKind
@@ -46,6 +47,23 @@ CREATE OR REPLACE TEMP MACRO bench_text(u) AS
         CASE WHEN abs(u) % 10000000000 = 0 THEN ''
              ELSE '.' || rtrim(lpad((abs(u) % 10000000000)::VARCHAR, 10, '0'), '0') END
     END;
+-- The same value as an exporter that writes floats might: scientific notation for one fee in about 33,000 and one
+-- broker rebate in about 33,000 (`-7.7395e-05`, as Python's repr writes small numbers), a leading `+` on one
+-- settlement fee in about 100,000, a fraction without its leading zero (`.5`) on one net fee in about 100,000 below 1.
+CREATE OR REPLACE TEMP MACRO bench_sci(u) AS
+    CASE WHEN u = 0 THEN '0' ELSE
+        (CASE WHEN u < 0 THEN '-' ELSE '' END) || left(abs(u)::VARCHAR, 1) ||
+        CASE WHEN length(rtrim(abs(u)::VARCHAR, '0')) > 1 THEN '.' || substr(rtrim(abs(u)::VARCHAR, '0'), 2)
+             ELSE '' END ||
+        'e' || CASE WHEN length(abs(u)::VARCHAR) < 11 THEN '-' ELSE '+' END ||
+        lpad(abs(length(abs(u)::VARCHAR) - 11)::VARCHAR, 2, '0')
+    END;
+CREATE OR REPLACE TEMP MACRO bench_odd_text(u, h, form) AS
+    CASE WHEN form = 'sci' AND h % 33333 = 0 THEN bench_sci(u)
+         WHEN form = 'plus' AND h % 100003 = 1 AND u > 0 THEN '+' || bench_text(u)
+         WHEN form = 'point' AND h % 100019 = 2 AND u <> 0 AND abs(u) < 10000000000
+             THEN (CASE WHEN u < 0 THEN '-' ELSE '' END) || ltrim(bench_text(abs(u)), '0')
+         ELSE bench_text(u) END;
 CREATE OR REPLACE TEMP MACRO bench_decimal(u) AS (u::DECIMAL(18, 0) * 0.0000000001)::DECIMAL(38, 18);
 CREATE OR REPLACE TEMP MACRO bench_share(u, percent) AS (u * percent + 50) // 100;
 CREATE OR REPLACE TEMP MACRO bench_random(seed, a, b, c, d) AS (hash(seed, a, b, c, d) >> 1)::BIGINT;
@@ -160,14 +178,29 @@ WHERE fill_day BETWEEN first_day AND (first_day + (days - 1))::DATE;
 CSV_SELECT = """
 SELECT
     broker_code AS brokerCode, level, uid, inst_id AS instId, ord_id AS ordId, cl_ord_id AS clOrdId,
-    bench_text(spot_u) AS spotTradeAmt, bench_text(deriv_u) AS derivativeTradeAmt, bench_text(fee_u) AS fee,
-    bench_text(net_u) AS netFee, bench_text(settle_u) AS settlementFee, bench_text(broker_u) AS brokerRebate,
+    bench_text(spot_u) AS spotTradeAmt, bench_text(deriv_u) AS derivativeTradeAmt, {fee} AS fee,
+    {net_fee} AS netFee, {settlement_fee} AS settlementFee, {broker_rebate} AS brokerRebate,
     bench_text(sub_u) AS suBrokerRebate, bench_text(user_u) AS userRebate,
     CASE WHEN affiliated THEN 'true' ELSE 'false' END AS affiliated, ts_ms::VARCHAR AS ts
 FROM bench_fills($first_day::DATE, $days, $orders_per_day, $seed)
 ORDER BY fill_day, ts_ms, ord_id
 LIMIT $rows
 """
+PLAIN_AMOUNTS = {
+    "fee": "bench_text(fee_u)",
+    "net_fee": "bench_text(net_u)",
+    "settlement_fee": "bench_text(settle_u)",
+    "broker_rebate": "bench_text(broker_u)",
+}
+"""CSV_SELECT's amounts that `odd_amounts` writes otherwise: every one a plain decimal."""
+ODD_AMOUNTS = {
+    "fee": "bench_odd_text(fee_u, hf >> 3, 'sci')",
+    "net_fee": "bench_odd_text(net_u, hg >> 3, 'point')",
+    "settlement_fee": "bench_odd_text(settle_u, hf >> 5, 'plus')",
+    "broker_rebate": "bench_odd_text(broker_u, hg >> 5, 'sci')",
+}
+"""The same amounts, a few written as other exporters do (bench_odd_text): about 60 a million rows in scientific
+notation, 10 with a leading `+`, 10 without the leading zero."""
 
 
 def install_generator(db: duckdb.DuckDBPyConnection) -> None:
@@ -188,10 +221,13 @@ def write_csv(
     days: int | None = None,
     orders_per_day: int = ORDERS_PER_DAY,
     seed: int = 0,
+    odd_amounts: bool = False,
 ) -> int:
     """Write a rebate CSV (the docs' 16 columns, LF line ends) of the days from `first_day`; returns its data rows.
 
     `rows` cuts the last day short so the file has exactly that many rows (when the days hold that many).
+    `odd_amounts` writes a few amounts in scientific notation, with a leading `+` or without a leading zero
+    (`ODD_AMOUNTS`): the same values, as some exporters write them.
     """
     days = days if days is not None else days_for(rows, orders_per_day)
     spill = path.with_name(path.name + ".spill")
@@ -201,7 +237,8 @@ def write_csv(
         db.execute("SET temp_directory = ?", [str(spill)])
         install_generator(db)
         params = {"first_day": first_day, "days": days, "orders_per_day": orders_per_day, "seed": seed, "rows": rows}
-        db.execute("CREATE TEMP TABLE csv_rows AS " + CSV_SELECT, params)
+        select = CSV_SELECT.format(**(ODD_AMOUNTS if odd_amounts else PLAIN_AMOUNTS))
+        db.execute("CREATE TEMP TABLE csv_rows AS " + select, params)
         written = db.execute("SELECT count(*) FROM csv_rows").fetchone()
         target = str(path).replace("'", "''")
         db.execute(f"COPY csv_rows TO '{target}' (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', NEW_LINE '\\n')")
@@ -261,7 +298,10 @@ def ingest(
         parsed_at = started  # the file is read inside load_window, batch by batch (or by DuckDB itself)
         result = load.load_window(db_path, record, archived, source, clock)
         finished = time.perf_counter()
-    refreshed = load.refresh_orders(db_path) if refresh else 0
+    refreshed = 0
+    if refresh:
+        with connect(db_path) as db:
+            refreshed = load.refresh_orders(db)
     return {
         "parse": parsed_at - started,
         "load": finished - parsed_at,

@@ -46,7 +46,8 @@ GIB_PER_ROW = 0.25 / 1_000_000
 SCRIPT = Path(__file__).resolve()
 
 # One batch of history days [$lo, $hi]: generated once into a temp table, then written as the pipeline would have
-# left it: each day one loaded daily window with its file and load recorded, and rebate_orders summing every order.
+# left it: each day one loaded daily window with its file and load recorded, and summed_orders summing every order of
+# more than one row.
 BATCH_SQL = """
 CREATE OR REPLACE TEMP TABLE batch AS
 SELECT * FROM bench_order_fills(($lo - 1)::DATE, $days + 1, $orders, $seed) WHERE fill_day <= $hi;
@@ -61,14 +62,9 @@ SELECT
 FROM batch
 WHERE fill_day >= $lo;
 
--- Orders first filled on the previous batch's last day and again on this batch's first day: the previous batch wrote
--- them with one fill; recompute them from their rows, as a load's refresh would.
-CREATE OR REPLACE TEMP TABLE carried AS
-SELECT ord_id, broker_code FROM rebate_orders WHERE first_trade_date = ($lo - 1)::DATE;
-
-DELETE FROM rebate_orders WHERE first_trade_date = ($lo - 1)::DATE;
-
-INSERT INTO rebate_orders
+-- Orders first filled on the previous batch's last day and again on this batch's first day: the previous batch left
+-- them one row each; now they have two, summed from their rows as a load's refresh would.
+INSERT INTO summed_orders
 SELECT
     ord_id, broker_code, arg_max(broker_type, ts), arg_max(uid, ts), arg_max(level, ts), arg_max(inst_id, ts),
     arg_max(inst_type, ts), arg_max(cl_ord_id, ts), sum(spot_trade_amt), sum(derivative_trade_amt), sum(fee),
@@ -76,22 +72,13 @@ SELECT
     bool_or(affiliated), min(ts), max(ts), min(trade_date), max(trade_date), count(*), count(DISTINCT window_id),
     'default'
 FROM rebate_details
-WHERE trade_date BETWEEN ($lo - 1)::DATE AND $lo AND (ord_id, broker_code) IN (SELECT * FROM carried)
+WHERE trade_date BETWEEN ($lo - 1)::DATE AND $lo
+  AND (ord_id, broker_code) IN (SELECT ord_id, broker_code FROM batch WHERE order_day = ($lo - 1)::DATE AND carried)
 GROUP BY ord_id, broker_code;
 
--- The batch's own orders: most filled on one day only, so their row is their fill; the one in 20 that filled again
--- the next day inside the batch is summed over its two fills.
-INSERT INTO rebate_orders
-SELECT
-    ord_id, broker_code, 'api', uid, level, inst_id, inst_type(inst_id), cl_ord_id,
-    bench_decimal(spot_u), bench_decimal(deriv_u), bench_decimal(fee_u), bench_decimal(net_u),
-    bench_decimal(settle_u), bench_decimal(broker_u), bench_decimal(sub_u), bench_decimal(user_u),
-    affiliated, make_timestamp_ms(ts_ms)::TIMESTAMPTZ, make_timestamp_ms(ts_ms)::TIMESTAMPTZ, fill_day, fill_day, 1, 1,
-    'default'
-FROM batch
-WHERE order_day >= $lo AND (NOT carried OR order_day = $hi);
-
-INSERT INTO rebate_orders
+-- The batch's own orders: most filled on one day only, so the view rebate_orders reads them from rebate_details; the
+-- one in 20 that filled again the next day inside the batch is summed over its two fills.
+INSERT INTO summed_orders
 SELECT
     any_value(ord_id), any_value(broker_code), 'api', any_value(uid), any_value(level), any_value(inst_id),
     inst_type(any_value(inst_id)), any_value(cl_ord_id),
@@ -135,7 +122,6 @@ FROM batch_windows;
 
 DROP TABLE batch;
 DROP TABLE batch_windows;
-DROP TABLE carried;
 """
 
 

@@ -3,12 +3,15 @@
 For each history size it writes the history in SQL (load_history's generator), publishes the whole lake once (the
 first publish), loads warm-up days, then loads one more day at a time (about 50,000 rows) and times the end of that
 pass: the rebate_orders refresh and the lake publish, and counts the bytes the publish wrote. The old snapshot copied
-the whole database file instead; its size is reported beside.
+the whole database file instead; its size is reported beside. Then it runs idle passes: the load step of a pass
+(`ingest_due`: the due windows, the refresh and the publish) with nothing new, its CPU seconds measured and every
+file of the lake and the database checked untouched (issue 22: <= 0.5 CPU-s, flat from 1M to 10M rows).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -18,12 +21,16 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+import duckdb
 from common import ROWS_PER_DAY, child_main, disk_free, markdown_table, register_file, run_child
 from common import ingest as ingest_file
 from load_history import FIRST_DAY, day_file, fill_history
 
-from pipeline.config import DataLayout
+from pipeline.clock import SystemClock
+from pipeline.config import DataLayout, load_settings
 from pipeline.db import connect
+from pipeline.ledger import Ledger
+from pipeline.store.ingest import ingest_due
 from pipeline.store.lake import mark_pending_orders, publish_lake
 from pipeline.store.load import refresh_orders
 
@@ -31,6 +38,10 @@ DEFAULT_SIZES = [1_000_000, 50_000_000]
 """History sizes (rows in rebate_details) the publish is measured at."""
 WARMUP_DAYS = 2
 """New days loaded and published, unmeasured, after the first (whole) publish."""
+IDLE_PASSES = 3
+"""Idle passes measured per history size."""
+IDLE_CPU = 0.5
+"""CPU seconds an idle pass may take beyond its OKX calls (issue 22)."""
 FLAT = 1.2
 """Publish time at the largest history over the smallest: above this, publishing grows with history."""
 SCRIPT = Path(__file__).resolve()
@@ -97,9 +108,17 @@ def run_stage(db_path: Path, workdir: Path, next_day: date, repeat: int) -> dict
         if measured:
             runs.append(result)
         next_day += timedelta(days=1)
+    idle = [run_child(SCRIPT, {"kind": "idle", "db": str(db_path), "data": str(data)}) for _ in range(IDLE_PASSES)]
+    print(
+        "  idle passes: "
+        + ", ".join(
+            f"{run['cpu']:.3f} CPU-s ({run['seconds']:.3f} s, {run['files_changed']} files changed)" for run in idle
+        ),
+        flush=True,
+    )
     db_bytes = sum(path.stat().st_size for path in db_path.parent.glob(db_path.name + "*"))
     lake_bytes = sum(path.stat().st_size for path in lake.rglob("*") if path.is_file())
-    return {"first": first, "runs": runs, "db_bytes": db_bytes, "lake_bytes": lake_bytes}
+    return {"first": first, "runs": runs, "idle": idle, "db_bytes": db_bytes, "lake_bytes": lake_bytes}
 
 
 def report(stages: list[dict[str, Any]], repeat: int, elapsed: float) -> None:
@@ -139,6 +158,24 @@ def report(stages: list[dict[str, Any]], repeat: int, elapsed: float) -> None:
     verdict = "flat" if ratio <= FLAT else "GROWS WITH HISTORY"
     print(f"\npublish {stages[-1]['history_rows']:,} / {stages[0]['history_rows']:,} rows: {ratio:.2f}x ({verdict});")
     print(f"bytes written {bytes_ratio:.2f}x; {elapsed / 60:.1f} min in all")
+    print(f"\n### An idle pass (nothing new): the load step of a pass, {IDLE_PASSES} passes each\n")
+    idle_rows = [
+        (
+            f"{stage['history_rows']:,}",
+            f"{median(run['cpu'] for run in stage['idle']):.3f} CPU-s",
+            f"{median(run['seconds'] for run in stage['idle']):.3f} s",
+            ", ".join(f"{run['cpu']:.3f}" for run in stage["idle"]),
+            sum(run["files_changed"] for run in stage["idle"]),
+            sum(run["fsyncs"] for run in stage["idle"]),
+            max(run["connections"] for run in stage["idle"]),
+        )
+        for stage in stages
+    ]
+    idle_headers = ("rows in rebate_details", "CPU, median", "wall, median", "runs (CPU-s)", "files changed",
+                    "fsyncs", "DuckDB connections")  # fmt: skip
+    print(markdown_table(idle_headers, idle_rows))
+    small_idle, large_idle = (median(run["cpu"] for run in stage["idle"]) for stage in (stages[0], stages[-1]))
+    print(f"\nidle pass {large_idle / small_idle:.2f}x from the smallest history to the largest (<= {IDLE_CPU} CPU-s)")
 
 
 def child(task: dict[str, Any]) -> dict[str, Any]:
@@ -146,6 +183,8 @@ def child(task: dict[str, Any]) -> dict[str, Any]:
     if task["kind"] == "fill":
         return fill_history(Path(task["dir"]), FIRST_DAY, list(task["stages"]))
     db_path, layout = Path(task["db"]), DataLayout(Path(task["data"]))
+    if task["kind"] == "idle":
+        return idle_pass(db_path, Path(task["data"]))
     result: dict[str, Any] = {}
     if task["kind"] == "day":
         loaded = ingest_file(db_path, task["window"], Path(task["csv"]), refresh=False)
@@ -153,7 +192,7 @@ def child(task: dict[str, Any]) -> dict[str, Any]:
     with connect(db_path) as held:  # what refresh_and_publish does at the end of a pass
         started = time.perf_counter()
         mark_pending_orders(held)
-        refresh_orders(db_path)
+        refresh_orders(held)
         refreshed = time.perf_counter()
         published = publish_lake(held, layout)
         finished = time.perf_counter()
@@ -164,6 +203,41 @@ def child(task: dict[str, Any]) -> dict[str, Any]:
         "partitions": written,
         "bytes": published.bytes_written,
     }
+
+
+def idle_pass(db_path: Path, data: Path) -> dict[str, Any]:
+    """The load step of a pass with nothing new, as `rebates sync` runs it: CPU, wall, files changed, fsyncs, and
+    the DuckDB connections it opened (the ledger's read of the due windows, then the end of the pass)."""
+    settings = load_settings(rebates_data_dir=data, rebates_db=db_path)
+    clock = SystemClock()
+    ledger = Ledger(db_path, clock)
+    files = [*data.rglob("*"), *db_path.parent.glob(db_path.name + "*")]
+    before = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in files if path.exists()}
+    fsyncs = [0]
+    connections = [0]
+    real_fsync, real_connect = os.fsync, duckdb.connect
+
+    def counted_fsync(fd: int) -> None:
+        fsyncs[0] += 1
+        real_fsync(fd)
+
+    def counted_connect(*args: Any, **kwargs: Any) -> duckdb.DuckDBPyConnection:
+        connections[0] += 1
+        return real_connect(*args, **kwargs)
+
+    os.fsync, duckdb.connect = counted_fsync, counted_connect  # type: ignore[assignment]
+    try:
+        started, cpu = time.perf_counter(), time.process_time()
+        outcomes = ingest_due(settings, ledger, clock)
+        seconds, used = time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        os.fsync, duckdb.connect = real_fsync, real_connect  # type: ignore[assignment]
+    after = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in files if path.exists()}
+    changed = sum(1 for path, stamp in before.items() if after.get(path) != stamp)
+    new_files = [*data.rglob("*"), *db_path.parent.glob(db_path.name + "*")]
+    changed += sum(1 for path in new_files if path not in before)
+    return {"seconds": seconds, "cpu": used, "loaded": len(outcomes), "files_changed": changed,
+            "fsyncs": fsyncs[0], "connections": connections[0]}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -38,13 +38,32 @@ def executor(connection: duckdb.DuckDBPyConnection) -> Executor:
     return run
 
 
+TABLES_NOW_VIEWS = ("rebate_orders",)
+"""Tables that became views of the same name. DuckDB's DDL cannot drop an object only when it is a table, and the
+object files (which make the view) run before the migrations, so apply_schema renames such a table
+`<name>_retired` first; a migration carries its rows over and drops it
+(sql/migrations/duckdb/0001_rebate_orders_view.sql)."""
+
+
 def apply_schema(connection: duckdb.DuckDBPyConnection) -> None:
     """Bring the schema up to date (`pipeline/migrations.py`) in one transaction: DuckDB lets one process write."""
     schema = duckdb_schema()
     if is_current(executor(connection), schema):
         return
     with transaction(connection):
+        _retire_tables_now_views(connection)
         upgrade(executor(connection), schema)
+
+
+def _retire_tables_now_views(connection: duckdb.DuckDBPyConnection) -> None:
+    """Rename each table of TABLES_NOW_VIEWS still a table, so its view can take the name."""
+    retired = connection.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND list_contains(?, table_name)",
+        [list(TABLES_NOW_VIEWS)],
+    ).fetchall()
+    for (name,) in retired:
+        connection.execute(f'ALTER TABLE "{name}" RENAME TO "{name}_retired"')
 
 
 @contextmanager

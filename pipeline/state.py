@@ -99,13 +99,16 @@ def copy_ledger_to_duckdb(settings: Settings, db: duckdb.DuckDBPyConnection) -> 
     """Replace DuckDB's rebate_windows and rebate_files with PostgreSQL's (every account), in one transaction.
 
     With REBATES_STATE_URL these DuckDB tables are a copy the lake and the reports read; call it holding
-    `duckdb_writes`, just before a publish. Returns the rows copied (0 without the URL: DuckDB is the ledger).
+    `duckdb_writes`, just before a publish. Returns the rows copied (0 without the URL: DuckDB is the ledger; 0 when
+    DuckDB already holds exactly these rows, and then nothing is written: an idle pass writes nothing).
     """
     url = state_url(settings)
     if url is None:
         return 0
     with connect_state(url) as source:
         tables = {table: _pg_rows(source, table) for table in COPIED_TO_DUCKDB}
+    if all(_duckdb_rows(db, table) == rows for table, rows in tables.items()):
+        return 0
     import polars as pl  # here: only a publish in PostgreSQL mode needs it
 
     with transaction(db):
@@ -141,6 +144,12 @@ def _polars_type(pl: Any, column: str) -> Any:
     if column in {"rows_loaded", "attempts", "bytes", "downloads", "attempt_id", "event_id"}:
         return pl.Int64
     return pl.String
+
+
+def _duckdb_rows(db: duckdb.DuckDBPyConnection, table: LedgerTable) -> list[tuple[Any, ...]]:
+    """A ledger table's rows in DuckDB, ordered and typed as `_pg_rows` gives PostgreSQL's (they compare equal)."""
+    query = f"SELECT {', '.join(table.columns)} FROM {table.name} ORDER BY {table.key}"  # noqa: S608 (fixed names)
+    return [tuple(row) for row in db.execute(query).fetchall()]
 
 
 def _pg_rows(connection: Any, table: LedgerTable) -> list[tuple[Any, ...]]:

@@ -37,8 +37,9 @@ LAYERS: list[set[str]] = [
 ]
 """Top to bottom. A module may import its own room (package) and any room below its own, nothing above or beside."""
 
-HEAVY = ("prefect", "uvicorn", "starlette", "openpyxl", "xlwt", "polars", "fastexcel")
-"""Libraries `rebates --help` and `rebates status` must not load (each costs a visible part of a second)."""
+HEAVY = ("prefect", "uvicorn", "starlette", "openpyxl", "xlwt", "polars", "fastexcel", "markdown_it", "pygments")
+"""Libraries `rebates --help` and `rebates status` must not load (each costs a visible part of a second; rich's help
+renderer brings the last two: the help is plain)."""
 
 
 def modules() -> dict[str, Path]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import socket
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from pipeline import archive
 from pipeline.archive import ABANDONED_AFTER, clean_temp, partial_file
 from pipeline.config import DataLayout
+from pipeline.windows import RebateWindow
 
 LATER = datetime.now(UTC) + ABANDONED_AFTER * 10
 """Far past any age limit: only the lock may keep a partial file."""
@@ -95,3 +97,31 @@ def test_where_the_filesystem_takes_no_locks_age_decides(tmp_path: Path, monkeyp
         assert clean_temp(layout) == 0
         assert clean_temp(layout, now=datetime.now(UTC) + ABANDONED_AFTER + timedelta(seconds=1)) == 1
         assert not temp.exists()
+
+
+@pytest.mark.parametrize("kernel", [True, False], ids=["kernel copy", "read and write"])
+def test_a_file_loaded_by_hand_is_archived_whole_under_the_hash_of_its_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: bool
+) -> None:
+    """The kernel copies it while a thread hashes the copy chunk by chunk; where it cannot, Python copies it."""
+    monkeypatch.setattr(archive, "KERNEL_CHUNK", 1 << 16)
+    monkeypatch.setattr(archive, "CHUNK", 1 << 12)
+    content = os.urandom(5 * (1 << 16) + 123)
+    source = tmp_path / "by-hand.csv"
+    source.write_bytes(content)
+    copies: list[int] = []
+    real_copy = os.copy_file_range
+
+    def copy_file_range(src: int, dst: int, count: int) -> int:
+        if not kernel:
+            raise OSError(errno.EXDEV, "across file systems")
+        copies.append(count)
+        return real_copy(src, dst, count)
+
+    monkeypatch.setattr(os, "copy_file_range", copy_file_range)
+    window = RebateWindow("api", date(2025, 1, 1), date(2025, 1, 31))
+    archived = archive.archive_local_file(source, window, DataLayout(tmp_path / "data"))
+    assert archived.path.read_bytes() == content
+    assert archived.sha256 == hashlib.sha256(content).hexdigest()
+    assert archived.bytes == len(content)
+    assert len(copies) == (7 if kernel else 0), "64 KiB at a time, then the call that finds the end"

@@ -22,7 +22,7 @@ from pipeline.ledger import CreateOutcome, FileRecord, Ledger, WindowState, open
 from pipeline.okx.throttle import GetLimiter, open_limiter
 from pipeline.pg import StateUnavailableError, open_connection
 from pipeline.simulator.files import FileSpec, build_rebate_file
-from pipeline.state import MigrationConflictError, describe_state, migrate
+from pipeline.state import MigrationConflictError, copy_ledger_to_duckdb, describe_state, migrate
 from pipeline.store.ingest import ingest_due, load_by_hand
 from pipeline.windows import RebateWindow, WindowKind
 
@@ -203,6 +203,27 @@ def test_a_crash_between_load_and_mark_is_healed_by_the_next_pass(
     assert loads == (1, healed.rows_loaded)
     assert copied == [("loaded", healed.rows_loaded)]  # the DuckDB copy the lake and reports read
     assert ingest_due(settings, ledger, clock) == []
+
+
+def test_a_publish_copies_the_ledger_into_duckdb_only_when_it_changed(
+    state_url: str, tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    """An idle pass on PostgreSQL state writes nothing to DuckDB either: the ledger copy is skipped when equal."""
+    settings = settings_for(tmp_path, state_url)
+    ledger = open_ledger(settings, fake_clock)
+    source = tmp_path / "file.csv"
+    source.write_bytes(build_rebate_file(SPEC))
+    assert load_by_hand(settings, ledger, source, WINDOW, fake_clock).state is WindowState.LOADED
+    with connect(settings.rebates_db) as db:
+        assert copy_ledger_to_duckdb(settings, db) == 0, "the pass's publish copied it already"
+    before = {path.name: path.stat().st_mtime_ns for path in settings.rebates_db.parent.glob("rebates.duckdb*")}
+    ingest_due(settings, ledger, fake_clock)
+    after = {path.name: path.stat().st_mtime_ns for path in settings.rebates_db.parent.glob("rebates.duckdb*")}
+    assert after == before
+    ledger.add_windows([(RebateWindow("api", date(2025, 1, 11), date(2025, 1, 11)), WindowKind.DAILY)])
+    with connect(settings.rebates_db) as db:
+        assert copy_ledger_to_duckdb(settings, db) > 0
+        assert db.execute("SELECT count(*) FROM rebate_windows").fetchone() == (2,)
 
 
 def test_doctor_checks_postgresql_and_the_shared_paths(state_url: str, tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ app = typer.Typer(
     name="rebates",
     help="Collect, keep and report OKX Fully Disclosed broker rebate files.",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
 

@@ -146,7 +146,8 @@ def refresh_and_publish(settings: Settings, *, loaded: bool) -> None:
     marked in pending_order_ranges, and one that died before its publish left loads the lake does not have yet;
     both are finished here. The database is held from before the refresh to the end of the publish, so no other
     process loads in between, and the lake is published only after the refresh: analysts never see rebate_orders
-    behind rebate_details. `loaded` only says whether to log when nothing needed publishing.
+    behind rebate_details. `loaded` only says whether to log when nothing needed publishing. It opens the database
+    once; a pass with nothing to refresh or publish reads a little and writes nothing (no file, no fsync).
 
     With REBATES_STATE_URL the whole of it holds the DuckDB write lock in PostgreSQL (one writer across machines),
     and the ledger's rebate_windows and rebate_files are copied into DuckDB first, for the lake and the reports.
@@ -154,9 +155,7 @@ def refresh_and_publish(settings: Settings, *, loaded: bool) -> None:
     with duckdb_writes(settings), connect(settings.rebates_db, lock_timeout=settings.rebates_db_lock_timeout) as held:
         copy_ledger_to_duckdb(settings, held)
         mark_pending_orders(held)
-        refresh_orders(  # in-process: shares `held`
-            settings.rebates_db, lock_timeout=settings.rebates_db_lock_timeout, limits=database_limits(settings)
-        )
+        refresh_orders(held, limits=database_limits(settings))
         published = publish_lake(held, settings.layout)
     if published.partitions_written or published.partitions_removed or loaded:
         log.info(
@@ -177,6 +176,7 @@ def load_by_hand(settings: Settings, ledger: Ledger, source: Path, window: Rebat
     record = known.get(window.window_id)
     if record is None:
         (record,) = ledger.add_windows([(window, WindowKind.ADOPTED)])
+    log.debug("archiving %s as %s", source, window.window_id)
     archived = archive_local_file(source, window, settings.layout)
     record = ledger.record_archived(record, archived.file_record(window), archived.source_host)
     outcome = ingest_window(settings, ledger, record, clock)

@@ -61,7 +61,7 @@ class PartitionedTable:
 
 
 PARTITIONED = (PartitionedTable("rebate_details", "trade_date"), PartitionedTable("rebate_orders", "first_trade_date"))
-"""rebate_orders goes by its first day: an order keeps it while later days are added, and lake_pending_orders
+"""rebate_orders goes by its first day: an order keeps it while later days are added, and lake_pending_ranges
 remembers where it was when a load moves it (sql/lake/plan.sql)."""
 
 WHOLE = ("rebate_windows", "rebate_loads", "rebate_files")
@@ -89,39 +89,45 @@ def sql_literal(path: Path) -> str:
 
 
 def mark_pending_orders(db: duckdb.DuckDBPyConnection) -> None:
-    """Remember the orders the coming rebate_orders refresh will change, with where the lake holds them now.
+    """Remember the ordId ranges the coming rebate_orders refresh will recompute, until a publish rewrote their orders.
 
-    Call it in the same held connection, just before the refresh: the publish then rewrites both their old and new
-    partitions. It commits at once, so a pass that dies after the refresh leaves them for the next publish.
+    Call it in the same held connection, just before the refresh (which empties pending_order_ranges). It commits at
+    once, so a pass that dies after the refresh leaves them for the next publish. Nothing pending: nothing written.
     """
-    ranges = [
-        (str(first), str(last))
-        for first, last in db.execute(
-            "SELECT first_ord_id, last_ord_id FROM pending_order_ranges ORDER BY ALL"
-        ).fetchall()
-    ]
+    if db.execute("SELECT 1 FROM pending_order_ranges LIMIT 1").fetchone() is None:
+        return
     with transaction(db):
-        for first, last in merged_ranges(ranges):
-            db.execute(sql_text("lake/mark_pending_orders.sql"), {"first_ord_id": first, "last_ord_id": last})
+        db.execute(sql_text("lake/mark_pending_orders.sql"))
 
 
 def publish_lake(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> PublishResult:
     """Bring the lake up to date with the database: rewrite the partitions changed since the last publish.
 
     `db` is held by the caller for the whole publish, so no load lands between what is planned and what is recorded.
-    The first publish (or one after the lake folder was deleted) writes every partition.
+    The first publish (or one after the lake folder was deleted) writes every partition. When nothing changed since
+    the last publish (no load, no moved order, the ledger's small tables the same) it writes nothing at all.
     """
+    for name in WHOLE:
+        db.execute(sql_text(f"lake/{name}.sql"))  # temp views: nothing is written
+    digest = _one(db, "lake/ledger_digest.sql")
+    fingerprint = entry_point_fingerprint()
+    full = _needs_full_publish(db, layout)
+    last = db.execute(sql_text("lake/last_publish.sql")).fetchone()
+    if not full and last is not None and _up_to_date(layout, last, fingerprint, digest):
+        log.debug("the lake is up to date with load %d: nothing to publish", last[0])
+        return PublishResult(0, 0, 0, int(last[0]), entry_point_written=False)
+    log.debug("publishing the lake at %s", layout.lake)
     staging = layout.lake_staging
     if staging.exists():
         shutil.rmtree(staging)  # what a publish that died left; nothing reads it
     staging.mkdir(parents=True)
     try:
-        full = _needs_full_publish(db, layout)
+        _plan_pending_days(db)
         db.execute(sql_text("lake/plan.sql"), {"full": full})
         if full:
             _plan_existing_partitions(db, layout)
         _next_batch(db, "", date.min)  # empty: the views below bind against it
-        for relative in ("lake/rebate_details.sql", "lake/rebate_orders.sql", *(f"lake/{name}.sql" for name in WHOLE)):
+        for relative in ("lake/rebate_details.sql", "lake/rebate_orders.sql"):
             db.execute(sql_text(relative))
         written, removed, size = _publish_tables(db, layout)
         for name in WHOLE:  # last: a window the ledger file calls loaded has its rows in the lake already
@@ -130,8 +136,7 @@ def publish_lake(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> PublishRe
             _copy(db, "lake/copy_file.sql", f"lake_{name}", staged)
             size += staged.stat().st_size
             _replace(staged, layout.lake / name / PARTITION_FILE)
-        fingerprint = entry_point_fingerprint()
-        entry_written = _entry_point_stale(db, layout, fingerprint)
+        entry_written = not layout.analysts.exists() or last is None or last[1] != fingerprint
         if entry_written:
             write_entry_point(db, layout, staging)
         if full:  # after the entry point reads the new layout: analysts see the old files or the new, never both
@@ -140,12 +145,29 @@ def publish_lake(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> PublishRe
             db.execute(
                 sql_text("lake/record_publish.sql"),
                 {"written": written, "removed": removed, "bytes": size, "entry_point": fingerprint,
-                 "layout": LAKE_LAYOUT},
+                 "layout": LAKE_LAYOUT, "ledger_digest": digest},
             )  # fmt: skip
         row = db.execute("SELECT max(last_load_id) FROM lake_publishes").fetchone()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return PublishResult(written, removed, size, int(row[0]) if row and row[0] is not None else 0, entry_written)
+
+
+def _one(db: duckdb.DuckDBPyConnection, statement: str) -> str:
+    row = db.execute(sql_text(statement)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _up_to_date(layout: DataLayout, last: tuple[object, ...], fingerprint: str, digest: str) -> bool:
+    """Whether the lake already holds everything (sql/lake/last_publish.sql's row `last`): no load and no moved order
+    since the last publish, the small tables as it wrote them, and every file it wrote still there.
+
+    Then a publish writes nothing at all: an idle hour costs a few small reads, and no fsync.
+    """
+    _, entry_point, published_digest, changed = last
+    files = [layout.analysts, *(layout.lake / name / PARTITION_FILE for name in WHOLE)]
+    return not changed and entry_point == fingerprint and published_digest == digest and all(f.exists() for f in files)
 
 
 def _needs_full_publish(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> bool:
@@ -155,6 +177,15 @@ def _needs_full_publish(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> bo
         return True
     lake_is_gone = not all((layout.lake / table.name).exists() for table in PARTITIONED)
     return lake_is_gone and db.execute("SELECT 1 FROM rebate_details LIMIT 1").fetchone() is not None
+
+
+def _plan_pending_days(db: duckdb.DuckDBPyConnection) -> None:
+    """lake_pending_days: the rebate_orders partitions the refreshes since the last publish may have changed, one
+    merged ordId range of lake_pending_ranges at a time (sql/lake/pending_days.sql)."""
+    db.execute("CREATE OR REPLACE TEMP TABLE lake_pending_days (account VARCHAR, broker_type VARCHAR, day DATE)")
+    ranges = db.execute("SELECT first_ord_id, last_ord_id FROM lake_pending_ranges ORDER BY ALL").fetchall()
+    for first, last in merged_ranges([(str(first), str(last)) for first, last in ranges]):
+        db.execute(sql_text("lake/pending_days.sql"), {"first_ord_id": first, "last_ord_id": last})
 
 
 def _plan_existing_partitions(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> None:
@@ -301,17 +332,13 @@ def entry_point_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _entry_point_stale(db: duckdb.DuckDBPyConnection, layout: DataLayout, fingerprint: str) -> bool:
-    row = db.execute("SELECT entry_point FROM lake_publishes ORDER BY publish_id DESC LIMIT 1").fetchone()
-    return not layout.analysts.exists() or row is None or row[0] != fingerprint
-
-
 def write_entry_point(db: duckdb.DuckDBPyConnection, layout: DataLayout, staging: Path) -> None:
     """Write the analysts' entry point beside the lake and rename it into place (open sessions keep the old one).
 
     DuckDB checks a view's files when the view is created, so the views are created against zero-row files with the
     lake's columns (a template); each session then reads the real lake, found next to the entry point.
     """
+    log.debug("writing the entry point at %s", layout.analysts)
     template = staging / "template"
     for table in PARTITIONED:
         target = template / table.folder("default", "api", "2000-01-01") / PARTITION_FILE

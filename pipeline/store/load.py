@@ -201,11 +201,13 @@ class _Load:
                 if fast:
                     self._insert_text(source, part)
                 else:
+                    log.debug("inserting %s read by the exact reader", part.label or "the file")
                     for batch in source.batches(part):
                         self._insert_batch(batch)
             held = _read_totals(db, window_id, window)
             params = {"window_id": window_id, "min_date": held.bounds[0], "max_date": held.bounds[1]}
             db.execute(sql_text("load/collect_window_range.sql"), params)
+            log.debug("%s: checking the key on %s..%s", window_id, *held.bounds)
             _check_key(db, window_id, held.bounds)
             summary = source.summary
             # DuckDB read the text itself on the fast path: what it holds is the file, checked value by value.
@@ -242,6 +244,7 @@ class _Load:
 
     def _insert_text(self, source: RebateFile, part: FilePart) -> None:
         """DuckDB reads a CSV part itself; raises `_FastPathRefused` when the part or one of its values is unusual."""
+        log.debug("scanning %s for blank lines and quotes", part.label or "the CSV")
         if part.csv_path is None or not part.plain_csv:
             raise _FastPathRefused(f"{part.label or 'the file'} is not plain CSV text with OKX's columns")
         offset = source.tz.utcoffset(None)
@@ -251,6 +254,7 @@ class _Load:
         # The ranges' reads run at once only when DuckDB need not keep the rows in file order; each row carries its
         # number anyway, and each range's rows stay together (row groups keep their day and ordId bounds).
         self.db.execute("SET preserve_insertion_order = ?", [len(ranges) == 1])
+        log.debug("inserting %s in %d row range(s)", part.label or "the CSV", len(ranges))
         try:
             inserted = self.db.execute(
                 _insert_csv_text(ranges),
@@ -269,10 +273,14 @@ class _Load:
         source.count_rows(int(inserted[0]) if inserted else 0)
 
     def _insert_batch(self, batch: pl.DataFrame) -> None:
-        """Insert one typed batch through the Arrow C stream (zero-copy)."""
-        self.db.register("incoming", ArrowStream(batch))
+        """Insert one typed batch through the Arrow C stream (zero-copy).
+
+        The statement finds the batch as the local variable `incoming` (DuckDB's replacement scan of the calling
+        frame), not by `register`: a registered object stays alive until the transaction ends, even unregistered
+        (duckdb-python issue 469), so every batch of the file stayed in memory until the COMMIT (4.5 GiB at 10M rows).
+        """
+        incoming = ArrowStream(batch)  # noqa: F841 - read by name by the statement below
         self.db.execute(sql_text("load/insert_details.sql"), self._lineage())
-        self.db.unregister("incoming")
 
     def _lineage(self) -> dict[str, object]:
         return {
@@ -298,9 +306,10 @@ def _insert_csv_text(ranges: tuple[RowRange, ...]) -> str:
 
 def _check_key(db: duckdb.DuckDBPyConnection, window_id: str, bounds: tuple[date, date]) -> None:
     """Reject the file being loaded when rebate_details' key now holds twice on its days (the caller rolls back)."""
-    duplicate = db.execute(
-        sql_text("load/duplicate_keys.sql"), {"min_date": bounds[0], "max_date": bounds[1]}
-    ).fetchone()
+    days = {"min_date": bounds[0], "max_date": bounds[1]}
+    if db.execute(sql_text("load/repeated_key_hashes.sql"), days).fetchone() is None:
+        return
+    duplicate = db.execute(sql_text("load/duplicate_keys.sql"), days).fetchone()
     if duplicate is None:
         return
     ord_id, broker_code, trade_date = duplicate
@@ -321,52 +330,49 @@ def _check_key(db: duckdb.DuckDBPyConnection, window_id: str, bounds: tuple[date
     )
 
 
-def refresh_orders(
-    db_path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, limits: DatabaseLimits | None = None
-) -> int:
-    """Recompute the rebate_orders rows in the ordId ranges loads marked stale; returns how many orders it wrote.
+def refresh_orders(db: duckdb.DuckDBPyConnection, *, limits: DatabaseLimits | None = None) -> int:
+    """Recompute the orders of more than one row in the ordId ranges loads marked stale (summed_orders, which the view
+    rebate_orders adds to the orders of one row); returns how many it wrote.
 
-    One transaction: a crash leaves the ranges as they were, for the next call. Overlapping ranges are merged, and
-    each is recomputed from every row its orders have, in slices of about ORDER_SLICE_ROWS rows (every row of an
-    order shares its ordId, so any cut between ordIds is exact), so no GROUP BY outgrows memory and spills. In each
-    slice only the orders with more than one row are aggregated; an order of one row is that row. Cheap when nothing
-    is pending.
+    `db` is the connection the caller holds for the end of its pass. One transaction: a crash leaves the ranges as
+    they were, for the next call. Overlapping ranges are merged, and each is recomputed from every row its orders
+    have, in slices of about ORDER_SLICE_ROWS rows (every row of an order shares its ordId, so any cut between ordIds
+    is exact), so no GROUP BY outgrows memory and spills. An order of one row is that row in rebate_details: it is
+    neither aggregated nor copied (that copy was two thirds of the refresh). Nothing pending: one read, nothing
+    written.
     """
-    with connect(db_path, lock_timeout=lock_timeout) as db:
-        ranges = db.execute(
-            "SELECT first_ord_id, last_ord_id FROM pending_order_ranges ORDER BY first_ord_id, last_ord_id"
-        ).fetchall()
-        if not ranges:
-            return 0
-        _apply_limits(db, limits)
-        # Each slice writes its own ordId range, so the order of rows within it does not matter: the inserts then use
-        # every thread (a fifth less time on a million orders).
-        db.execute("SET preserve_insertion_order = false")
-        orders = 0
-        try:
-            with transaction(db):
-                for first, last in merged_ranges(ranges):
-                    params = {"first_ord_id": first, "last_ord_id": last}
-                    db.execute(sql_text("load/delete_orders_in_range.sql"), params)
-                    after = ""  # below every ordId (ordIds are digits, never empty)
-                    for through in [*_slice_ends(db, first, last), last]:
-                        orders += _refresh_slice(db, {**params, "after": after, "through": through})
-                        after = through
-                db.execute("DELETE FROM pending_order_ranges")
-        finally:
-            db.execute("RESET preserve_insertion_order")
-    log.info("recomputed %s orders in rebate_orders", f"{orders:,}")
+    ranges = db.execute(
+        "SELECT first_ord_id, last_ord_id FROM pending_order_ranges ORDER BY first_ord_id, last_ord_id"
+    ).fetchall()
+    if not ranges:
+        return 0
+    _apply_limits(db, limits)
+    log.debug("refreshing rebate_orders in %d ordId range(s)", len(ranges))
+    # Each slice writes its own ordId range, so the order of rows within it does not matter: the inserts then use
+    # every thread (a fifth less time on a million orders).
+    db.execute("SET preserve_insertion_order = false")
+    orders = 0
+    try:
+        with transaction(db):
+            for first, last in merged_ranges(ranges):
+                params = {"first_ord_id": first, "last_ord_id": last}
+                db.execute(sql_text("load/delete_orders_in_range.sql"), params)
+                after = ""  # below every ordId (ordIds are digits, never empty)
+                for through in [*_slice_ends(db, first, last), last]:
+                    orders += _refresh_slice(db, {**params, "after": after, "through": through})
+                    after = through
+            db.execute("DELETE FROM pending_order_ranges")
+    finally:
+        db.execute("RESET preserve_insertion_order")
+    log.info("recomputed %s orders of more than one row in rebate_orders", f"{orders:,}")
     return orders
 
 
 def _refresh_slice(db: duckdb.DuckDBPyConnection, params: dict[str, str]) -> int:
-    """Write the rebate_orders rows of one slice: orders of one row copied, the others aggregated; how many."""
+    """Write the summed_orders rows of one slice (its orders of more than one row, aggregated); how many."""
     db.execute(sql_text("load/orders_filled_twice.sql"), params)
-    orders = 0
-    for statement in ("load/insert_single_row_orders.sql", "load/insert_orders_filled_twice.sql"):
-        written = db.execute(sql_text(statement), params).fetchone()
-        orders += int(written[0]) if written else 0
-    return orders
+    written = db.execute(sql_text("load/insert_orders_filled_twice.sql"), params).fetchone()
+    return int(written[0]) if written else 0
 
 
 def _slice_ends(db: duckdb.DuckDBPyConnection, first: str, last: str) -> list[str]:

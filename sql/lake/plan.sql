@@ -4,8 +4,8 @@
 --   and of the load each one replaced (the window's old rows), in the load's account.
 --   rebate_orders, partitioned by (account, broker_type, first_trade_date): an order sums rows across days and
 --   windows, so a load can move it to another partition or change it in one that is not a loaded day's. Rewritten:
---   where the pending orders were (lake_pending_orders), where they are now, and the loaded days (orders that lost
---   every row).
+--   the loaded and replaced days, and every day with a row of the orders the refreshes since recomputed
+--   (lake_pending_days: where each of them was, and is).
 -- $full rewrites every partition the tables have (the first publish, a lake that was deleted, or a new layout).
 CREATE OR REPLACE TEMP TABLE lake_plan AS
 WITH published AS (
@@ -39,12 +39,7 @@ SELECT 'rebate_details' AS lake_table, account, broker_type, day FROM changed_da
 UNION
 SELECT 'rebate_orders', account, broker_type, day FROM changed_days
 UNION
-SELECT 'rebate_orders', coalesce(account, 'default'), broker_type, first_trade_date FROM lake_pending_orders
-WHERE broker_type IS NOT NULL
-UNION
-SELECT 'rebate_orders', o.account, o.broker_type, o.first_trade_date
-FROM rebate_orders AS o
-WHERE (o.ord_id, o.broker_code) IN (SELECT ord_id, broker_code FROM lake_pending_orders)
+SELECT 'rebate_orders', account, broker_type, day FROM lake_pending_days
 UNION
 SELECT DISTINCT 'rebate_details', account, broker_type, trade_date FROM rebate_details WHERE $full
 UNION

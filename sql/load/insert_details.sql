@@ -1,4 +1,5 @@
--- Insert a parsed file's rows (the registered frame `incoming`) as one window's rows in rebate_details.
+-- Insert a parsed file's rows (the batch `incoming`, a local variable of the caller that DuckDB finds by name) as one
+-- window's rows in rebate_details.
 -- $broker_type, $window_id, $file_id, $loaded_at, $account: the window and lineage every row carries.
 INSERT INTO rebate_details
 SELECT

@@ -1,9 +1,9 @@
--- Refresh, step 4 of 4: one rebate_orders row per (account, ord_id, broker_code) of the slice with more than one
+-- Refresh, step 3 of 3: one summed_orders row per (account, ord_id, broker_code) of the slice with more than one
 -- row (orders_filled_twice), from every row the order has in every window of its account (they all share its
 -- ordId, so the slice holds them all). The slices are not per account: a slice recomputes every account's orders
 -- in it. The ordId filter lets DuckDB skip the row groups of other times by their min/max ordId. The attributes
 -- come from the latest day, in one arg_max.
-INSERT INTO rebate_orders
+INSERT INTO summed_orders
 SELECT
     ord_id,
     broker_code,

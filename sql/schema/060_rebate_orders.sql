@@ -1,9 +1,10 @@
--- rebate_orders: exactly one row per (account, ord_id, broker_code): an order's rows summed across all the days (and
--- windows) it filled on, within the account that loaded them. OKX gives each broker account its own broker codes, so
--- (ord_id, broker_code), the key analysts join on, is unique as well (docs/schema.md). A load lists the ordId ranges it touches in pending_order_ranges;
--- sql/load/*_orders_in_range.sql recompute them at the end of each pass, before the analysts' snapshot is published.
--- One row per key holds by construction (delete the keys, insert one GROUP BY row each), so no index is kept.
-CREATE TABLE IF NOT EXISTS rebate_orders (
+-- summed_orders: one row per (account, ord_id, broker_code) of the orders with more than one row in rebate_details
+-- (filled on several days, or in several windows), those rows summed within the account that loaded them. An order of
+-- one row is that row, so it is not copied here: the view rebate_orders (sql/schema/062) reads it from
+-- rebate_details. A load lists the ordId ranges it touches in pending_order_ranges; sql/load/*_orders_in_range.sql and
+-- insert_orders_filled_twice.sql recompute them at the end of each pass, before the analysts' lake is published. One
+-- row per key holds by construction (delete the keys, insert one GROUP BY row each), so no index is kept.
+CREATE TABLE IF NOT EXISTS summed_orders (
     ord_id               VARCHAR NOT NULL,
     broker_code          VARCHAR NOT NULL,
     broker_type          VARCHAR NOT NULL,
@@ -25,11 +26,7 @@ CREATE TABLE IF NOT EXISTS rebate_orders (
     last_ts              TIMESTAMPTZ NOT NULL,       -- last fill of its last day
     first_trade_date     DATE NOT NULL,
     last_trade_date      DATE NOT NULL,
-    fill_days            INTEGER NOT NULL,           -- days it filled on (rows in rebate_details)
+    fill_days            INTEGER NOT NULL,           -- days it filled on (rows in rebate_details), 2 or more
     windows              INTEGER NOT NULL,           -- windows its rows came from (2 when it straddles a boundary)
     account              VARCHAR NOT NULL DEFAULT 'default'  -- the OKX broker account its rows were loaded for
 );
-
--- Databases from before accounts: every order was the default account's (sql/schema/065 lists the others for the
--- next refresh).
-ALTER TABLE rebate_orders ADD COLUMN IF NOT EXISTS account VARCHAR DEFAULT 'default';

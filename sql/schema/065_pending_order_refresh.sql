@@ -1,4 +1,4 @@
--- pending_order_ranges: ranges of ordIds whose rebate_orders rows are stale, written by a load in its own
+-- pending_order_ranges: ranges of ordIds whose rebate_orders rows (summed_orders) are stale, written by a load in its own
 -- transaction (sql/load/collect_window_range.sql). The end of each pass recomputes every order in them and empties
 -- the table (pipeline/store/load.py: refresh_orders); a pass that dies in between leaves them for the next pass.
 CREATE TABLE IF NOT EXISTS pending_order_ranges (
@@ -11,12 +11,3 @@ CREATE TABLE IF NOT EXISTS pending_order_refresh (ord_id VARCHAR NOT NULL, broke
 INSERT INTO pending_order_ranges
 SELECT min(ord_id), max(ord_id) FROM pending_order_refresh HAVING count(*) > 0;
 DROP TABLE pending_order_refresh;
-
--- Databases from before accounts whose rebate_orders lack another account's orders (rows of its windows loaded before
--- rebate_orders had an account): recompute them. Nothing once they are right (their account is no longer 'default').
-INSERT INTO pending_order_ranges
-SELECT min(d.ord_id), max(d.ord_id)
-FROM rebate_details AS d
-JOIN rebate_orders AS o USING (ord_id, broker_code)
-WHERE d.account <> 'default' AND o.account = 'default'
-HAVING count(*) > 0;

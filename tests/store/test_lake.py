@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from pipeline.db import connect
 from pipeline.ledger import Ledger
 from pipeline.simulator.files import FileSpec, build_rebate_file
 from pipeline.store.ingest import ingest_due, load_by_hand
-from pipeline.windows import RebateWindow
+from pipeline.windows import RebateWindow, WindowKind
 from tests.store.conftest import Digests
 
 pytestmark = pytest.mark.slow
@@ -188,7 +189,7 @@ def test_a_pass_that_died_between_its_load_and_its_publish_is_published_by_the_n
     monkeypatch.undo()
     with connect(settings.rebates_db) as db:
         assert db.execute("SELECT count(*) FROM pending_order_ranges").fetchone() == (0,), "rebate_orders is current"
-        assert db.execute("SELECT count(*) FROM lake_pending_orders").fetchone() != (0,), "what moved is remembered"
+        assert db.execute("SELECT count(*) FROM lake_pending_ranges").fetchone() != (0,), "what moved is remembered"
     ingest_due(settings, ledger, fake_clock)
     assert order_keys_in_lake(settings) == []
     assert digests.lake(settings) == digests.database(settings)
@@ -196,6 +197,56 @@ def test_a_pass_that_died_between_its_load_and_its_publish_is_published_by_the_n
         published = db.execute("SELECT max(last_load_id) FROM lake_publishes").fetchone()
         loads = db.execute("SELECT max(load_id) FROM rebate_loads").fetchone()
     assert published == loads
+
+
+def lake_and_database_files(settings: Settings) -> dict[str, tuple[int, int]]:
+    """Every file under the data folder's lake and the database, with its inode and modification time."""
+    paths = [*settings.layout.lake.rglob("*"), *settings.rebates_db.parent.glob(settings.rebates_db.name + "*")]
+    return {str(path): (path.stat().st_ino, path.stat().st_mtime_ns) for path in paths}
+
+
+def test_a_pass_that_loads_nothing_writes_nothing_and_opens_the_database_once(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle hour costs nothing: no lake or ledger file rewritten, no fsync, one connection to end the pass."""
+    for window in (EARLY, LATE):
+        load(settings, ledger, fake_clock, source(tmp_path, window), window)
+    before = lake_and_database_files(settings)
+    fsyncs: list[int] = []
+    connections: list[str] = []
+    real_connect = duckdb.connect
+
+    def counted(database: str = ":memory:", *args: object, **kwargs: object) -> duckdb.DuckDBPyConnection:
+        connections.append(database)
+        return real_connect(database, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "fsync", fsyncs.append)
+    monkeypatch.setattr(duckdb, "connect", counted)
+    pipeline.store.ingest.refresh_and_publish(settings, loaded=False)
+    assert connections == [str(settings.rebates_db)]
+    assert ingest_due(settings, ledger, fake_clock) == []
+    fake_clock.advance(timedelta(hours=1))
+    assert ingest_due(settings, ledger, fake_clock) == []
+    assert fsyncs == []
+    assert lake_and_database_files(settings) == before
+
+
+def test_a_pass_that_only_moves_a_window_rewrites_only_the_ledgers_small_files(
+    settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, digests: Digests
+) -> None:
+    """The lake's rebate_windows shows what the ledger says, even when no load came: only the small files change."""
+    load(settings, ledger, fake_clock, source(tmp_path, EARLY), EARLY)
+    partitions = partition_files(settings)
+    windows_file = settings.layout.lake / "rebate_windows" / "data.parquet"
+    old_windows = windows_file.stat().st_ino
+    ledger.add_windows([(LATE, WindowKind.HISTORY)])
+    assert ingest_due(settings, ledger, fake_clock) == []
+    assert windows_file.stat().st_ino != old_windows
+    assert partition_files(settings) == partitions
+    with duckdb.connect(str(settings.layout.analysts), read_only=True) as analyst:
+        states = analyst.execute("SELECT window_id, state FROM rebate_windows ORDER BY ALL").fetchall()
+    assert states == [(EARLY.window_id, "loaded"), (LATE.window_id, "planned")]
+    assert digests.lake(settings) == digests.database(settings)
 
 
 def test_a_deleted_lake_is_written_again_whole(
