@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 
 from pipeline.config import DEFAULT_LOCK_TIMEOUT
+from pipeline.logs import first_line
 from pipeline.migrations import Executor, duckdb_schema, is_current, upgrade
 
 log = logging.getLogger(__name__)
@@ -84,10 +85,6 @@ def duckdb_threads(db: duckdb.DuckDBPyConnection) -> int:
     return max(1, int(row[0])) if row else 1
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
 def _holder(message: str) -> str:
     match = re.search(r"PID (\d+)", message)
     return f"process {match.group(1)}" if match else "another process"
@@ -114,7 +111,7 @@ def connect(
         except (duckdb.IOException, duckdb.SerializationException, duckdb.InvalidInputException) as exc:
             if not _LOCK_MESSAGE.search(str(exc)):
                 raise DatabaseUnusableError(
-                    f"REBATES_DB={path} cannot be opened as a DuckDB database ({_first_line(exc)}): point "
+                    f"REBATES_DB={path} cannot be opened as a DuckDB database ({first_line(exc)}): point "
                     "REBATES_DB at the pipeline's database file, or at a new path to start one"
                 ) from None
             holder = _holder(str(exc))

@@ -1,4 +1,4 @@
-"""Log records that never show a signed link: URL queries are cut out of every line the HTTP libraries log."""
+"""What logs and errors say: never a signed link (URL queries cut from HTTP libraries' lines), errors in one line."""
 
 from __future__ import annotations
 
@@ -42,3 +42,8 @@ def install_link_redaction() -> None:
 
     factory.redacts_links = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): what a one-line error quotes."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
+from pipeline.logs import first_line
 from pipeline.migrations import Executor, is_current, postgres_schema, upgrade
 from pipeline.sqlfiles import Dialect, ledger_statement
 
@@ -127,10 +128,6 @@ def _password_spellings(url: str) -> set[str]:
     }
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
 def executor(connection: psycopg.Connection[Any]) -> Executor:
     """The connection as the schema upgrade runs statements: `?` parameters, whole DDL files sent as they are."""
 
@@ -171,12 +168,12 @@ def open_connection(url: str, *, apply: bool = True) -> psycopg.Connection[Any]:
         connection = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True)
     except psycopg.Error as exc:
         raise StateUnavailableError(
-            f"PostgreSQL at {describe_url(url)} (REBATES_STATE_URL) is not reachable: {redact(_first_line(exc), url)}; "
+            f"PostgreSQL at {describe_url(url)} (REBATES_STATE_URL) is not reachable: {redact(first_line(exc), url)}; "
             "check the server is up, the host, port, user and password, and pg_hba.conf"
         ) from None
     except (ValueError, TypeError) as exc:
         raise StateUnavailableError(
-            f"REBATES_STATE_URL ({describe_url(url)}) is not a usable PostgreSQL URL: {redact(_first_line(exc), url)}"
+            f"REBATES_STATE_URL ({describe_url(url)}) is not a usable PostgreSQL URL: {redact(first_line(exc), url)}"
         ) from None
     try:
         connection.execute("SET TimeZone = 'UTC'")
@@ -187,7 +184,7 @@ def open_connection(url: str, *, apply: bool = True) -> psycopg.Connection[Any]:
     except psycopg.Error as exc:
         connection.close()
         raise StateUnavailableError(
-            f"PostgreSQL at {describe_url(url)} refused the state schema: {redact(_first_line(exc), url)}; the user "
+            f"PostgreSQL at {describe_url(url)} refused the state schema: {redact(first_line(exc), url)}; the user "
             "needs CREATE on the database's public schema"
         ) from None
     return connection

@@ -12,6 +12,7 @@ from pipeline.clock import Clock
 from pipeline.config import Settings
 from pipeline.db import connect
 from pipeline.ledger import Ledger, StaleStateError, WindowRecord, WindowState
+from pipeline.logs import first_line
 from pipeline.state import copy_ledger_to_duckdb, duckdb_writes
 from pipeline.store.lake import mark_pending_orders, publish_lake
 from pipeline.store.load import DatabaseLimits, LoadResult, load_window, refresh_orders
@@ -74,7 +75,7 @@ def ingest_window(settings: Settings, ledger: Ledger, record: WindowRecord, cloc
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # a panic in native code (polars' PanicException) is a BaseException
-        reason = f"{archived.path}: could not load ({type(exc).__name__}: {_first_line(exc)}); retried after a backoff"
+        reason = f"{archived.path}: could not load ({type(exc).__name__}: {first_line(exc)}); retried after a backoff"
         log.exception("%s failed: %s", record.window_id, reason)
         return _settle(ledger, record, reason, lambda: ledger.fail(record, reason))
     return IngestOutcome(record.window_id, WindowState.LOADED, result=result)
@@ -119,10 +120,6 @@ def database_limits(settings: Settings) -> DatabaseLimits:
         threads=settings.rebates_db_threads,
         temp_directory=settings.layout.tmp / "duckdb",
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [""])[0]
 
 
 def ingest_due(

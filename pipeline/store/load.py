@@ -17,6 +17,7 @@ from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.config import DEFAULT_LOCK_TIMEOUT, Settings
 from pipeline.db import connect, duckdb_threads, transaction
 from pipeline.ledger import FileRecord, WindowRecord, loaded_in
+from pipeline.logs import first_line
 from pipeline.sqlfiles import sql_text
 from pipeline.store.csv_ranges import RowRange, row_ranges
 from pipeline.store.parse import FilePart, RebateFile, RejectedFile
@@ -269,7 +270,7 @@ class _Load:
                 },
             ).fetchone()
         except duckdb.Error as exc:
-            raise _FastPathRefused(_first_line(exc)) from exc
+            raise _FastPathRefused(first_line(exc)) from exc
         source.count_rows(int(inserted[0]) if inserted else 0)
 
     def _insert_batch(self, batch: pl.DataFrame) -> None:
@@ -404,10 +405,6 @@ def merged_ranges(ranges: list[tuple[str, str]]) -> list[tuple[str, str]]:
         else:
             merged.append((first, last))
     return merged
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _json_totals(totals: dict[str, Decimal]) -> str:

@@ -23,6 +23,7 @@ import polars as pl
 
 from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.fileformat import OLE2_MAGIC, UTF8_BOM, ZIP_MAGIC, FileFormat, detect_format
+from pipeline.logs import first_line
 from pipeline.store.csv_ranges import mapped_windows
 from pipeline.store.text import GB18030, UndecodableText, utf8_text
 from pipeline.store.xlsx_numbers import SheetNumbers, StoredNumber, UnreadableSheet, scan_workbook
@@ -425,7 +426,7 @@ def _text_batches(part: FilePart) -> Iterator[pl.DataFrame]:
                 )
             yield frame
     except pl.exceptions.PolarsError as exc:
-        raise RejectedFile(f"cannot read the CSV{_in(part.label)}: {_first_line(exc)}: {_DAMAGED}") from None
+        raise RejectedFile(f"cannot read the CSV{_in(part.label)}: {first_line(exc)}: {_DAMAGED}") from None
 
 
 def _has_blank_line(path: Path) -> bool:
@@ -633,7 +634,7 @@ def _workbook_parts(
         sheet_names = reader.sheet_names
     except fastexcel.FastExcelError as exc:
         raise NotARebateFile(
-            f"cannot read the {file_format.value} workbook (cut short?): {_first_line(exc)}: download it again from OKX"
+            f"cannot read the {file_format.value} workbook (cut short?): {first_line(exc)}: download it again from OKX"
         ) from None
     found = False
     for name in sheet_names:
@@ -641,9 +642,7 @@ def _workbook_parts(
         try:
             sheet = _read_sheet(reader, name, label, numbers, many=len(sheet_names) > 1)
         except fastexcel.FastExcelError as exc:
-            raise RejectedFile(
-                f"cannot read the {file_format.value} workbook: {_first_line(exc)}: {_DAMAGED}"
-            ) from None
+            raise RejectedFile(f"cannot read the {file_format.value} workbook: {first_line(exc)}: {_DAMAGED}") from None
         if sheet is not None:
             found = True
             yield sheet
@@ -1128,10 +1127,6 @@ def _in(label: str) -> str:
 def _first_row(mask: pl.Series) -> int:
     """The 1-based data row of the first true value."""
     return int(mask.arg_true()[0]) + 1
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _shorten(value: object, limit: int = 60) -> str:
