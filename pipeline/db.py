@@ -21,6 +21,21 @@ log = logging.getLogger(__name__)
 _LOCK_MESSAGE = re.compile(r"Could not set lock on file|Conflicting lock", re.IGNORECASE)
 
 
+class ArrowStream:
+    """A frame (Polars) offered to DuckDB only through the Arrow C stream interface: zero-copy, no pyarrow needed.
+
+    DuckDB reads a Polars frame handed to it as it is through pyarrow; an object that offers only
+    `__arrow_c_stream__` it reads directly.
+    """
+
+    def __init__(self, frame: Any) -> None:
+        self.frame = frame
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The frame's Arrow stream capsule."""
+        return self.frame.__arrow_c_stream__(requested_schema)
+
+
 class DatabaseLockedError(Exception):
     """Another process kept the database file past the wait; the message says which and what to do."""
 

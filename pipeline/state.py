@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from pipeline.config import Settings
-from pipeline.db import connect, transaction
+from pipeline.db import ArrowStream, connect, transaction
 from pipeline.ledger import WINDOW_COLUMNS
 from pipeline.pg import DUCKDB_WRITE_LOCK, describe_url, lock_in_transaction, session_lock
 from pipeline.pg import connect as connect_state
@@ -117,22 +117,11 @@ def copy_ledger_to_duckdb(settings: Settings, db: duckdb.DuckDBPyConnection) -> 
             if not rows:
                 continue
             schema = {column: _polars_type(pl, column) for column in table.columns}
-            db.register("ledger_copy", _ArrowStream(pl.DataFrame(rows, schema=schema, orient="row")))
+            db.register("ledger_copy", ArrowStream(pl.DataFrame(rows, schema=schema, orient="row")))
             columns = ", ".join(table.columns)
             db.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM ledger_copy")  # noqa: S608
             db.unregister("ledger_copy")
     return sum(len(rows) for rows in tables.values())
-
-
-class _ArrowStream:
-    """A Polars frame offered to DuckDB only as an Arrow C stream: read directly, no pyarrow needed."""
-
-    def __init__(self, frame: Any) -> None:
-        self.frame = frame
-
-    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
-        """The frame's Arrow stream capsule."""
-        return self.frame.__arrow_c_stream__(requested_schema)
 
 
 def _polars_type(pl: Any, column: str) -> Any:

@@ -15,7 +15,7 @@ import polars as pl
 from pipeline.clock import Clock
 from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.config import DEFAULT_LOCK_TIMEOUT, Settings
-from pipeline.db import connect, duckdb_threads, transaction
+from pipeline.db import ArrowStream, connect, duckdb_threads, transaction
 from pipeline.ledger import FileRecord, WindowRecord, loaded_in
 from pipeline.logs import first_line
 from pipeline.sqlfiles import sql_text
@@ -30,21 +30,6 @@ REBATES_DB_MEMORY_LIMIT. One GROUP BY over a whole 10M-row window outgrew it and
 
 NO_ROWS = (date(1, 1, 1), date(1, 1, 1))
 """Trade-date bounds that match nothing: a window whose file was empty."""
-
-
-class ArrowStream:
-    """Hands a Polars frame to DuckDB through the Arrow C stream interface: zero-copy, and no pyarrow needed.
-
-    DuckDB reads a registered Polars frame through pyarrow; an object that offers only `__arrow_c_stream__` it
-    reads directly.
-    """
-
-    def __init__(self, frame: pl.DataFrame) -> None:
-        self.frame = frame
-
-    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
-        """The frame's Arrow stream capsule."""
-        return self.frame.__arrow_c_stream__(requested_schema)
 
 
 class LoadMismatchError(Exception):

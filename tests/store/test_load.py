@@ -786,7 +786,7 @@ def test_a_batched_load_lets_go_of_each_batch_once_it_is_inserted(
     handed: list[weakref.ref[object]] = []
     still_held: list[int] = []
 
-    class Watched(pipeline.store.load.ArrowStream):
+    class Watched(pipeline.db.ArrowStream):
         def __init__(self, frame: pl.DataFrame) -> None:
             gc.collect()
             still_held.append(sum(1 for earlier in handed if earlier() is not None))
