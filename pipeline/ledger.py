@@ -353,11 +353,6 @@ class Ledger:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    @property
-    def marks_loaded_with_load(self) -> bool:
-        """Whether a load marks its window loaded in its own DuckDB transaction (else: `mark_loaded` after it)."""
-        return self.state_url is None
-
     @contextmanager
     def _session(self, *, write: bool = False) -> Iterator[_Session]:
         """A connection for one call; with `write`, one transaction committed when the block ends."""
@@ -695,7 +690,7 @@ class Ledger:
         return int(row[0]) if row else 0
 
     def mark_loaded(self, record: WindowRecord, *, rows: int | None, detail: str) -> WindowRecord:
-        """The window's load committed in DuckDB: mark it loaded here (the PostgreSQL ledger; `rows` as `loaded_in`).
+        """The window's load committed in DuckDB: mark it loaded (`rows` None: the same file was already loaded).
 
         A crash between the load's commit and this leaves the window downloaded; the next pass loads it again, finds
         the same file already loaded (a no-op) and comes here: nothing is loaded twice. A window another worker
@@ -720,15 +715,6 @@ def open_ledger(settings: Settings, clock: Clock) -> Ledger:
         account=settings.rebates_account,
         state_url=url,
     )
-
-
-def loaded_in(
-    db: duckdb.DuckDBPyConnection, record: WindowRecord, now: datetime, *, rows: int | None, detail: str
-) -> None:
-    """Mark a window loaded inside the load's own transaction (`rows` None: the same file was already loaded)."""
-    read = {record.state, WindowState.LOADED}
-    changes = _loaded_changes(now, rows)
-    _transition(_DuckSession(db), record.window_id, read, WindowState.LOADED, now, detail=detail, **changes)
 
 
 def _loaded_changes(now: datetime, rows: int | None) -> dict[str, Any]:

@@ -176,35 +176,6 @@ def test_migrate_from_the_cli_prints_what_it_copied(state_url: str, tmp_path: Pa
     assert PASSWORD not in done.output + again.output + shown.output
 
 
-def test_a_crash_between_load_and_mark_is_healed_by_the_next_pass(
-    state_url: str, tmp_path: Path, monkeypatch: Any
-) -> None:
-    clock = FakeClock(START)
-    settings = settings_for(tmp_path, state_url)
-    ledger = open_ledger(settings, clock)
-    source = tmp_path / "file.csv"
-    source.write_bytes(build_rebate_file(SPEC))
-
-    def crash(*args: Any, **kwargs: Any) -> None:
-        raise KeyboardInterrupt  # the worker dies right after DuckDB committed the load
-
-    monkeypatch.setattr(Ledger, "mark_loaded", crash)
-    with pytest.raises(KeyboardInterrupt):
-        load_by_hand(settings, ledger, source, WINDOW, clock)
-    monkeypatch.undo()
-    assert ledger.get(WINDOW.window_id).state is WindowState.DOWNLOADED
-    (outcome,) = ingest_due(settings, ledger, clock)
-    healed = ledger.get(WINDOW.window_id)
-    assert (outcome.state, healed.state) == (WindowState.LOADED, WindowState.LOADED)
-    assert outcome.result is not None and outcome.result.skipped
-    with connect(settings.rebates_db) as db:
-        loads = db.execute("SELECT count(*), max(rows_loaded) FROM rebate_loads").fetchone()
-        copied = db.execute("SELECT state, rows_loaded FROM rebate_windows").fetchall()
-    assert loads == (1, healed.rows_loaded)
-    assert copied == [("loaded", healed.rows_loaded)]  # the DuckDB copy the lake and reports read
-    assert ingest_due(settings, ledger, clock) == []
-
-
 def test_a_publish_copies_the_ledger_into_duckdb_only_when_it_changed(
     state_url: str, tmp_path: Path, fake_clock: FakeClock
 ) -> None:

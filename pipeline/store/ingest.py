@@ -58,10 +58,8 @@ def ingest_window(settings: Settings, ledger: Ledger, record: WindowRecord, cloc
                 clock,
                 lock_timeout=settings.rebates_db_lock_timeout,
                 limits=database_limits(settings),
-                mark_loaded=ledger.marks_loaded_with_load,
             )
-        if not ledger.marks_loaded_with_load:
-            _mark_loaded(ledger, record, result)
+        _mark_loaded(ledger, record, result)
     except StaleStateError as exc:
         return _moved_meanwhile(ledger, record, exc)
     except NotARebateFile as exc:
@@ -97,10 +95,12 @@ def _moved_meanwhile(ledger: Ledger, record: WindowRecord, exc: StaleStateError)
 
 
 def _mark_loaded(ledger: Ledger, record: WindowRecord, result: LoadResult) -> None:
-    """The load committed in DuckDB: move the PostgreSQL window to loaded.
+    """The load committed in DuckDB: move the window to loaded, in either ledger (DuckDB or PostgreSQL) alike.
 
-    A skipped load found this file's rows already committed: a worker died between its load and this mark, or
-    another worker loaded it first. The window then gets the rows the database holds if it does not show them yet.
+    A crash between the load's commit and this leaves the window downloaded; the next pass loads the same file again,
+    finds its rows already committed (a skipped load) and comes here: nothing is loaded twice. The window then gets
+    the rows the database holds if it does not show them yet (its mark was missing); another worker may also have
+    loaded and marked it first.
     """
     if not result.skipped:
         ledger.mark_loaded(record, rows=result.rows_loaded, detail=f"{result.rows_loaded} rows from {result.file_id}")

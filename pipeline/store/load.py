@@ -16,7 +16,7 @@ from pipeline.clock import Clock
 from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.config import DEFAULT_LOCK_TIMEOUT, Settings
 from pipeline.db import ArrowStream, connect, duckdb_threads, transaction
-from pipeline.ledger import FileRecord, WindowRecord, loaded_in
+from pipeline.ledger import FileRecord, WindowRecord
 from pipeline.logs import first_line
 from pipeline.sqlfiles import sql_text
 from pipeline.store.csv_ranges import RowRange, row_ranges
@@ -118,11 +118,8 @@ def load_window(
     *,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     limits: DatabaseLimits | None = None,
-    mark_loaded: bool = True,
 ) -> LoadResult:
-    """Make the rows of `source` the window's rows, in one transaction that also marks the window loaded.
-
-    `mark_loaded=False` when the ledger lives in PostgreSQL: the caller marks the window after this commits.
+    """Make the rows of `source` the window's rows, in one transaction; the caller then marks the window loaded.
 
     The file is read in batches inside that transaction, so memory does not grow with its size, and it still loads
     whole or not at all. A CSV part in OKX's usual shape is read by DuckDB itself (sql/load/insert_csv.sql), a large
@@ -144,12 +141,9 @@ def load_window(
             # The rows of this very file are what the window holds (its load committed with them): keep them.
             log.info("%s: %s is already loaded; nothing to do", window_id, archived.file_id)
             held = _read_totals(db, window_id, current[1:])
-            if mark_loaded:
-                with transaction(db):
-                    loaded_in(db, record, now, rows=None, detail="already loaded")
             return LoadResult(window_id, archived.file_id, held.rows, 0, held.totals, skipped=True)
         old_bounds = current[1:] if current is not None else NO_ROWS
-        load = _Load(db, record, archived, old_bounds, now, mark_loaded)
+        load = _Load(db, record, archived, old_bounds, now)
         if source.fast_path_possible:
             try:
                 return load.run(source, fast=True)
@@ -167,7 +161,6 @@ class _Load:
     archived: FileRecord
     old_bounds: tuple[date, date]
     now: datetime
-    mark_loaded: bool
 
     def run(self, source: RebateFile, *, fast: bool) -> LoadResult:
         try:
@@ -218,8 +211,6 @@ class _Load:
                  _json_totals(file_totals), _json_totals(held.totals), list(summary.extra_columns),
                  [*warnings, *(f"skipped {part}" for part in skipped)], self.record.account],
             )  # fmt: skip
-            if self.mark_loaded:
-                loaded_in(db, self.record, self.now, rows=rows, detail=f"{rows} rows from {self.archived.file_id}")
         log.info(
             "%s: loaded %s rows from %s (replaced %s)", window_id, f"{rows:,}", self.archived.path, f"{replaced:,}"
         )
