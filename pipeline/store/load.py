@@ -79,11 +79,7 @@ def _apply_limits(db: duckdb.DuckDBPyConnection, limits: DatabaseLimits | None) 
 
 
 def _current_load(db: duckdb.DuckDBPyConnection, window_id: str) -> tuple[str, date, date] | None:
-    row = db.execute(
-        "SELECT file_id, min_trade_date, max_trade_date FROM rebate_loads WHERE window_id = ? "
-        "ORDER BY load_id DESC LIMIT 1",
-        [window_id],
-    ).fetchone()
+    row = db.execute(sql_text("load/current_load.sql"), {"window_id": window_id}).fetchone()
     if row is None:
         return None
     low, high = (row[1], row[2]) if row[1] is not None else NO_ROWS
@@ -204,12 +200,12 @@ class _Load:
             rows, warnings, skipped = held.rows, summary.all_warnings(), tuple(summary.skipped)
             low, high = (None, None) if rows == 0 else held.bounds
             db.execute(
-                "INSERT INTO rebate_loads (window_id, file_id, loaded_at, rows_in_file, rows_loaded, rows_replaced, "
-                "min_trade_date, max_trade_date, file_totals, loaded_totals, extra_columns, warnings, account) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [window_id, self.archived.file_id, self.now, file_rows, rows, replaced, low, high,
-                 _json_totals(file_totals), _json_totals(held.totals), list(summary.extra_columns),
-                 [*warnings, *(f"skipped {part}" for part in skipped)], self.record.account],
+                sql_text("load/record_load.sql"),
+                {"window_id": window_id, "file_id": self.archived.file_id, "loaded_at": self.now,
+                 "rows_in_file": file_rows, "rows_loaded": rows, "rows_replaced": replaced, "min_trade_date": low,
+                 "max_trade_date": high, "file_totals": _json_totals(file_totals),
+                 "loaded_totals": _json_totals(held.totals), "extra_columns": list(summary.extra_columns),
+                 "warnings": [*warnings, *(f"skipped {part}" for part in skipped)], "account": self.record.account},
             )  # fmt: skip
         log.info(
             "%s: loaded %s rows from %s (replaced %s)", window_id, f"{rows:,}", self.archived.path, f"{replaced:,}"
@@ -318,9 +314,7 @@ def refresh_orders(db: duckdb.DuckDBPyConnection, *, limits: DatabaseLimits | No
     neither aggregated nor copied (that copy was two thirds of the refresh). Nothing pending: one read, nothing
     written.
     """
-    ranges = db.execute(
-        "SELECT first_ord_id, last_ord_id FROM pending_order_ranges ORDER BY first_ord_id, last_ord_id"
-    ).fetchall()
+    ranges = db.execute(sql_text("load/pending_ranges.sql")).fetchall()
     if not ranges:
         return 0
     _apply_limits(db, limits)
