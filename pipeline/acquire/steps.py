@@ -257,10 +257,7 @@ class Syncer:
             f"{exc}; OKX answers every request for this range with that file: ask OKX support to regenerate it, or "
             "load these days from another file with `rebates load`"
         )
-        try:
-            self.ledger.quarantine(record, reason)
-        except StaleStateError as stale:
-            log.info("%s", stale)
+        if not _moved(lambda: self.ledger.quarantine(record, reason)):
             return
         report.quarantined[record.window_id] = reason
         report.warn(f"{record.window_id} quarantined: {reason}")
@@ -290,12 +287,10 @@ class Syncer:
         if finished:
             self.answers.links[record.window_id] = link
         detail = "adopted a file OKX already had" if adopting else f"OKX says {link.state}"
-        try:
-            self.ledger.observe(record, finished=finished, server_requested_at=link.c_time, detail=detail)
-        except StaleStateError as exc:
-            log.info("%s", exc)
-            return False
-        return adopting
+        moved = _moved(
+            lambda: self.ledger.observe(record, finished=finished, server_requested_at=link.c_time, detail=detail)
+        )
+        return moved and adopting
 
     def _recover_requesting(self, scopes: Iterable[str], report: SyncReport) -> None:
         """A window left `requesting` by a crash: ask OKX (a GET, no create) whether the create went through."""
@@ -486,17 +481,12 @@ class Syncer:
                 log.warning("%s: %s; asking for a fresh link", record.window_id, exc)
                 self.answers.links.pop(record.window_id, None)
                 continue
-            try:
-                self.ledger.record_archived(record, archived.file_record(window), archived.source_host)
-            except StaleStateError as exc:  # another worker moved it meanwhile; the file stays archived and indexed
-                log.info("%s", exc)
-                return
-            report.downloaded.append(record.window_id)
+            # Moved meanwhile by another worker: the file stays archived and indexed.
+            file = archived.file_record(window)
+            if _moved(partial(self.ledger.record_archived, record, file, archived.source_host)):
+                report.downloaded.append(record.window_id)
             return
-        try:
-            self.ledger.fail(record, last_error)
-        except StaleStateError as exc:
-            log.info("%s", exc)
+        if not _moved(lambda: self.ledger.fail(record, last_error)):
             return
         report.failed[record.window_id] = last_error
 
@@ -524,3 +514,13 @@ def syncer_for(
     client = OkxClient(settings, clock=clock, before_request=limiter.before_request)
     ledger = open_ledger(settings, clock)
     return Syncer(settings, client, ledger, limiter, clock, progress=progress, answers=answers)
+
+
+def _moved(move: Callable[[], object]) -> bool:
+    """Make a ledger move; False (logged) when another process moved the window first: its move stands."""
+    try:
+        move()
+    except StaleStateError as exc:
+        log.info("%s", exc)
+        return False
+    return True
