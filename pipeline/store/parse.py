@@ -25,6 +25,7 @@ from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.fileformat import OLE2_MAGIC, UTF8_BOM, ZIP_MAGIC, FileFormat, detect_format
 from pipeline.logs import first_line
 from pipeline.store.csv_ranges import mapped_windows
+from pipeline.store.inflate import member_chunks
 from pipeline.store.text import GB18030, UndecodableText, utf8_text
 from pipeline.store.xlsx_numbers import SheetNumbers, StoredNumber, UnreadableSheet, scan_workbook
 
@@ -95,7 +96,6 @@ _NAMELESS = "nameless:"
 
 _SAMPLE_ROWS = 256
 """How many values per column are re-read with Python (`Decimal`, `repr`) to confirm Polars' conversions."""
-_ZIP_CHUNK = 1 << 20
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 """An empty line, LF or CRLF."""
 BATCH_ROWS = 200_000
@@ -532,8 +532,8 @@ def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, 
         raise RejectedFile(f"zip member {info.filename!r} is encrypted: ask OKX for an unencrypted file")
     written = 0
     try:
-        with archive.open(info) as source, target.open("wb") as sink:
-            while chunk := source.read(_ZIP_CHUNK):
+        with target.open("wb") as sink:
+            for chunk in member_chunks(archive, info):
                 written += len(chunk)
                 if written > budget:
                     raise RejectedFile(
@@ -564,15 +564,14 @@ def _check_unpacked_size(path: Path, max_unzipped_bytes: int) -> None:
         produced = 0
         for info in members:
             try:
-                with archive.open(info) as source:
-                    while chunk := source.read(_ZIP_CHUNK):
-                        produced += len(chunk)
-                        if produced > max_unzipped_bytes:
-                            raise RejectedFile(
-                                f"the xlsx unpacks to more than REBATES_MAX_UNZIPPED_BYTES ({max_unzipped_bytes:,} "
-                                f"bytes) by member {info.filename!r}, more than its sizes declare: a zip bomb or a "
-                                "damaged file"
-                            )
+                for chunk in member_chunks(archive, info):
+                    produced += len(chunk)
+                    if produced > max_unzipped_bytes:
+                        raise RejectedFile(
+                            f"the xlsx unpacks to more than REBATES_MAX_UNZIPPED_BYTES ({max_unzipped_bytes:,} "
+                            f"bytes) by member {info.filename!r}, more than its sizes declare: a zip bomb or a "
+                            "damaged file"
+                        )
             except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
                 raise NotARebateFile(
                     f"cannot unpack the xlsx member {info.filename!r}: {exc}: it is cut short, damaged, or expands "

@@ -12,6 +12,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from xml.etree import ElementTree
 
+from pipeline.store.inflate import member_chunks
+
 __all__ = [
     "SheetNumbers",
     "SheetScanner",
@@ -22,7 +24,6 @@ __all__ = [
     "worksheet_members",
 ]
 
-_CHUNK = 1 << 20
 MAX_CELL_BYTES = 8 << 20
 """No cell of a real sheet comes near this (Excel caps a cell's text at 32,767 characters): a scan stops here."""
 
@@ -233,17 +234,18 @@ def scan_workbook(path: Path, stop: threading.Event) -> dict[str, SheetNumbers]:
     """Scan every worksheet of the xlsx at `path` (`SheetScanner`), member by member; by sheet name.
 
     Stops early, with what it found so far, once `stop` is set. Call it on a workbook whose real unpacked size was
-    checked: it inflates every member in full. Raises zipfile's and zlib's errors for a damaged workbook.
+    checked: it inflates every member in full. Raises zipfile's errors for a damaged workbook.
     """
     scanned: dict[str, SheetNumbers] = {}
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             scanner = SheetScanner()
-            with archive.open(info) as source:
-                while not scanner.done and (chunk := source.read(_CHUNK)):
-                    if stop.is_set():
-                        return {}
-                    scanner.feed(chunk)
+            for chunk in member_chunks(archive, info):
+                if stop.is_set():
+                    return {}
+                scanner.feed(chunk)
+                if scanner.done:
+                    break
             numbers = scanner.finish()
             if scanner.is_worksheet:
                 scanned[info.filename] = numbers
