@@ -161,13 +161,17 @@ _register()
 
 @contextmanager
 def open_database(db_path: Path, lock_timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The database read-only; an empty one in memory (schema only) when the file does not exist yet."""
+    """The database read-only; an empty one in memory (schema only) when the file does not exist yet.
+
+    Either way the connection holds the report's own TEMP macro `details_in_scope`, which its queries read from.
+    """
     if db_path.exists():
-        with connect(db_path, read_only=True, lock_timeout=lock_timeout) as db:
-            yield db
+        opened = connect(db_path, read_only=True, lock_timeout=lock_timeout)
     else:
-        with connect(Path(":memory:")) as db:
-            yield db
+        opened = connect(Path(":memory:"))
+    with opened as db:
+        db.execute(sql_text("reports/details_in_scope.sql"))
+        yield db
 
 
 def query(db: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object]) -> list[dict[str, Any]]:
