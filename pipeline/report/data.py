@@ -78,12 +78,17 @@ TREND_MONTHS = 12
 COMPARED = ("net_fee", "broker_rebate")
 """The amounts the change tables compare per broker code and per instrument type."""
 
-METRICS: tuple[tuple[str, str, Kind], ...] = (
+REBATE_METRICS: tuple[tuple[str, str, Kind], ...] = (
     ("net_fee", "Net fee (USDT)", Kind.AMOUNT),
     ("broker_rebate", "Broker rebate (USDT)", Kind.AMOUNT),
     ("effective_rate", "Effective rate (broker rebate / net fee)", Kind.RATE),
     ("sub_broker_rebate", "Sub-broker rebate (USDT)", Kind.AMOUNT),
     ("user_rebate", "User rebate (USDT)", Kind.AMOUNT),
+)
+"""The first rows of every summary, a report's and a statement's: the fee earned and who the rebates went to."""
+
+METRICS: tuple[tuple[str, str, Kind], ...] = (
+    *REBATE_METRICS,
     ("fee_paid", "Fee paid (USDT)", Kind.AMOUNT),
     ("settlement_fee", "Settlement fee (USDT)", Kind.AMOUNT),
     ("spot_trade_amt", "Spot volume (USDT)", Kind.AMOUNT),
@@ -161,13 +166,17 @@ _register()
 
 @contextmanager
 def open_database(db_path: Path, lock_timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The database read-only; an empty one in memory (schema only) when the file does not exist yet."""
+    """The database read-only; an empty one in memory (schema only) when the file does not exist yet.
+
+    Either way the connection holds the report's own TEMP macro `details_in_scope`, which its queries read from.
+    """
     if db_path.exists():
-        with connect(db_path, read_only=True, lock_timeout=lock_timeout) as db:
-            yield db
+        opened = connect(db_path, read_only=True, lock_timeout=lock_timeout)
     else:
-        with connect(Path(":memory:")) as db:
-            yield db
+        opened = connect(Path(":memory:"))
+    with opened as db:
+        db.execute(sql_text("reports/details_in_scope.sql"))
+        yield db
 
 
 def query(db: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object]) -> list[dict[str, Any]]:
@@ -569,17 +578,20 @@ def by_user(records: Sequence[Mapping[str, Any]], period_orders: int, keys: Sequ
     )
 
 
+BY_INSTRUMENT_TYPE = (
+    "instrument_type",
+    "orders",
+    "spot_trade_amt",
+    "derivative_trade_amt",
+    "net_fee",
+    "broker_rebate",
+    "share",
+)
+"""By instrument type's columns; Top instruments shows the same figures per instrument."""
+
+
 def _top_instruments(records: Sequence[Mapping[str, Any]], broker_rebate: Decimal, period_orders: int) -> Table:
-    keys = (
-        "instrument",
-        "instrument_type",
-        "orders",
-        "spot_trade_amt",
-        "derivative_trade_amt",
-        "net_fee",
-        "broker_rebate",
-        "share",
-    )
+    keys = ("instrument", *BY_INSTRUMENT_TYPE)
 
     def others(rest: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         summed = {key: exact_sum(record[key] for record in rest) for key in AMOUNT_COLUMNS}
@@ -709,15 +721,7 @@ def _report_tables(
         breakdown(
             "by_instrument_type",
             "By instrument type",
-            (
-                "instrument_type",
-                "orders",
-                "spot_trade_amt",
-                "derivative_trade_amt",
-                "net_fee",
-                "broker_rebate",
-                "share",
-            ),
+            BY_INSTRUMENT_TYPE,
             found["by_instrument_type"],
             this,
             "Totals per instrument type (from the instrument id).",

@@ -11,6 +11,7 @@ from typing import Any
 from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.config import DEFAULT_LOCK_TIMEOUT
 from pipeline.report.data import (
+    REBATE_METRICS,
     UNITS,
     Scope,
     breakdown,
@@ -46,11 +47,7 @@ from pipeline.report.words import glossary
 from pipeline.windows import yesterday
 
 STATEMENT_METRICS: tuple[tuple[str, str, Kind], ...] = (
-    ("net_fee", "Net fee (USDT)", Kind.AMOUNT),
-    ("broker_rebate", "Broker rebate (USDT)", Kind.AMOUNT),
-    ("effective_rate", "Effective rate (broker rebate / net fee)", Kind.RATE),
-    ("sub_broker_rebate", "Sub-broker rebate (USDT)", Kind.AMOUNT),
-    ("user_rebate", "User rebate (USDT)", Kind.AMOUNT),
+    *REBATE_METRICS,
     ("fee", "Fee (USDT)", Kind.AMOUNT),
     ("settlement_fee", "Settlement fee (USDT)", Kind.AMOUNT),
     ("spot_trade_amt", "Spot volume (USDT)", Kind.AMOUNT),

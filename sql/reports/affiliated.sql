@@ -9,9 +9,6 @@ SELECT
     affiliated,
     count(DISTINCT ord_id) AS orders,
     sum(COLUMNS(lambda c: list_contains(amount_columns(), c)))
-FROM rebate_details
-WHERE trade_date BETWEEN $start AND $end
-  AND ($broker_code IS NULL OR broker_code = $broker_code)
-  AND ($account IS NULL OR account = $account)
+FROM details_in_scope($start, $end, $broker_code, $account)
 GROUP BY affiliated
 ORDER BY affiliated DESC;

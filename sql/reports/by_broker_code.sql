@@ -13,9 +13,6 @@ SELECT
     count(DISTINCT ord_id) AS orders,
     CASE WHEN count(uid) > 0 THEN count(DISTINCT uid) END AS users,
     sum(COLUMNS(lambda c: list_contains(amount_columns(), c)))
-FROM rebate_details
-WHERE trade_date BETWEEN $start AND $end
-  AND ($broker_code IS NULL OR broker_code = $broker_code)
-  AND ($account IS NULL OR account = $account)
+FROM details_in_scope($start, $end, $broker_code, $account)
 GROUP BY broker_code, broker_type
 ORDER BY broker_rebate DESC, broker_code, broker_type;

@@ -10,9 +10,6 @@ SELECT
     string_agg(DISTINCT broker_code, ', ' ORDER BY broker_code) AS broker_codes,
     count(DISTINCT ord_id) AS orders,
     sum(COLUMNS(lambda c: list_contains(amount_columns(), c)))
-FROM rebate_details
-WHERE trade_date BETWEEN $start AND $end
-  AND ($broker_code IS NULL OR broker_code = $broker_code)
-  AND ($account IS NULL OR account = $account)
+FROM details_in_scope($start, $end, $broker_code, $account)
 GROUP BY uid
 ORDER BY uid IS NULL, broker_rebate DESC, uid;

@@ -17,10 +17,7 @@ totals AS (
         count(DISTINCT broker_code) AS broker_codes,
         CASE WHEN count(uid) > 0 THEN count(DISTINCT uid) END AS users,
         sum(COLUMNS(lambda c: list_contains(amount_columns(), c)))
-    FROM rebate_details
-    WHERE trade_date BETWEEN $start AND $end
-      AND ($broker_code IS NULL OR broker_code = $broker_code)
-      AND ($account IS NULL OR account = $account)
+    FROM details_in_scope($start, $end, $broker_code, $account)
     GROUP BY 1
 ),
 

@@ -12,7 +12,4 @@ SELECT
     count(DISTINCT uid) AS users,
     count(*) AS rows,
     count(uid) AS rows_with_uid
-FROM rebate_details
-WHERE trade_date BETWEEN $start AND $end
-  AND ($broker_code IS NULL OR broker_code = $broker_code)
-  AND ($account IS NULL OR account = $account);
+FROM details_in_scope($start, $end, $broker_code, $account);

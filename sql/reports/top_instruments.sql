@@ -9,9 +9,6 @@ SELECT
     any_value(inst_type) AS inst_type,
     count(DISTINCT ord_id) AS orders,
     sum(COLUMNS(lambda c: list_contains(amount_columns(), c)))
-FROM rebate_details
-WHERE trade_date BETWEEN $start AND $end
-  AND ($broker_code IS NULL OR broker_code = $broker_code)
-  AND ($account IS NULL OR account = $account)
+FROM details_in_scope($start, $end, $broker_code, $account)
 GROUP BY inst_id
 ORDER BY broker_rebate DESC, inst_id;

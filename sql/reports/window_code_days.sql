@@ -9,9 +9,6 @@ SELECT
     trade_date,
     count(*) AS rows,
     sum(COLUMNS(lambda c: list_contains(amount_columns(), c)))
-FROM rebate_details
-WHERE trade_date BETWEEN $start AND $end
-  AND ($broker_code IS NULL OR broker_code = $broker_code)
-  AND ($account IS NULL OR account = $account)
+FROM details_in_scope($start, $end, $broker_code, $account)
 GROUP BY window_id, broker_code, trade_date
 ORDER BY window_id, broker_code, trade_date;

@@ -142,34 +142,31 @@ def render(page: Path, work: Path) -> tuple[str, Layout, bytes]:
         text=True,
     ) as screenshot:
         try:
-            dom = subprocess.run(
-                [*chromium_args(work / "profile-dom"), "--dump-dom", copy.as_uri()],
-                capture_output=True,
-                text=True,
-                timeout=CHROMIUM_TIMEOUT,
-                check=False,
-            )
+            dom = dump_dom(copy, work / "profile-dom")
             _, shot_errors = screenshot.communicate(timeout=CHROMIUM_TIMEOUT)
         except subprocess.TimeoutExpired:
             screenshot.kill()
             pytest.fail(f"Chromium did not render the report within {CHROMIUM_TIMEOUT} s")
-    assert dom.returncode == 0, dom.stderr[-2000:]
     assert screenshot.returncode == 0, shot_errors[-2000:]
-    return dom.stdout, layout_of(dom.stdout), shot.read_bytes()
+    return dom, layout_of(dom), shot.read_bytes()
 
 
 def measure(page: Path, work: Path) -> Layout:
     """Only the layout of `page` at `WINDOW` (one Chromium process)."""
-    copy = measured_copy(page, work / "measured.html")
+    return layout_of(dump_dom(measured_copy(page, work / "measured.html"), work / "profile-measure"))
+
+
+def dump_dom(page: Path, profile: Path) -> str:
+    """The DOM of `page` once Chromium (in its own `profile`) laid it out at `WINDOW`."""
     dom = subprocess.run(
-        [*chromium_args(work / "profile-measure"), "--dump-dom", copy.as_uri()],
+        [*chromium_args(profile), "--dump-dom", page.as_uri()],
         capture_output=True,
         text=True,
         timeout=CHROMIUM_TIMEOUT,
         check=False,
     )
     assert dom.returncode == 0, dom.stderr[-2000:]
-    return layout_of(dom.stdout)
+    return dom.stdout
 
 
 def layout_of(dom: str) -> Layout:

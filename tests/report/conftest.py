@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.clock import FakeClock
-from pipeline.config import load_settings
+from pipeline.config import Settings, load_settings
 from pipeline.ledger import Ledger, WindowState
 from pipeline.report.data import build_report
 from pipeline.report.model import Period, Report
@@ -150,25 +150,38 @@ def make_report(
     )
 
 
-@pytest.fixture(scope="session")
-def report_db(tmp_path_factory: pytest.TempPathFactory) -> ReportDatabase:
-    """January 2025 for api and oauth brokers (api misses 15 January) plus 26-31 December, loaded by hand."""
-    root = tmp_path_factory.mktemp("report_db")
+def load_files(root: Path, files: Iterable[tuple[RebateWindow, bytes]]) -> Settings:
+    """The settings of a database and archive under `root / "data"` (REBATES_TZ UTC+8) holding `files`, each loaded
+    by hand at `REPORT_NOW` as its window, in the ledger of the window's account."""
     settings = load_settings(rebates_data_dir=root / "data", rebates_db=root / "data" / "rebates.duckdb",
                              rebates_tz=REPORT_TZ)  # fmt: skip
     clock = FakeClock(REPORT_NOW)
-    ledger = Ledger(settings.rebates_db, clock)
-    files = []
-    for window in WINDOWS:
-        layout = Layout.COLUMNS_14 if window.broker_type == "api" else Layout.COLUMNS_16
-        spec = FileSpec(window.begin, window.end, window.broker_type, layout=layout, orders_per_day=ORDERS_PER_DAY,
-                        day_tz=REPORT_TZ)  # fmt: skip
+    for window, content in files:
         source = root / f"{window.window_id.replace(':', '_')}.csv"
-        source.write_bytes(build_rebate_file(spec))
+        source.write_bytes(content)
+        ledger = Ledger(settings.rebates_db, clock, account=window.account)
         outcome = load_by_hand(settings, ledger, source, window, clock)
         assert outcome.state is WindowState.LOADED, outcome.reason
-        files.append((window, spec))
-    return ReportDatabase(settings.rebates_db, tuple(files), sources_in(settings.rebates_data_dir))
+    return settings
+
+
+def simulated_database(root: Path, files: Iterable[tuple[RebateWindow, FileSpec]]) -> ReportDatabase:
+    """A database holding the simulator's file of each spec, loaded by hand as its window (`load_files`)."""
+    files = tuple(files)
+    settings = load_files(root, ((window, build_rebate_file(spec)) for window, spec in files))
+    return ReportDatabase(settings.rebates_db, files, sources_in(settings.rebates_data_dir))
+
+
+@pytest.fixture(scope="session")
+def report_db(tmp_path_factory: pytest.TempPathFactory) -> ReportDatabase:
+    """January 2025 for api and oauth brokers (api misses 15 January) plus 26-31 December, loaded by hand."""
+    specs = [
+        FileSpec(window.begin, window.end, window.broker_type,
+                 layout=Layout.COLUMNS_14 if window.broker_type == "api" else Layout.COLUMNS_16,
+                 orders_per_day=ORDERS_PER_DAY, day_tz=REPORT_TZ)
+        for window in WINDOWS
+    ]  # fmt: skip
+    return simulated_database(tmp_path_factory.mktemp("report_db"), zip(WINDOWS, specs, strict=True))
 
 
 @pytest.fixture(scope="session")

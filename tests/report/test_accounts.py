@@ -12,11 +12,9 @@ from openpyxl import load_workbook
 
 from pipeline.clock import FakeClock
 from pipeline.config import load_settings
-from pipeline.ledger import Ledger, WindowState
 from pipeline.report.model import Report
 from pipeline.report.run import write_reports
-from pipeline.simulator.files import FileSpec, build_rebate_file
-from pipeline.store.ingest import load_by_hand
+from pipeline.simulator.files import FileSpec
 from pipeline.windows import RebateWindow
 from tests.report.conftest import (
     JANUARY,
@@ -26,7 +24,7 @@ from tests.report.conftest import (
     SourceRow,
     make_report,
     make_statements,
-    sources_in,
+    simulated_database,
     totals,
 )
 
@@ -64,20 +62,11 @@ def by_name(report: Report) -> list[str]:
 @pytest.fixture(scope="module")
 def accounts_db(tmp_path_factory: pytest.TempPathFactory) -> ReportDatabase:
     """January 2025 of api rebates for account default and account eu (eu without 20 January), loaded by hand."""
-    root = tmp_path_factory.mktemp("accounts_db")
-    settings = load_settings(rebates_data_dir=root / "data", rebates_db=root / "data" / "rebates.duckdb",
-                             rebates_tz=REPORT_TZ)  # fmt: skip
-    clock = FakeClock(REPORT_NOW)
-    files = []
-    for window in ACCOUNT_WINDOWS:
-        ledger = Ledger(settings.rebates_db, clock, account=window.account)
-        spec = FileSpec(window.begin, window.end, "api", orders_per_day=4, day_tz=REPORT_TZ, seed=SEEDS[window.account])
-        source = root / f"{window.window_id.replace(':', '_')}.csv"
-        source.write_bytes(build_rebate_file(spec))
-        outcome = load_by_hand(settings, ledger, source, window, clock)
-        assert outcome.state is WindowState.LOADED, outcome.reason
-        files.append((window, spec))
-    return ReportDatabase(settings.rebates_db, tuple(files), sources_in(settings.rebates_data_dir))
+    specs = [
+        FileSpec(window.begin, window.end, "api", orders_per_day=4, day_tz=REPORT_TZ, seed=SEEDS[window.account])
+        for window in ACCOUNT_WINDOWS
+    ]
+    return simulated_database(tmp_path_factory.mktemp("accounts_db"), zip(ACCOUNT_WINDOWS, specs, strict=True))
 
 
 def broker_rebate(rows: Iterable[SourceRow]) -> Decimal:

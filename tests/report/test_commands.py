@@ -15,6 +15,13 @@ pytestmark = pytest.mark.slow
 runner = CliRunner()
 
 
+def printed(*args: str) -> list[str]:
+    """The lines `rebates <args>` printed, once it exited 0."""
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output.splitlines()
+
+
 @pytest.fixture
 def report_env(report_db: ReportDatabase, monkeypatch: pytest.MonkeyPatch) -> ReportDatabase:
     """The commands' settings pointing at the report fixture's database and archive."""
@@ -27,9 +34,7 @@ def report_env(report_db: ReportDatabase, monkeypatch: pytest.MonkeyPatch) -> Re
 def test_report_prints_period_totals_status_and_warnings_then_the_paths(
     report_env: ReportDatabase, tmp_path: Path
 ) -> None:
-    result = runner.invoke(app, ["report", "--month", "2025-01", "--out", str(tmp_path / "out")])
-    assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = printed("report", "--month", "2025-01", "--out", str(tmp_path / "out"))
     assert lines[0] == "OKX broker commission report 2025-01: 2025-01-01 to 2025-01-31 (31 days), days in UTC+08:00"
     assert lines[1].startswith("  net fee 10,336.33 USDT, broker rebate 3,424.30 USDT")
     assert lines[2].startswith("  reconciled: every figure equals the loaded OKX files")
@@ -61,9 +66,7 @@ def test_an_account_not_configured_is_a_usage_error(report_env: ReportDatabase, 
 def test_statements_print_a_line_per_code_the_shared_warnings_once_and_the_manifest(
     report_env: ReportDatabase, tmp_path: Path
 ) -> None:
-    result = runner.invoke(app, ["statements", "--month", "2025-01", "--out", str(tmp_path / "payouts")])
-    assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = printed("statements", "--month", "2025-01", "--out", str(tmp_path / "payouts"))
     assert lines[0] == "statements 2025-01: 2025-01-01 to 2025-01-31 (31 days)"
     for code in report_env.broker_codes:
         (line,) = [line for line in lines if line.startswith(f"  {code}: ")]

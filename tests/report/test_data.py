@@ -453,6 +453,8 @@ def test_the_database_is_opened_read_only(report_db: ReportDatabase) -> None:
     analyst = duckdb.connect(str(report_db.path), read_only=True)  # a writer could not open it alongside
     try:
         report = make_report(report_db.path)
+        macros = analyst.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'details_in_scope'")
+        assert macros.fetchone() == (0,), "the report's macro is TEMP, on its own connection, never in the file"
     finally:
         analyst.close()
     assert report.reconciliation_ok

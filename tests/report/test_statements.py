@@ -14,12 +14,10 @@ from openpyxl import load_workbook
 
 from pipeline.clock import FakeClock
 from pipeline.config import load_settings
-from pipeline.ledger import Ledger, WindowState
 from pipeline.report.data import UnknownBrokerCode
 from pipeline.report.model import TOTAL, Missing, Period, Report, exact_text
 from pipeline.report.run import MANIFEST, StatementsRun, write_statements
 from pipeline.report.text import format_amount
-from pipeline.store.ingest import load_by_hand
 from pipeline.windows import RebateWindow
 from tests.report.browser import measure, too_wide
 from tests.report.conftest import (
@@ -31,6 +29,7 @@ from tests.report.conftest import (
     ReportDatabase,
     amount_name,
     distinct_users,
+    load_files,
     make_statements,
     totals,
 )
@@ -86,17 +85,12 @@ class HandMade:
 
 @pytest.fixture(scope="module")
 def hand_made(tmp_path_factory: pytest.TempPathFactory) -> HandMade:
-    root = tmp_path_factory.mktemp("hand_made")
-    settings = load_settings(rebates_data_dir=root / "data", rebates_db=root / "data" / "rebates.duckdb",
-                             rebates_tz=REPORT_TZ)  # fmt: skip
-    clock = FakeClock(REPORT_NOW)
-    ledger = Ledger(settings.rebates_db, clock)
-    for broker_type, header, rows in (("api", HEADER_14, API_ROWS), ("oauth", HEADER_16, OAUTH_ROWS)):
-        source = root / f"{broker_type}.csv"
-        source.write_text("\r\n".join([header, *(",".join(row) for row in rows)]) + "\r\n", encoding="utf-8")
-        window = RebateWindow(broker_type, FEBRUARY.start, FEBRUARY.end)
-        outcome = load_by_hand(settings, ledger, source, window, clock)
-        assert outcome.state is WindowState.LOADED, outcome.reason
+    files = [
+        (RebateWindow(broker_type, FEBRUARY.start, FEBRUARY.end),
+         ("\r\n".join([header, *(",".join(row) for row in rows)]) + "\r\n").encode())
+        for broker_type, header, rows in (("api", HEADER_14, API_ROWS), ("oauth", HEADER_16, OAUTH_ROWS))
+    ]  # fmt: skip
+    settings = load_files(tmp_path_factory.mktemp("hand_made"), files)
     return HandMade(settings.rebates_db, settings.rebates_data_dir)
 
 
