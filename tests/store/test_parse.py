@@ -20,6 +20,9 @@ import xlwt
 from openpyxl import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
+import pipeline.store.containers
+import pipeline.store.rows
+import pipeline.store.sheets
 from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.fileformat import OLE2_MAGIC, FileFormat
 from pipeline.simulator.files import (
@@ -316,7 +319,9 @@ def test_an_amount_that_cannot_be_held_exactly_rejects_the_file(tmp_path: Path, 
 
 
 def test_the_cast_is_confirmed_against_python_decimal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parse, "_cast_amount", lambda text: text.cast(pl.Decimal(38, 2)).cast(pl.Decimal(38, 18)))
+    monkeypatch.setattr(
+        pipeline.store.rows, "_cast_amount", lambda text: text.cast(pl.Decimal(38, 2)).cast(pl.Decimal(38, 18))
+    )
     with pytest.raises(RuntimeError, match="not exact"):
         parse_file(write(tmp_path, csv_bytes([row()])))
 
@@ -646,7 +651,7 @@ def test_a_member_that_unpacks_to_more_than_the_budget_is_stopped(tmp_path: Path
     with zipfile.ZipFile(io.BytesIO(zip_of({"big.csv": csv_bytes([row()] * 100)}))) as archive:
         (info,) = archive.infolist()
         with pytest.raises(RejectedFile, match="unpacks to more than it declares"):
-            parse._copy_member(archive, info, tmp_path / "copy", budget=1000)
+            pipeline.store.containers._copy_member(archive, info, tmp_path / "copy", budget=1000)
     assert (tmp_path / "copy").stat().st_size <= 1000
 
 
@@ -711,14 +716,14 @@ def test_the_float_text_helper_agrees_with_python_repr() -> None:
         float(f"{mantissa}e{exponent}") for mantissa in (1, 17, 123456789012345, 3.14159) for exponent in range(-20, 20)
     ]
     values += [0.1 * index for index in range(2000)]
-    texts = parse._float_cells_as_text(pl.Series(values, dtype=pl.Float64)).to_list()
+    texts = pipeline.store.sheets._float_cells_as_text(pl.Series(values, dtype=pl.Float64)).to_list()
     assert [Decimal(text) for text in texts] == [Decimal(repr(value)) for value in values]
 
 
 def test_float_text_that_is_not_the_shortest_round_trip_is_caught() -> None:
     floats = pl.Series([0.1, 1 / 3])
     with pytest.raises(RuntimeError, match="shortest round-trip"):
-        parse._confirm_float_text(floats, pl.Series(["0.1", "0.333333333"]))
+        pipeline.store.sheets._confirm_float_text(floats, pl.Series(["0.1", "0.333333333"]))
 
 
 def test_a_float_cell_too_precise_for_decimal_38_18_is_rejected(tmp_path: Path) -> None:
