@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal, localcontext
 
 import polars as pl
@@ -20,13 +21,7 @@ from pipeline.store.rejection import (
 )
 
 AMOUNT_DTYPE = pl.Decimal(38, 18)
-"""DuckDB's DECIMAL(38,18): at most 20 integer digits and 18 decimal places."""
-MAX_INTEGER_DIGITS = 20
-MAX_DECIMAL_PLACES = 18
-
-
-REQUIRED_VALUES: tuple[str, ...] = ("broker_code", "inst_id", "ord_id", *AMOUNT_COLUMNS, "affiliated", "ts")
-"""Columns where an empty value rejects the file."""
+"""DuckDB's DECIMAL(38,18): at most `MAX_INTEGER_DIGITS` integer digits and `MAX_DECIMAL_PLACES` decimal places."""
 
 FRAME_SCHEMA = pl.Schema(
     {
@@ -42,30 +37,125 @@ FRAME_SCHEMA = pl.Schema(
 """The parsed frame's columns, in order."""
 
 
+# --- the row rules: one definition for this module's checks and for DuckDB's fast path ----------------------------
+# The exact reader below checks a batch with Polars and names the first row that breaks a rule. The fast path
+# (sql/load/insert_csv.sql, sql/load/plain_amount.sql) checks the same rules in DuckDB as it reads a CSV, from
+# `{rules.<name>}` placeholders that `fast_path_sql` fills from here, and stops with error() at a value that breaks
+# one; the load then reads the file here, which loads it or names the row. Where the fast path is stricter on
+# purpose (`ValueRule.fast`), a value it refuses is still loaded, by the exact reader.
+
+
+@dataclass(frozen=True)
+class ValueRule:
+    """The text one column's values must be: `pattern`, matched whole (Rust's regex and DuckDB's RE2 agree on it)."""
+
+    pattern: str
+    problem: str
+    """Ends the message naming a value that breaks the rule: `not an order id (digits only): <what to do>`."""
+    fast: str | None = None
+    """A stricter pattern the fast path takes instead, on purpose; None when it takes `pattern`."""
+
+    @property
+    def fast_pattern(self) -> str:
+        return self.pattern if self.fast is None else self.fast
+
+
+REQUIRED_VALUES: tuple[str, ...] = ("broker_code", "inst_id", "ord_id", *AMOUNT_COLUMNS, "affiliated", "ts")
+"""Columns where an empty value rejects the file. DuckDB's reader reads an empty value as NULL, which each fast-path
+check below refuses, and rebate_details' NOT NULL refuses for brokerCode and instId."""
+REQUIRED_PROBLEM = f"but every row needs a value: {DAMAGED}"
+
+ORD_ID = ValueRule(r"[0-9]+", f"not an order id (digits only): if a spreadsheet saved the file, {SPREADSHEET_IDS}")
+
+AFFILIATED_FLAGS = {"true": True, "false": False}
+"""The values of `affiliated`, compared in lower case (a spreadsheet writes TRUE)."""
+AFFILIATED_PROBLEM = f"not true or false: {DAMAGED}"
+
+TS = ValueRule(
+    r"[0-9]{1,18}",
+    f"not epoch milliseconds: {DAMAGED}",
+    fast=r"[0-9]{13}",  # every plausible time has 13 digits: one written with leading zeros goes to the exact reader
+)
+MIN_TS_MS = 1_420_070_400_000
+"""2015-01-01 UTC in epoch milliseconds: no OKX broker rebate is older."""
+MAX_TS_MS = 4_102_444_800_000
+"""2100-01-01 UTC: a later `ts` is not a time OKX wrote. The fast path checks both bounds with the window's
+(`fast_path_ts_range`)."""
+_PLAUSIBLE_TS_TEXT = "2015-01-01 and 2100-01-01"
+
+MAX_INTEGER_DIGITS = 20
+MAX_DECIMAL_PLACES = 18
+MAX_EXPONENT = 60
+"""The largest exponent an amount in scientific notation may have (`1e-60`), whatever its digits."""
+AMOUNT = ValueRule(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", f"not a decimal number: {DAMAGED}")
+"""Decimal text, maybe in scientific notation; its value must also fit DECIMAL(38,18) exactly (`AMOUNT_TOO_PRECISE`).
+The fast path takes every such text (plain_amount.sql), and refuses the same values."""
+AMOUNT_TOO_PRECISE = (
+    f"which has more than {MAX_DECIMAL_PLACES} decimal places or {MAX_INTEGER_DIGITS} integer digits, "
+    "so DECIMAL(38,18) cannot hold it exactly: report the file to OKX"
+)
+AMOUNT_PARTS = r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?"
+"""An `AMOUNT` text's sign, digits before and after the point, and exponent (groups 1 to 4)."""
+AMOUNT_AS_WRITTEN = rf"-?[0-9]{{1,{MAX_INTEGER_DIGITS}}}(?:\.[0-9]{{1,{MAX_DECIMAL_PLACES}}})?"
+"""An amount the fast path casts as written (nearly every value): no exponent, no zeros beyond the limits."""
+
+
+def fast_path_sql(template: str) -> str:
+    """A fast-path statement with each `{rules.<name>}` placeholder written as the SQL literal of that rule above."""
+    return _RULE_PLACEHOLDER.sub(lambda match: _FAST_PATH_LITERALS[match.group(1)], template)
+
+
+def fast_path_ts_range(window: tuple[date, date], offset: timedelta) -> tuple[int, int]:
+    """The first and last epoch millisecond the fast path takes in `ts`: plausible (`MIN_TS_MS`..`MAX_TS_MS`), and
+    its trade date at the fixed `offset` inside `window`. So one comparison a row checks both rules."""
+    after = window[1] + timedelta(days=1)
+    return max(_day_start_ms(window[0], offset), MIN_TS_MS), min(_day_start_ms(after, offset) - 1, MAX_TS_MS)
+
+
+def _day_start_ms(day: date, offset: timedelta) -> int:
+    """The epoch millisecond at which `day` begins at the fixed `offset` from UTC."""
+    return (datetime.combine(day, time(), UTC) - offset - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+_RULE_PLACEHOLDER = re.compile(r"\{rules\.([a-z_]+)\}")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FAST_PATH_LITERALS = {
+    "ord_id": _sql_string(ORD_ID.fast_pattern),
+    "ts": _sql_string(TS.fast_pattern),
+    **{f"affiliated_{text}": _sql_string(text) for text in AFFILIATED_FLAGS},
+    "amount": _sql_string(AMOUNT.fast_pattern),
+    "amount_parts": _sql_string(f"^{AMOUNT_PARTS}$"),
+    "amount_as_written": _sql_string(AMOUNT_AS_WRITTEN),
+    "max_integer_digits": str(MAX_INTEGER_DIGITS),
+    "max_decimal_places": str(MAX_DECIMAL_PLACES),
+    "max_exponent": str(MAX_EXPONENT),
+}
+"""Each placeholder's SQL literal; a placeholder not listed here fails the statement's rendering (KeyError)."""
+
+
+# --- the exact reader's checks and casts -------------------------------------------------------------------------
+
 SAMPLE_ROWS = 256
 """How many values per column are re-read with Python (`Decimal`, `repr`) to confirm Polars' conversions."""
 
 _TOTAL_DIGITS = MAX_INTEGER_DIGITS + MAX_DECIMAL_PLACES
 _TOTAL_LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
 TOTAL_TOO_LARGE = "an amount column's total is beyond DECIMAL(38,18) (over 20 integer digits): report the file to OKX"
-
-
-_PLAIN_AMOUNT = (
+_USUAL_AMOUNT = (
     rf"^[+-]?(?:0*[0-9]{{1,{MAX_INTEGER_DIGITS}}}(?:\.[0-9]{{0,{MAX_DECIMAL_PLACES}}}0*)?"
     rf"|0*\.[0-9]{{1,{MAX_DECIMAL_PLACES}}}0*)$"
 )
-"""A plain decimal that DECIMAL(38,18) holds exactly (leading and trailing zeros aside)."""
-_NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
-"""Decimal text, maybe in scientific notation."""
-_NUMBER_PARTS = r"^[+-]?([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$"
-_MAX_EXPONENT = 60
-_DIGITS = r"^[0-9]+$"
-_EPOCH_MS = r"^[0-9]{1,18}$"
-MIN_TS_MS = 1_420_070_400_000
-"""2015-01-01 UTC in epoch milliseconds: no OKX broker rebate is older."""
-MAX_TS_MS = 4_102_444_800_000
-"""2100-01-01 UTC: a later `ts` is not a time OKX wrote."""
-_PLAUSIBLE_TS_TEXT = "2015-01-01 and 2100-01-01"
+"""A plain decimal that DECIMAL(38,18) holds exactly (leading and trailing zeros aside): such an amount needs no
+digit count (`_unusual_amount_failures`)."""
+
+
+def _whole(pattern: str) -> str:
+    """A rule's pattern anchored for Polars' `str.contains`."""
+    return f"^(?:{pattern})$"
 
 
 def add_totals(sums: dict[str, Decimal], totals: dict[str, Decimal]) -> None:
@@ -77,9 +167,6 @@ def add_totals(sums: dict[str, Decimal], totals: dict[str, Decimal]) -> None:
             if abs(total) >= _TOTAL_LIMIT:
                 raise RejectedFile(TOTAL_TOO_LARGE)
             sums[name] = total
-
-
-# --- from text columns to the typed frame ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -131,7 +218,10 @@ def typed_batch(
         pl.col("source_row"),
         *(_text_or_null(name, name in text.columns) for name in TEXT_COLUMNS),
         *(_cast_amount(pl.col(name)).alias(name) for name in AMOUNT_COLUMNS),
-        (pl.col("affiliated").str.to_lowercase() == "true").alias("affiliated"),
+        pl.col("affiliated")
+        .str.to_lowercase()
+        .replace_strict(AFFILIATED_FLAGS, return_dtype=pl.Boolean)
+        .alias("affiliated"),
         ts.alias("ts"),
         _local_date(ts, tz).alias("trade_date"),
         _extra_json(extras, names).alias("extra"),
@@ -190,7 +280,7 @@ def _validate(text: pl.DataFrame, names: dict[str, str], rows: _Rows) -> None:
             (position, index, check) for index, (position, check) in enumerate(zip(firsts.row(0), broken, strict=True))
         ]
     amounts = [name for name in names if name in AMOUNT_COLUMNS]
-    unusual = text.select((~_blank(name) & ~pl.col(name).str.contains(_PLAIN_AMOUNT)).alias(name) for name in amounts)
+    unusual = text.select((~_blank(name) & ~pl.col(name).str.contains(_USUAL_AMOUNT)).alias(name) for name in amounts)
     for name, mask in zip(amounts, unusual.iter_columns(), strict=True):
         if mask.any():
             failures.extend(_unusual_amount_failures(text[name], mask, len(failures)))
@@ -210,15 +300,10 @@ def _unusual_amount_failures(amounts: pl.Series, unusual: pl.Series, order: int)
     """
     name = amounts.name
     column = pl.col(name)
-    is_number = column.str.contains(_NUMBER)
+    is_number = column.str.contains(_whole(AMOUNT.pattern))
     checks = [
-        _Check(name, ~is_number, f"not a decimal number: {DAMAGED}"),
-        _Check(
-            name,
-            is_number & ~_fits_decimal(column),
-            f"which has more than {MAX_DECIMAL_PLACES} decimal places or {MAX_INTEGER_DIGITS} integer digits, "
-            "so DECIMAL(38,18) cannot hold it exactly: report the file to OKX",
-        ),
+        _Check(name, ~is_number, AMOUNT.problem),
+        _Check(name, is_number & ~_fits_decimal(column), AMOUNT_TOO_PRECISE),
     ]
     subset = pl.DataFrame([unusual.arg_true().alias("position"), amounts.filter(unusual)])
     firsts = subset.select(
@@ -237,16 +322,16 @@ def _checks(names: dict[str, str]) -> list[_Check]:
     for name in names:
         column, present = pl.col(name), ~_blank(name)
         if name in REQUIRED_VALUES:
-            checks.append(_Check(name, _blank(name), f"but every row needs a value: {DAMAGED}"))
+            checks.append(_Check(name, _blank(name), REQUIRED_PROBLEM))
         if name == "ord_id":
-            problem = f"not an order id (digits only): if a spreadsheet saved the file, {SPREADSHEET_IDS}"
-            checks.append(_Check(name, present & ~column.str.contains(_DIGITS), problem))
+            checks.append(_Check(name, present & ~column.str.contains(_whole(ORD_ID.pattern)), ORD_ID.problem))
         elif name == "affiliated":
-            is_flag = column.str.to_lowercase().is_in(["true", "false"])
-            checks.append(_Check(name, present & ~is_flag, f"not true or false: {DAMAGED}"))
+            is_flag = column.str.to_lowercase().is_in(list(AFFILIATED_FLAGS))
+            checks.append(_Check(name, present & ~is_flag, AFFILIATED_PROBLEM))
         elif name == "ts":
-            checks.append(_Check(name, present & ~column.str.contains(_EPOCH_MS), f"not epoch milliseconds: {DAMAGED}"))
-            value = pl.when(column.str.contains(_EPOCH_MS)).then(column.cast(pl.Int64, strict=False))
+            is_ms = column.str.contains(_whole(TS.pattern))
+            checks.append(_Check(name, present & ~is_ms, TS.problem))
+            value = pl.when(is_ms).then(column.cast(pl.Int64, strict=False))
             plausible = f"between {_PLAUSIBLE_TS_TEXT}"
             for scale, cause in ((1000, "it looks like seconds"), (1 / 1000, "it looks like microseconds")):
                 low, high = int(MIN_TS_MS / scale), int(MAX_TS_MS / scale)
@@ -271,9 +356,9 @@ def _checks(names: dict[str, str]) -> list[_Check]:
 
 def _fits_decimal(text: pl.Expr) -> pl.Expr:
     """Whether number text (maybe `1.5E-7`), its exponent applied, has at most 20 integer digits and 18 places."""
-    parts = text.str.extract_groups(_NUMBER_PARTS)
-    whole, fraction = parts.struct.field("1"), parts.struct.field("2").fill_null("")
-    exponent = parts.struct.field("3").fill_null("0").cast(pl.Int64, strict=False)
+    parts = text.str.extract_groups(_whole(AMOUNT_PARTS))
+    whole, fraction = parts.struct.field("2"), parts.struct.field("3").fill_null("")
+    exponent = parts.struct.field("4").fill_null("0").cast(pl.Int64, strict=False)
     digits = whole + fraction
     count = digits.str.len_chars().cast(pl.Int64)
     point = whole.str.len_chars().cast(pl.Int64) + exponent
@@ -282,7 +367,7 @@ def _fits_decimal(text: pl.Expr) -> pl.Expr:
     fits = (leading == count) | (
         ((point - leading) <= MAX_INTEGER_DIGITS) & ((significant_end - point) <= MAX_DECIMAL_PLACES)
     )
-    return (fits & (exponent.abs() <= _MAX_EXPONENT)).fill_null(False)
+    return (fits & (exponent.abs() <= MAX_EXPONENT)).fill_null(False)
 
 
 def _cast_amount(text: pl.Expr) -> pl.Expr:
