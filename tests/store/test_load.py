@@ -31,7 +31,7 @@ import pipeline.store.parse
 import pipeline.store.rows
 from pipeline.archive import archive_local_file
 from pipeline.clock import FakeClock
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings
 from pipeline.db import connect
 from pipeline.ledger import Ledger, WindowState
 from pipeline.simulator.files import (
@@ -64,16 +64,6 @@ SNAKE = {
     "suBrokerRebate": "sub_broker_rebate",
     "userRebate": "user_rebate",
 }
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(rebates_data_dir=tmp_path / "data", rebates_db=tmp_path / "data" / "rebates.duckdb")
-
-
-@pytest.fixture
-def ledger(settings: Settings, fake_clock: FakeClock) -> Ledger:
-    return Ledger(settings.rebates_db, fake_clock)
 
 
 @pytest.fixture
