@@ -23,8 +23,6 @@ from pipeline.store.parse import FRAME_SCHEMA, RebateFile, RejectedFile, parse_r
 from pipeline.store.rows import MAX_TS_MS, MIN_TS_MS, fast_path_sql, fast_path_ts_range
 from pipeline.windows import RebateWindow, WindowKind
 
-pytestmark = pytest.mark.slow
-
 WINDOW = RebateWindow("api", date(2025, 1, 1), date(2025, 1, 3))
 UTC8 = timedelta(hours=8)
 BAD_ROW = 3
@@ -131,6 +129,7 @@ def load_recording_attempts(
     return attempts, ingest_window(settings, ledger, record, fake_clock)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(BAD_VALUES))
 def test_both_readers_refuse_the_same_bad_row(
     settings: Settings,
@@ -159,6 +158,7 @@ def test_both_readers_refuse_the_same_bad_row(
         assert db.execute("SELECT count(*) FROM rebate_details").fetchone() == (0,)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(UNUSUAL_VALUES))
 def test_both_readers_take_an_unusual_row_with_the_same_values(
     settings: Settings,
@@ -182,6 +182,7 @@ def test_both_readers_take_an_unusual_row_with_the_same_values(
     assert loaded == exact.frame.select(columns).rows()
 
 
+@pytest.mark.slow
 def test_a_ts_with_leading_zeros_is_left_to_the_exact_reader_which_loads_it(
     settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
