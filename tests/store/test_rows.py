@@ -1,30 +1,48 @@
-"""The row rules hold on both readers: DuckDB's fast path and the exact reader refuse the same rows, take the same."""
+"""The row rules: the exact reader names a bad value's row; DuckDB's fast path refuses and takes the same rows."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
+import pipeline.store.containers
 import pipeline.store.load
+import pipeline.store.rows
+import pipeline.store.sheets
 from pipeline.archive import archive_local_file
 from pipeline.clock import FakeClock
 from pipeline.config import Settings
 from pipeline.db import connect
 from pipeline.ledger import Ledger, WindowState
-from pipeline.simulator.files import COLUMNS_16, FileSpec, generate_rows
+from pipeline.simulator.files import (
+    COLUMNS_16,
+    FileSpec,
+    generate_rows,
+)
 from pipeline.sqlfiles import sql_text
 from pipeline.store.ingest import IngestOutcome, ingest_window
 from pipeline.store.load import LoadResult
 from pipeline.store.parse import FRAME_SCHEMA, RebateFile, RejectedFile, parse_rebate_file
 from pipeline.store.rows import MAX_TS_MS, MIN_TS_MS, fast_path_sql, fast_path_ts_range
 from pipeline.windows import RebateWindow, WindowKind
+from tests.store.rebate_files import (
+    csv_bytes,
+    exact_sum,
+    parse_file,
+    rejected,
+    row,
+    write,
+)
 
 WINDOW = RebateWindow("api", date(2025, 1, 1), date(2025, 1, 3))
-UTC8 = timedelta(hours=8)
+OFFSET = timedelta(hours=8)
+"""REBATES_TZ's default, OKX's days."""
 BAD_ROW = 3
 """The data row each bad value is written into, after two good rows."""
 
@@ -199,9 +217,9 @@ def test_a_ts_with_leading_zeros_is_left_to_the_exact_reader_which_loads_it(
 
 def test_the_fast_paths_ts_range_is_the_window_within_the_plausible_times() -> None:
     """One comparison per row holds both ts rules: the window's days at the offset, and 2015..2100."""
-    assert fast_path_ts_range((WINDOW.begin, WINDOW.end), UTC8) == (int(WINDOW_FIRST_MS), int(WINDOW_LAST_MS))
+    assert fast_path_ts_range((WINDOW.begin, WINDOW.end), OFFSET) == (int(WINDOW_FIRST_MS), int(WINDOW_LAST_MS))
     assert fast_path_ts_range((date(2014, 12, 1), date(2015, 1, 1)), timedelta(0))[0] == MIN_TS_MS
-    assert fast_path_ts_range((date(2099, 12, 31), date(2100, 1, 1)), UTC8)[1] == MAX_TS_MS
+    assert fast_path_ts_range((date(2099, 12, 31), date(2100, 1, 1)), OFFSET)[1] == MAX_TS_MS
 
 
 @pytest.mark.parametrize("statement", ["load/insert_csv.sql", "load/plain_amount.sql"])
@@ -212,3 +230,105 @@ def test_every_rule_placeholder_of_the_fast_path_is_filled(statement: str) -> No
     filled = fast_path_sql(template)
     assert "{rules." not in filled.replace("{rules.<name>}", "")
     assert "[0-9]" not in template, "a pattern written in the SQL rather than taken from store/rows.py"
+
+
+# --- the exact reader's checks ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0.123456789012345678",
+        "-0.000000000000000001",
+        "12345678901234567890",
+        "-12345678901234567890.123456789012345678",
+        "1.50000000000000000000000",
+        "000000000000000000000000001.5",
+        "+3.25",
+        ".5",
+        "-.5",
+        "5.",
+        "1.5E-7",
+        "-2e3",
+        "1E-18",
+        "1e+19",
+        "12345678901234567890123456789012345678E-18",
+        "0.00000000000000000012345E+5",
+        "0e-40",
+    ],
+)
+def test_an_amount_is_read_exactly_as_written(tmp_path: Path, text: str) -> None:
+    parsed = parse_file(write(tmp_path, csv_bytes([row(fee=text), row()])))
+    assert parsed.frame["fee"].to_list() == [Decimal(text), Decimal("-0.004936")]
+    assert parsed.totals["fee"] == exact_sum([Decimal(text), Decimal("-0.004936")])
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("0.1234567890123456789", "more than 18 decimal places"),
+        ("1e-19", "more than 18 decimal places"),
+        ("1.5E-18", "more than 18 decimal places"),
+        ("123456789012345678901", "20 integer digits"),
+        ("1e20", "20 integer digits"),
+        ("1e99999999999999999999", "20 integer digits"),
+        ("abc", "not a decimal number"),
+        ("1.2.3", "not a decimal number"),
+        ("1,5", "not a decimal number"),
+        (" 1.5", "not a decimal number"),
+        ("NaN", "not a decimal number"),
+        ("0x10", "not a decimal number"),
+        ("", "is empty"),
+    ],
+)
+def test_an_amount_that_cannot_be_held_exactly_rejects_the_file(tmp_path: Path, text: str, problem: str) -> None:
+    message = rejected(tmp_path, csv_bytes([row(), row(), row(netFee=f'"{text}"')]))
+    assert message.startswith("netFee in data row 3 is ")
+    assert problem in message
+    if text:
+        assert repr(text) in message
+
+
+def test_the_cast_is_confirmed_against_python_decimal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        pipeline.store.rows, "_cast_amount", lambda text: text.cast(pl.Decimal(38, 2)).cast(pl.Decimal(38, 18))
+    )
+    with pytest.raises(RuntimeError, match="not exact"):
+        parse_file(write(tmp_path, csv_bytes([row()])))
+
+
+def test_the_first_bad_row_is_named_whatever_its_column(tmp_path: Path) -> None:
+    data = csv_bytes([row(), row(ts="later"), row(fee="1e-30"), row(brokerCode="")])
+    assert rejected(tmp_path, data).startswith("ts in data row 2 is 'later', not epoch milliseconds")
+
+
+# --- other values -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("column", ["brokerCode", "instId", "ordId", "affiliated", "ts", "fee"])
+def test_an_empty_required_value_rejects_the_file(tmp_path: Path, column: str) -> None:
+    message = rejected(tmp_path, csv_bytes([row(), row(**{column: ""})]))
+    assert message.startswith(f"{column} in data row 2 is empty")
+
+
+@pytest.mark.parametrize(
+    ("column", "text"),
+    [("ordId", "28771983846250496O0"), ("ordId", "-1"), ("ts", "1758250140000.5"), ("ts", "-1"), ("affiliated", "yes")],
+)
+def test_a_malformed_value_rejects_the_file(tmp_path: Path, column: str, text: str) -> None:
+    message = rejected(tmp_path, csv_bytes([row(**{column: text})]))
+    assert message.startswith(f"{column} in data row 1 is {text!r}")
+
+
+def test_ids_stay_text_and_empty_optional_values_become_null(tmp_path: Path) -> None:
+    values = row(uid="0012345678901234567", clOrdId="00123", level="", brokerCode="007x")
+    frame = parse_file(write(tmp_path, csv_bytes([values, row(level="VIP1")]))).frame
+    assert frame.select("uid", "cl_ord_id", "level", "broker_code", "ord_id").rows() == [
+        ("0012345678901234567", "00123", None, "007x", "2877198384625049600"),
+        (None, None, "VIP1", "656204a3b0e9BCDE", "2877198384625049600"),
+    ]
+
+
+def test_affiliated_is_read_in_any_case(tmp_path: Path) -> None:
+    rows = [row(affiliated=text) for text in ("TRUE", "False", "true", "fAlSe")]
+    assert parse_file(write(tmp_path, csv_bytes(rows))).frame["affiliated"].to_list() == [True, False, True, False]
