@@ -10,6 +10,7 @@ file with any quote character is read whole, as one range: a quoted field may ho
 from __future__ import annotations
 
 import mmap
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ MAPPED_WINDOW = 64 << 20
 """Bytes of a file a scan maps at once (`mapped_windows`)."""
 SAMPLE_BYTES = 1 << 20
 """How much of the file's head, middle and tail gives its typical line length."""
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+"""An empty line, LF or CRLF."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,18 @@ def row_ranges(path: Path, threads: int) -> tuple[RowRange, ...]:
     if count < 2 or any(window.find(b'"') != -1 for window in mapped_windows(path)):
         return WHOLE
     return _balanced(estimated, count)
+
+
+def has_blank_line(path: Path) -> bool:
+    """Whether a CSV holds an empty line (DuckDB's reader skips those, which would renumber the rows after it).
+
+    One regular-expression pass over a memory map of the file, a window at a time (`mapped_windows`: bounded RSS; the
+    windows overlap by two bytes, so a `\n\r\n` cut by a window's end is seen whole): no copy of it, and half the CPU
+    of searching for each line end in turn.
+    """
+    if path.stat().st_size == 0:
+        return False
+    return any(_BLANK_LINE.search(window) is not None for window in mapped_windows(path, overlap=2))
 
 
 def mapped_windows(path: Path, *, overlap: int = 0) -> Iterator[mmap.mmap]:

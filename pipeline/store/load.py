@@ -21,6 +21,7 @@ from pipeline.logs import first_line
 from pipeline.sqlfiles import sql_text
 from pipeline.store.csv_ranges import RowRange, row_ranges
 from pipeline.store.parse import FilePart, RebateFile, RejectedFile
+from pipeline.store.rows import fast_path_sql, fast_path_ts_range
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,8 @@ class _Load:
             raise _FastPathRefused(f"{part.label or 'the file'} is not plain CSV text with OKX's columns")
         offset = source.tz.utcoffset(None)
         assert offset is not None  # source.fast_path_possible
-        self.db.execute(sql_text("load/plain_amount.sql"))
+        first_ts_ms, last_ts_ms = fast_path_ts_range((self.record.begin_date, self.record.end_date), offset)
+        self.db.execute(fast_path_sql(sql_text("load/plain_amount.sql")))
         ranges = row_ranges(part.csv_path, duckdb_threads(self.db))
         # The ranges' reads run at once only when DuckDB need not keep the rows in file order; each row carries its
         # number anyway, and each range's rows stay together (row groups keep their day and ordId bounds).
@@ -236,8 +238,8 @@ class _Load:
                     "names": list(part.names),
                     "first_row": source.summary.rows + 1,
                     "offset_ms": offset // timedelta(milliseconds=1),
-                    "begin_date": self.record.begin_date,
-                    "end_date": self.record.end_date,
+                    "first_ts_ms": first_ts_ms,
+                    "last_ts_ms": last_ts_ms,
                     **self._lineage(),
                 },
             ).fetchone()
@@ -266,7 +268,7 @@ class _Load:
 
 
 def _insert_csv_text(ranges: tuple[RowRange, ...]) -> str:
-    """load/insert_csv.sql reading the part in `ranges`, each a load/csv_range.sql (numbers only are filled in)."""
+    """load/insert_csv.sql, its row rules filled in, reading the part in `ranges`, each a load/csv_range.sql."""
     branch = sql_text("load/csv_range.sql")
     parts = [
         branch.replace("{skip}", str(int(part.skip))).replace(
@@ -274,7 +276,7 @@ def _insert_csv_text(ranges: tuple[RowRange, ...]) -> str:
         )
         for part in ranges
     ]
-    return sql_text("load/insert_csv.sql").replace("{row_ranges}", "\n    UNION ALL\n".join(parts))
+    return fast_path_sql(sql_text("load/insert_csv.sql")).replace("{row_ranges}", "\n    UNION ALL\n".join(parts))
 
 
 def _check_key(db: duckdb.DuckDBPyConnection, window_id: str, bounds: tuple[date, date]) -> None:

@@ -1,4 +1,4 @@
-"""Store fixtures: digests of what the database and the analysts' lake hold, to prove the two agree; zips."""
+"""Store fixtures: settings and a ledger of the test's own, digests of the database and the lake to compare; zips."""
 
 from __future__ import annotations
 
@@ -6,18 +6,33 @@ import hashlib
 import io
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pytest
 
-from pipeline.config import Settings
+from pipeline.clock import FakeClock
+from pipeline.config import Settings, load_settings
 from pipeline.db import connect
+from pipeline.ledger import Ledger
 
 KEY_ORDER = {
     "rebate_details": "ord_id, broker_code, trade_date",
     "rebate_orders": "ord_id, broker_code",
 }
 """The two partitioned tables and their keys."""
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings whose data folder and DuckDB file are the test's own (the ledger in DuckDB, UTC+8 days)."""
+    return load_settings(rebates_data_dir=tmp_path / "data", rebates_db=tmp_path / "data" / "rebates.duckdb")
+
+
+@pytest.fixture
+def ledger(settings: Settings, fake_clock: FakeClock) -> Ledger:
+    """The ledger in `settings`' DuckDB file, on the shared fake clock."""
+    return Ledger(settings.rebates_db, fake_clock)
 
 
 def _ordered(connection: duckdb.DuckDBPyConnection, source: str, key: str) -> list[tuple[object, ...]]:

@@ -11,8 +11,7 @@ import pytest
 
 import pipeline.store.csv_ranges
 from pipeline.sqlfiles import sql_text
-from pipeline.store.csv_ranges import SKIP_COST, WHOLE, RowRange, _balanced, mapped_windows, row_ranges
-from pipeline.store.parse import _has_blank_line
+from pipeline.store.csv_ranges import SKIP_COST, WHOLE, RowRange, _balanced, has_blank_line, mapped_windows, row_ranges
 
 NAMES = ["id", "amount"]
 
@@ -144,9 +143,9 @@ def test_a_file_is_mapped_a_window_at_a_time_and_every_byte_is_seen(
     else:  # a window starts at a page: it may repeat the end of the one before, and skips nothing
         assert windows[0] == text[: len(windows[0])] and text.endswith(windows[-1])
         assert all(part in text for part in windows)
-    assert not _has_blank_line(path)
+    assert not has_blank_line(path)
     for cut in (w * window for w in range(1, 4)):  # a CRLF blank line across each of the first window ends
         for offset in (-2, -1, 0):
             edited = text[: cut + offset] + b"\n\r\n" + text[cut + offset :]
             path.write_bytes(edited)
-            assert _has_blank_line(path), (cut, offset)
+            assert has_blank_line(path), (cut, offset)

@@ -30,16 +30,6 @@ EARLY = RebateWindow("api", date(2025, 1, 1), date(2025, 1, 5))
 LATE = RebateWindow("api", date(2025, 1, 6), date(2025, 1, 10))
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(rebates_data_dir=tmp_path / "data", rebates_db=tmp_path / "data" / "rebates.duckdb")
-
-
-@pytest.fixture
-def ledger(settings: Settings, fake_clock: FakeClock) -> Ledger:
-    return Ledger(settings.rebates_db, fake_clock)
-
-
 def source(tmp_path: Path, window: RebateWindow, *, end: date | None = None, orders_per_day: int = 12) -> Path:
     """A generated rebate file for the window (or for its first days only, up to `end`)."""
     spec = FileSpec(window.begin, end or window.end, window.broker_type, orders_per_day=orders_per_day)

@@ -24,12 +24,14 @@ import pytest
 
 import pipeline.db
 import pipeline.sqlfiles
+import pipeline.store.containers
 import pipeline.store.csv_ranges
 import pipeline.store.load
 import pipeline.store.parse
+import pipeline.store.rows
 from pipeline.archive import archive_local_file
 from pipeline.clock import FakeClock
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings
 from pipeline.db import connect
 from pipeline.ledger import Ledger, WindowState
 from pipeline.simulator.files import (
@@ -46,6 +48,7 @@ from pipeline.store.csv_ranges import RowRange
 from pipeline.store.ingest import ingest_due, load_by_hand
 from pipeline.store.load import LoadMismatchError, load_window
 from pipeline.store.parse import FilePart, RebateFile
+from pipeline.store.rows import fast_path_sql
 from pipeline.windows import RebateWindow, WindowKind
 from tests.store.conftest import Digests, zip_of
 
@@ -61,16 +64,6 @@ SNAKE = {
     "suBrokerRebate": "sub_broker_rebate",
     "userRebate": "user_rebate",
 }
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(rebates_data_dir=tmp_path / "data", rebates_db=tmp_path / "data" / "rebates.duckdb")
-
-
-@pytest.fixture
-def ledger(settings: Settings, fake_clock: FakeClock) -> Ledger:
-    return Ledger(settings.rebates_db, fake_clock)
 
 
 @pytest.fixture
@@ -465,13 +458,13 @@ def test_what_landed_must_equal_what_was_parsed_or_nothing_is_kept(
     record = archived.file_record(WINDOW)
     ledger.record_archived(ledger.get(WINDOW.window_id), record, "local")
     source = RebateFile(archived.path, tz=settings.rebates_tz, max_unzipped_bytes=10**9)
-    real_totals = pipeline.store.parse._totals
+    real_totals = pipeline.store.rows.amount_totals
 
     def lying(frame: pl.DataFrame) -> dict[str, Decimal]:
         totals = real_totals(frame)
         return {**totals, "fee": totals["fee"] + Decimal("1E-18")}
 
-    monkeypatch.setattr(pipeline.store.parse, "_totals", lying)
+    monkeypatch.setattr(pipeline.store.parse, "amount_totals", lying)
     with pytest.raises(LoadMismatchError, match="fee"):
         load_window(settings.rebates_db, ledger.get(WINDOW.window_id), record, source, fake_clock)
     assert table_digest(settings.rebates_db) == before
@@ -748,7 +741,7 @@ def test_an_interrupt_still_stops_the_pass(
 def test_a_large_file_loads_in_batches_exactly_and_a_kill_inside_leaves_the_previous_state(
     settings: Settings, ledger: Ledger, fake_clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pipeline.store.parse, "BATCH_ROWS", 50)
+    monkeypatch.setattr(pipeline.store.containers, "BATCH_ROWS", 50)
     spec = FileSpec(SPEC.begin, SPEC.end, "api", shape=FileShape.XLSX, orders_per_day=40)
     outcome = load_by_hand(settings, ledger, write_file(tmp_path, spec, name="big.xlsx"), WINDOW, fake_clock)
     assert outcome.state is WindowState.LOADED, outcome.reason
@@ -782,7 +775,7 @@ def test_a_batched_load_lets_go_of_each_batch_once_it_is_inserted(
 
     (A batch handed to DuckDB by `register` stayed alive until the COMMIT, even once unregistered: 4.5 GiB at 10M.)
     """
-    monkeypatch.setattr(pipeline.store.parse, "BATCH_ROWS", 50)
+    monkeypatch.setattr(pipeline.store.containers, "BATCH_ROWS", 50)
     handed: list[weakref.ref[object]] = []
     still_held: list[int] = []
 
@@ -903,7 +896,7 @@ def test_duckdbs_amount_cast_takes_the_values_the_exact_reader_does_and_rounds_n
         sign = generator.choice(["", "", "-", "+"])
         texts.append(sign + digits(22) + ("." + fraction if fraction else "") + exponent)
     with duckdb.connect() as db:
-        db.execute(pipeline.sqlfiles.sql_text("load/plain_amount.sql"))
+        db.execute(fast_path_sql(pipeline.sqlfiles.sql_text("load/plain_amount.sql")))
         for text in texts:
             try:
                 cast = db.execute("SELECT plain_amount(?)", [text]).fetchone()
