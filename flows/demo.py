@@ -20,7 +20,7 @@ from flows.sync import sync_rebates
 from pipeline.clock import FakeClock, SystemClock
 from pipeline.config import Settings, load_settings
 from pipeline.db import connect
-from pipeline.domain import CREATE_INTERVAL
+from pipeline.domain import CREATE_INTERVAL, GENERATION_TIME
 from pipeline.ledger import Ledger, WindowState
 from pipeline.pass_types import SyncReport
 from pipeline.report.model import Period
@@ -30,6 +30,13 @@ from pipeline.simulator.server import RunningSimulator
 from pipeline.simulator.state import DEFAULT_API_KEY, DEFAULT_PASSPHRASE, DEFAULT_SECRET_KEY, SimulatorConfig
 from pipeline.sqlfiles import sql_text
 from pipeline.windows import yesterday
+
+DEMO_HOURS = GENERATION_TIME + CREATE_INTERVAL
+"""The simulated time the demo's collection takes: one create an hour (api, then oauth), each file ready 2 hours later.
+
+The simulated clock starts this long before now, so the loads end about when the demo does: a report run afterwards
+on the system clock never shows a load later than its own Generated at.
+"""
 
 
 @dataclass(frozen=True)
@@ -74,10 +81,10 @@ def run_demo(
 
     The flow runs in this process, on Prefect's temporary local server when no PREFECT_API_URL is set (Prefect
     starts it, 10-20 s), with the demo's settings and the simulator's clock pinned (flows.runtime). `start`: the
-    simulated clock's first moment (default now).
+    simulated clock's first moment (default DEMO_HOURS before now).
     """
     clear_demo_data(directory)
-    clock = FakeClock(start or SystemClock().now())
+    clock = FakeClock(start or SystemClock().now() - DEMO_HOURS)
     config = SimulatorConfig(shape=ROTATE, layout=ROTATE, orders_per_day=60)
     passes = 0
     with RunningSimulator(config, clock=clock) as simulator:

@@ -7,7 +7,7 @@ import logging
 import os
 import subprocess
 import sys
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from prefect.client.orchestration import get_client
@@ -15,7 +15,7 @@ from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.settings import temporary_settings
 from rich.console import Console
 
-from flows.demo import closing_commands, fullest_month, prefect_logs_to, run_demo
+from flows.demo import DEMO_HOURS, closing_commands, fullest_month, prefect_logs_to, run_demo
 from pipeline.report.model import Period
 
 
@@ -34,6 +34,8 @@ def test_the_demo_runs_the_sync_flow_loads_every_window_and_writes_the_reports(t
         Console(file=output, width=120), directory=tmp_path / "demo", history_days=10, start=before_midnight
     )
     assert result.windows == result.loaded == 2  # api and oauth, one history window each
+    # The default start leads now by exactly the simulated hours, so the loads are never stamped in the future.
+    assert timedelta(hours=result.hours_simulated) == DEMO_HOURS
     assert result.rows > 0
     assert len(sync_flow_runs()) - before == result.passes  # every pass was a completed sync-rebates flow run
     assert {path.suffix for path in result.reports} == {".xlsx", ".csv", ".html"}
