@@ -158,7 +158,7 @@ def _write_summary(sheet: Worksheet, report: Report) -> _Placed:
         if isinstance(value, datetime):
             stamp = _put(sheet, row, 2, value.replace(tzinfo=None), BODY_FONT)
             stamp.number_format = DATETIME_FORMAT
-            stamp.alignment = Alignment(horizontal="left")
+            stamp.alignment = Alignment(horizontal="left", vertical="top")  # level with its zone note
             zone = _put(sheet, row, 3, zone_note(value, report.timezone), BODY_FONT)
             _merge_wrapped(sheet, row, width, zone, first_column=3)
         else:
