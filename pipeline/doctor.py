@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -264,7 +265,10 @@ def check_okx(settings: Settings, clock: Clock, *, transport: httpx.BaseTranspor
     quick = settings.replace(rebates_http_retries=min(settings.rebates_http_retries, DOCTOR_HTTP_RETRIES))
     as_type = f" as broker type {broker_type}" if broker_type else ""
     try:
-        with OkxClient(quick, clock=clock, transport=transport, before_request=limiter.before_request) as client:
+        with (
+            closing(limiter),
+            OkxClient(quick, clock=clock, transport=transport, before_request=limiter.before_request) as client,
+        ):
             links = client.list_rebate_links(broker_type)
     except OkxRateLimitError:
         limiter.penalize()

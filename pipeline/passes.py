@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -296,23 +297,27 @@ def retry_windows(settings: Settings, clock: Clock, window_ids: Iterable[str]) -
     a UsageError naming it.
     """
     wanted = list(dict.fromkeys(window_ids))
-    checked = []
-    for window_id in wanted:
-        try:
-            window = RebateWindow.parse(window_id)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        ledger = open_ledger(settings.for_account(window.account), clock)
-        record = _find(settings, ledger, window_id)
-        if record is None:
-            raise UsageError(f"{window_id} is not in the ledger (`rebates status` lists the windows)")
-        if not record.retryable(clock.now()):
-            raise UsageError(f"{window_id} is {record.state.value}: {record.retry_refusal()}")
-        checked.append((ledger, window_id))
-    for ledger, window_id in checked:
-        with ledger:
+    with ExitStack() as held:
+        ledgers: dict[str, Ledger] = {}
+        checked = []
+        for window_id in wanted:
+            try:
+                window = RebateWindow.parse(window_id)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            if window.account not in ledgers:
+                ledger = open_ledger(settings.for_account(window.account), clock)
+                ledgers[window.account] = held.enter_context(ledger)
+            ledger = ledgers[window.account]
+            record = _find(settings, ledger, window_id)
+            if record is None:
+                raise UsageError(f"{window_id} is not in the ledger (`rebates status` lists the windows)")
+            if not record.retryable(clock.now()):
+                raise UsageError(f"{window_id} is {record.state.value}: {record.retry_refusal()}")
+            checked.append((ledger, window_id))
+        for ledger, window_id in checked:
             ledger.retry(window_id)
-        log.info("%s will be downloaded and loaded again", window_id)
+            log.info("%s will be downloaded and loaded again", window_id)
     return wanted
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import ExitStack
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -134,8 +135,8 @@ def load(
     with exit_codes():
         settings = settings.for_account(target.account)
         check_writable_paths(settings)
-        ledger = open_ledger(settings, clock)
-        outcome = load_by_hand(settings, ledger, file, target, clock)
+        with open_ledger(settings, clock) as ledger:
+            outcome = load_by_hand(settings, ledger, file, target, clock)
     if outcome.result is not None:
         console.print(f"loaded {outcome.result.rows_loaded:,} rows into {outcome.window_id}", highlight=False)
         for warning in outcome.result.warnings:
@@ -210,9 +211,10 @@ def status(
         if account is not None and account.lower() not in settings.account_names:
             settings.for_account(account)  # the UsageError naming the configured accounts
         names = [account.lower()] if account else list(settings.account_names)
-        ledgers = [open_ledger(settings.replace(rebates_account=name), clock) for name in names]
-        windows = [record for ledger in ledgers for record in ledger.windows()]
-        next_create = {ledger.account: ledger.create_budget_next_at() for ledger in ledgers}
+        with ExitStack() as held:
+            ledgers = [held.enter_context(open_ledger(settings.replace(rebates_account=name), clock)) for name in names]
+            windows = [record for ledger in ledgers for record in ledger.windows()]
+            next_create = {ledger.account: ledger.create_budget_next_at() for ledger in ledgers}
     now = clock.now()
     several = len(settings.account_names) > 1
     if as_json:
