@@ -179,15 +179,7 @@ def migrate(settings: Settings, db_path: Path | None = None) -> list[MigratedTab
     if not source_path.exists():
         raise MigrationConflictError(f"no DuckDB ledger at REBATES_DB={source_path}: nothing to migrate")
     with connect(source_path, read_only=True) as db:
-        incoming = {
-            table: [
-                tuple(row)
-                for row in db.execute(
-                    f"SELECT {', '.join(table.columns)} FROM {table.name} ORDER BY {table.key}"  # noqa: S608
-                ).fetchall()
-            ]
-            for table in MIGRATED
-        }
+        incoming = {table: _duckdb_rows(db, table) for table in MIGRATED}
     results = []
     with connect_state(url) as target, target.transaction():
         lock_in_transaction(target, "rebates:migrate")

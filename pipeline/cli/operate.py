@@ -200,6 +200,7 @@ def _secret_block_reader() -> Callable[[str], Settings]:
     """An account's settings as the flows read them: its credentials from its Secret block when one is named."""
     from flows.runtime import run_settings
     from pipeline.config import CREDENTIALS_BLOCK_VARIABLE, SettingsError
+    from pipeline.logs import first_line
 
     def read(account: str) -> Settings:
         try:
@@ -207,10 +208,9 @@ def _secret_block_reader() -> Callable[[str], Settings]:
         except SettingsError:
             raise
         except Exception as exc:  # Prefect's API unreachable, say: the doctor reports it as the check's failure
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise SettingsError(
-                f"cannot read the account's Secret block ({CREDENTIALS_BLOCK_VARIABLE}…): {first}; is PREFECT_API_URL "
-                "the server the flows use?"
+                f"cannot read the account's Secret block ({CREDENTIALS_BLOCK_VARIABLE}…): {first_line(exc)}; is "
+                "PREFECT_API_URL the server the flows use?"
             ) from None
 
     return read

@@ -19,14 +19,13 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
-from importlib.resources import files
 from pathlib import Path
 
 import duckdb
 
 from pipeline.config import DataLayout
 from pipeline.db import duckdb_threads, transaction
-from pipeline.sqlfiles import sql_text
+from pipeline.sqlfiles import sql_folder, sql_text
 from pipeline.store.load import merged_ranges
 
 log = logging.getLogger(__name__)
@@ -317,11 +316,7 @@ def _remove_empty_folders(folder: Path, stop: Path) -> None:
 
 def entry_point_sql() -> list[str]:
     """The SQL files the entry point is made of, in order: the shared macros, the lake's views, the analysts' views."""
-    ordered = ["schema/005_macros.sql"]
-    for folder in ("lake/entry", "views"):
-        entries = files("sql").joinpath(folder).iterdir()
-        ordered += sorted(f"{folder}/{entry.name}" for entry in entries if entry.name.endswith(".sql"))
-    return ordered
+    return ["schema/005_macros.sql", *sql_folder("lake/entry"), *sql_folder("views")]
 
 
 def entry_point_fingerprint() -> str:
