@@ -89,8 +89,8 @@ TRANSITIONS: Mapping[WindowState | None, frozenset[WindowState]] = {
 The lifecycle runs planned -> requesting -> requested -> ongoing -> finished -> downloaded -> loaded; a state may
 repeat (a poll, a fresh link, the same file loaded again). The ways back are few and named: a create that did not go
 through, or a file OKX never listed, plans the window again (-> planned); a failed or quarantined window is retried
-(-> failed or planned); a file loaded by hand replaces what a window held (-> downloaded, from any state but
-any state). Nothing moves a window from finished or later back to waiting for OKX."""
+(-> failed or planned); a file loaded by hand replaces what a window held (-> downloaded, from any
+state). Nothing moves a window from finished or later back to waiting for OKX."""
 
 REFETCH_LIMIT = 6
 """Downloads in a row that were not a rebate file at all before the window is quarantined for a person to look."""
@@ -106,6 +106,12 @@ def retry_delay(attempts: int) -> timedelta:
     """How long to wait before trying a failed step again: 5 min, 10, 20 … up to 6 h."""
     backoff: timedelta = RETRY_BACKOFF_FIRST * 2 ** max(attempts - 1, 0)
     return min(backoff, RETRY_BACKOFF_MAX)
+
+
+def create_backoff(losses: int) -> timedelta:
+    """How long a window waits for its next create after its `losses`-th lost or refused one: 2 h, 4, 8 … up to 24."""
+    backoff: timedelta = CREATE_INTERVAL * 2**losses
+    return min(backoff, CREATE_BACKOFF_MAX)
 
 
 @dataclass(frozen=True)
@@ -193,10 +199,15 @@ class WindowRecord:
         """Whether `rebates retry` may send it back: failed, quarantined, or OKX OVERDUE_AFTER late with its file."""
         return self.state in RETRYABLE or (self.state in RECREATABLE and self.overdue(now))
 
+    @property
+    def asked_at(self) -> datetime:
+        """When OKX was asked for this window's file: its create, or its planning when none is recorded."""
+        return self.requested_at or self.planned_at
+
     def retry_refusal(self) -> str:
         """Why `rebates retry` leaves this window alone, and when it would not."""
         if self.state in RECREATABLE:
-            since = self.requested_at or self.planned_at
+            since = self.asked_at
             return (
                 f"OKX was asked for its file at {since:%Y-%m-%d %H:%M} UTC and may take {OVERDUE_HOURS} hours: "
                 f"retry it after {since + OVERDUE_AFTER:%Y-%m-%d %H:%M} UTC if it is still not there"
@@ -208,8 +219,7 @@ class WindowRecord:
 
     def overdue(self, now: datetime) -> bool:
         """Requested more than OKX's 3 hours ago and still not finished (OKX says to contact support)."""
-        since = self.requested_at or self.planned_at
-        return self.state is not WindowState.FINISHED and now - since > OVERDUE_AFTER
+        return self.state is not WindowState.FINISHED and now - self.asked_at > OVERDUE_AFTER
 
 
 WINDOW_COLUMNS = tuple(field.name for field in fields(WindowRecord))
@@ -546,11 +556,10 @@ class Ledger:
         creates OKX accepted for this window), so a range OKX keeps losing cannot take every hour.
         """
         accepted = self.accepted_creates(record.window_id)
-        backoff = min(CREATE_INTERVAL * 2 ** max(accepted, 1), CREATE_BACKOFF_MAX)
-        since = record.requested_at or record.planned_at
+        backoff = create_backoff(max(accepted, 1))
         reason = (
-            f"OKX has not listed the file {self.clock.now() - since} after it was requested ({accepted} create(s) "
-            "accepted so far); asking for it again"
+            f"OKX has not listed the file {self.clock.now() - record.asked_at} after it was requested ({accepted} "
+            "create(s) accepted so far); asking for it again"
         )
         return self.transition(
             record.window_id,
@@ -602,7 +611,7 @@ class Ledger:
         """
         record = self.get(window_id)
         attempts = record.attempts + 1
-        backoff = min(CREATE_INTERVAL * 2**attempts, CREATE_BACKOFF_MAX)
+        backoff = create_backoff(attempts)
         return self.transition(
             window_id,
             WindowState.REQUESTING,

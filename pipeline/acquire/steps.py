@@ -174,9 +174,8 @@ class Syncer:
         for record in waiting:
             if record.overdue(now):
                 report.overdue.append(record.window_id)
-                since = record.requested_at or record.planned_at
                 report.warn(
-                    f"{record.window_id} was requested {since:%Y-%m-%d %H:%M} UTC and is not ready after "
+                    f"{record.window_id} was requested {record.asked_at:%Y-%m-%d %H:%M} UTC and is not ready after "
                     f"{OVERDUE_AFTER}; OKX says to contact support past 3 hours"
                 )
 
@@ -193,12 +192,13 @@ class Syncer:
             return
         records = {record.window_id: record for record in self.ledger.windows(broker_type=scope)}
         for link in links:
-            window = self._link_window(scope, link, report)
-            if window is None:
+            placed = self._link_window(scope, link, report)
+            if placed is None:
                 continue
+            window, days = placed
             record = records.get(window.window_id)
             try:
-                check_complete(link, LinkDays(window.begin, window.end), self.settings.rebates_tz)
+                check_complete(link, days, self.settings.rebates_tz)
             except UnfinishedDay as exc:
                 if record is not None and record.open_to_okx(self.clock.now()):
                     self._spoiled(record, exc, report)
@@ -216,15 +216,16 @@ class Syncer:
             if self._apply_link(record, link, adopting=record.state is WindowState.PLANNED):
                 report.adopted.append(record.window_id)
 
-    def _link_window(self, scope: str, link: RebateLink, report: SyncReport) -> RebateWindow | None:
-        """The window a listed file covers, read from beginTime/endTime in REBATES_TZ (endTime starts the last day)."""
+    def _link_window(self, scope: str, link: RebateLink, report: SyncReport) -> tuple[RebateWindow, LinkDays] | None:
+        """The window a listed file covers and its days, from beginTime/endTime in REBATES_TZ (endTime starts the
+        last day)."""
         try:
             days = link_days(link, self.settings.rebates_tz)
         except UnfitLink as exc:
             report.warn(f"a file OKX lists cannot be placed: {exc}")
             return None
         try:
-            return RebateWindow(scope, days.begin, days.end, self.ledger.account)
+            return RebateWindow(scope, days.begin, days.end, self.ledger.account), days
         except ValueError as exc:
             log.info("skipping a listed file: %s", exc)
             return None
@@ -310,11 +311,11 @@ class Syncer:
                     if link is not None:
                         self._apply_link(record, link, adopting=False)
                         continue
-                try:
-                    self.ledger.replan(record.window_id, "the create did not reach OKX before the process stopped")
+                replan = partial(
+                    self.ledger.replan, record.window_id, "the create did not reach OKX before the process stopped"
+                )
+                if _moved(replan):
                     report.warn(f"{record.window_id}: an interrupted create never reached OKX; planned again")
-                except StaleStateError as exc:
-                    log.info("%s", exc)
 
     # ------------------------------------------------------------------ create
 
