@@ -6,7 +6,6 @@ import csv
 import stat
 import tempfile
 import zipfile
-import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
@@ -155,9 +154,8 @@ def _packaging_junk(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | No
     if magic is None or info.flag_bits & 0x1:
         return None
     try:
-        with archive.open(info) as member:
-            head = member.read(len(magic))
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):
+        head = next(member_chunks(archive, info), b"")[: len(magic)]
+    except zipfile.BadZipFile:
         return None  # copied and refused as a member, with its reason
     return "macOS Finder metadata" if head == magic else None
 
@@ -177,7 +175,7 @@ def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, 
                         f"REBATES_MAX_UNZIPPED_BYTES ({budget:,} bytes left): a zip bomb or a damaged file"
                     )
                 sink.write(chunk)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+    except zipfile.BadZipFile as exc:
         raise NotARebateFile(
             f"cannot unpack zip member {info.filename!r} (cut short?): {exc}: download it again from OKX"
         ) from None
@@ -208,7 +206,7 @@ def check_unpacked_size(path: Path, max_unzipped_bytes: int) -> None:
                             f"bytes) by member {info.filename!r}, more than its sizes declare: a zip bomb or a "
                             "damaged file"
                         )
-            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+            except zipfile.BadZipFile as exc:
                 raise NotARebateFile(
                     f"cannot unpack the xlsx member {info.filename!r}: {exc}: it is cut short, damaged, or expands "
                     "past the sizes it declares (a zip bomb); download it again from OKX"

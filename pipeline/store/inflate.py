@@ -3,13 +3,16 @@
 zipfile inflates with zlib at about 650 MB/s here; ISA-L (python-isal) does the same work at about 1.8 GB/s. An xlsx's
 sheet XML is inflated in full before calamine may read it (the real unpacked size must be within
 REBATES_MAX_UNZIPPED_BYTES), and once more by the scan of its stored numbers, so that speed is the xlsx parse's.
-A member that is not plain deflate or stored (encrypted, bzip2, lzma) is read by zipfile itself, with its errors.
+A member that is not plain deflate or stored (encrypted, bzip2, lzma) is read by zipfile itself, its errors
+raised as BadZipFile.
 """
 
 from __future__ import annotations
 
+import lzma
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import IO, cast
 
@@ -31,8 +34,8 @@ _INFLATE_ERROR = cast("type[Exception]", isal_zlib.error)
 def member_chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
     """The member's uncompressed bytes, in chunks of at most CHUNK, CRC-checked at the end.
 
-    Raises `zipfile.BadZipFile` for a member cut short, damaged or whose bytes do not match its CRC (what zipfile
-    raises), so callers handle one kind of damage whichever reader ran.
+    Raises `zipfile.BadZipFile` for a member cut short, damaged, encrypted, of a method zipfile cannot read, or whose
+    bytes do not match its CRC, so callers handle one kind of damage whichever reader ran.
     """
     fast = info.compress_type in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED) and not info.flag_bits & _ENCRYPTED
     source = archive.fp
@@ -58,10 +61,18 @@ def member_chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[b
         raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
 
 
+_ZIPFILE_DAMAGE = (zlib.error, lzma.LZMAError, EOFError, OSError, NotImplementedError, RuntimeError)
+"""What zipfile raises beside BadZipFile for a member it cannot read: bad deflate, lzma or bzip2 data (bz2's
+OSError), a stream cut short, an unsupported method, a password it was not given."""
+
+
 def _zipfile_chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
-    with archive.open(info) as member:
-        while chunk := member.read(CHUNK):
-            yield chunk
+    try:
+        with archive.open(info) as member:
+            while chunk := member.read(CHUNK):
+                yield chunk
+    except _ZIPFILE_DAMAGE as exc:
+        raise zipfile.BadZipFile(f"{info.filename}: {exc}") from None
 
 
 def _raw(source: IO[bytes], info: zipfile.ZipInfo) -> Iterator[bytes]:

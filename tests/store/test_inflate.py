@@ -78,3 +78,16 @@ def test_a_member_cut_short_is_refused(tmp_path: Path) -> None:
         info.compress_size //= 2
         with pytest.raises(zipfile.BadZipFile):
             b"".join(member_chunks(archive, info))
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA], ids=["bzip2", "lzma"])
+def test_damage_to_a_member_zipfile_reads_is_refused_the_same_way(tmp_path: Path, method: int) -> None:
+    """Callers handle one kind of damage: bzip2's OSError and lzma's LZMAError come out as BadZipFile too."""
+    path = archive_of(tmp_path / "other.zip", {"sheet.xml": (TEXT[:200_000], method)})
+    with zipfile.ZipFile(path) as archive:
+        (info,) = archive.infolist()
+    data_start = info.header_offset + 30 + len(info.filename.encode())
+    for offset in range(16, 64):  # the first bytes past the stream's own header
+        damaged(path, data_start + offset)
+    with pytest.raises(zipfile.BadZipFile, match=r"sheet\.xml"):
+        read_all(path)
