@@ -9,7 +9,8 @@ from pathlib import Path
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-UTF8_BOM = b"\xef\xbb\xbf"
+UTF8_BOM = codecs.BOM_UTF8
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 class FileFormat(StrEnum):
@@ -43,19 +44,19 @@ def _looks_like_text(head: bytes) -> bool:
 
     Only the head is seen here; pipeline/store/text.py decides the encoding from the whole file.
     """
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        text = _decoded_head(head, "utf-16")
+    if head.startswith(UTF16_BOMS):
+        text = decoded_head(head, "utf-16")
     elif head.startswith(UTF8_BOM):
-        text = _decoded_head(head.removeprefix(UTF8_BOM), "utf-8")
+        text = decoded_head(head.removeprefix(UTF8_BOM), "utf-8")
     else:
-        text = _decoded_head(head, "utf-8") or _decoded_head(head, "gb18030")
+        text = decoded_head(head, "utf-8") or decoded_head(head, "gb18030")
     if not text or "\x00" in text:
         return False
     first_line = text.split("\n", 1)[0]
     return "," in first_line and not first_line.lstrip().startswith("<")
 
 
-def _decoded_head(head: bytes, codec: str) -> str | None:
+def decoded_head(head: bytes, codec: str) -> str | None:
     """`head` decoded as `codec`, allowing a character cut by the end of the head; None if it does not decode."""
     try:
         return codecs.getincrementaldecoder(codec)().decode(head)

@@ -7,6 +7,7 @@ from enum import StrEnum
 from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from pathlib import PurePath
 
 
 class Dialect(StrEnum):
@@ -17,6 +18,14 @@ class Dialect(StrEnum):
 
 
 _PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+def sql_literal(value: str | PurePath) -> str:
+    """Text (a path, a pattern) as a SQL string literal: the only way Python puts a value into SQL text."""
+    text = str(value)
+    if any(character in text for character in "\0\n\r"):
+        raise ValueError(f"{text!r} cannot be a SQL literal here: it holds a control character")
+    return "'" + text.replace("'", "''") + "'"
 
 
 def sql_root() -> Traversable:

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 
 import polars as pl
 
-from pipeline.fileformat import OLE2_MAGIC, UTF8_BOM, ZIP_MAGIC
+from pipeline.fileformat import OLE2_MAGIC, UTF8_BOM, ZIP_MAGIC, decoded_head
 from pipeline.logs import first_line
 from pipeline.store.headers import FilePart, column_names, file_part
 from pipeline.store.inflate import member_chunks
@@ -231,17 +231,8 @@ def describe_unknown(path: Path) -> str:
         return "the file starts like a zip or xlsx but cannot be opened (cut short?): download it again from OKX"
     if head.lstrip().startswith(b"<"):
         hint = "an HTML or XML page (an error page or an expired link's answer): ask OKX for a fresh link"
-    elif b"\x00" not in head and b"," in head and not _is_utf8(head):
+    elif b"\x00" not in head and b"," in head and decoded_head(head, "utf-8") is None:
         hint = "text, but neither UTF-8, UTF-16 with a byte-order mark, nor GB18030; download it again from OKX"
     else:
         hint = "a damaged or unexpected download; download it again from OKX"
     return f"not a CSV, zip, xlsx or xls file ({path.stat().st_size:,} bytes): {hint}"
-
-
-def _is_utf8(head: bytes) -> bool:
-    """Whether `head` is UTF-8, allowing a character cut at its very end."""
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start >= len(head) - 3
-    return True

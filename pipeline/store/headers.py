@@ -10,7 +10,6 @@ from typing import Any
 import polars as pl
 
 from pipeline.columns import AMOUNT_COLUMNS
-from pipeline.store.csv_ranges import has_blank_line
 from pipeline.store.rejection import NOT_AN_OKX_FILE, RejectedFile, in_part
 
 TEXT_COLUMNS: tuple[str, ...] = ("broker_code", "level", "uid", "inst_id", "ord_id", "cl_ord_id")
@@ -65,10 +64,9 @@ class FilePart:
     """Whether the file has more than one part (messages then give the row within the part too)."""
 
     @property
-    def plain_csv(self) -> bool:
-        """Whether DuckDB may read this part itself: CSV text with only the known columns and no blank line."""
-        known = all(not name.startswith((EXTRA, NAMELESS)) for name in self.names)
-        return self.csv_path is not None and known and not has_blank_line(self.csv_path)
+    def known_columns(self) -> bool:
+        """Whether every column is one of OKX's (none kept in `extra`, none nameless)."""
+        return all(not name.startswith((EXTRA, NAMELESS)) for name in self.names)
 
 
 def column_names(headers: Sequence[str], label: str) -> list[str]:

@@ -25,7 +25,7 @@ import duckdb
 
 from pipeline.config import DataLayout
 from pipeline.db import duckdb_threads, transaction
-from pipeline.sqlfiles import sql_folder, sql_text
+from pipeline.sqlfiles import sql_folder, sql_literal, sql_text
 from pipeline.store.load import merged_ranges
 
 log = logging.getLogger(__name__)
@@ -77,14 +77,6 @@ class PublishResult:
     last_load_id: int
     """Every load up to this one is in the lake."""
     entry_point_written: bool
-
-
-def sql_literal(path: Path) -> str:
-    """A filesystem path as a SQL string literal (the only text Python puts into the lake's SQL)."""
-    text = str(path)
-    if any(character in text for character in "\0\n\r"):
-        raise ValueError(f"{text!r} cannot be a lake path: it holds a control character")
-    return "'" + text.replace("'", "''") + "'"
 
 
 def mark_pending_orders(db: duckdb.DuckDBPyConnection) -> None:

@@ -19,7 +19,7 @@ from pipeline.db import ArrowStream, connect, duckdb_threads, transaction
 from pipeline.ledger import FileRecord, WindowRecord
 from pipeline.logs import first_line
 from pipeline.sqlfiles import sql_text
-from pipeline.store.csv_ranges import RowRange, row_ranges
+from pipeline.store.csv_ranges import RowRange, has_blank_line, row_ranges
 from pipeline.store.parse import FilePart, RebateFile, RejectedFile
 from pipeline.store.rows import fast_path_sql, fast_path_ts_range
 
@@ -219,7 +219,7 @@ class _Load:
     def _insert_text(self, source: RebateFile, part: FilePart) -> None:
         """DuckDB reads a CSV part itself; raises `_FastPathRefused` when the part or one of its values is unusual."""
         log.debug("scanning %s for blank lines and quotes", part.label or "the CSV")
-        if part.csv_path is None or not part.plain_csv:
+        if part.csv_path is None or not part.known_columns or has_blank_line(part.csv_path):
             raise _FastPathRefused(f"{part.label or 'the file'} is not plain CSV text with OKX's columns")
         offset = source.tz.utcoffset(None)
         assert offset is not None  # source.fast_path_possible

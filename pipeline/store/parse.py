@@ -16,13 +16,10 @@ from pipeline.fileformat import FileFormat, detect_format
 from pipeline.store.containers import csv_part, describe_unknown, text_batches, zip_parts
 from pipeline.store.headers import EXTRA, NAMELESS, FilePart
 from pipeline.store.rejection import NotARebateFile, RejectedFile
-from pipeline.store.rows import AMOUNT_DTYPE, FRAME_SCHEMA, add_totals, amount_totals, typed_batch
+from pipeline.store.rows import FRAME_SCHEMA, add_totals, amount_totals, typed_batch
 from pipeline.store.sheets import workbook_parts, xlsx_parts
 
-_COLUMN_WARNINGS = ("dropped column ", "unknown column ")
-
 __all__ = [
-    "AMOUNT_DTYPE",
     "FRAME_SCHEMA",
     "FilePart",
     "NotARebateFile",
@@ -78,17 +75,16 @@ class FileSummary:
     source_columns: tuple[str, ...] = ()
     extra_columns: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
+    """What the first part's header dropped or kept in `extra` (`parts`)."""
     parts: list[PartSummary] = field(default_factory=list)
     """Each part this reader typed (`RebateFile.batches`), in order; not the parts DuckDB read itself."""
     skipped: list[str] = field(default_factory=list)
     """Zip members skipped as packaging junk (see `containers.zip_parts`), each with why; nothing else is skipped."""
 
     def all_warnings(self) -> tuple[str, ...]:
-        """The warnings in the order a reader meets them: the file's parts, skipped rows, then its columns."""
+        """The warnings in the order a reader meets them: skipped rows, then the columns (`warnings`)."""
         blank = [f"skipped {self.blank_rows} blank row{'s' if self.blank_rows > 1 else ''}"] if self.blank_rows else []
-        columns = [warning for warning in self.warnings if warning.startswith(_COLUMN_WARNINGS)]
-        parts = [warning for warning in self.warnings if not warning.startswith(_COLUMN_WARNINGS)]
-        return (*parts, *blank, *columns)
+        return (*blank, *self.warnings)
 
 
 class RebateFile:
@@ -160,7 +156,7 @@ class RebateFile:
             yield frame
 
     def count_rows(self, rows: int) -> None:
-        """Count `rows` rows of a part that DuckDB read itself (see `FilePart.plain_csv`), to number the next part's."""
+        """Count `rows` rows of a part DuckDB read itself (the fast path in load.py), to number the next part's."""
         self.summary.rows += rows
 
     def _read_parts(self) -> Iterator[FilePart]:

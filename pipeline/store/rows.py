@@ -11,6 +11,7 @@ from decimal import Decimal, localcontext
 import polars as pl
 
 from pipeline.columns import AMOUNT_COLUMNS
+from pipeline.sqlfiles import sql_literal
 from pipeline.store.headers import EXTRA, NAMELESS, TEXT_COLUMNS, FilePart
 from pipeline.store.rejection import (
     DAMAGED,
@@ -117,19 +118,15 @@ def _day_start_ms(day: date, offset: timedelta) -> int:
     return (datetime.combine(day, time(), UTC) - offset - _EPOCH) // timedelta(milliseconds=1)
 
 
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 _RULE_PLACEHOLDER = re.compile(r"\{rules\.([a-z_]+)\}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FAST_PATH_LITERALS = {
-    "ord_id": _sql_string(ORD_ID.fast_pattern),
-    "ts": _sql_string(TS.fast_pattern),
-    **{f"affiliated_{text}": _sql_string(text) for text in AFFILIATED_FLAGS},
-    "amount": _sql_string(AMOUNT.fast_pattern),
-    "amount_parts": _sql_string(f"^{AMOUNT_PARTS}$"),
-    "amount_as_written": _sql_string(AMOUNT_AS_WRITTEN),
+    "ord_id": sql_literal(ORD_ID.fast_pattern),
+    "ts": sql_literal(TS.fast_pattern),
+    **{f"affiliated_{text}": sql_literal(text) for text in AFFILIATED_FLAGS},
+    "amount": sql_literal(AMOUNT.fast_pattern),
+    "amount_parts": sql_literal(f"^{AMOUNT_PARTS}$"),
+    "amount_as_written": sql_literal(AMOUNT_AS_WRITTEN),
     "max_integer_digits": str(MAX_INTEGER_DIGITS),
     "max_decimal_places": str(MAX_DECIMAL_PLACES),
     "max_exponent": str(MAX_EXPONENT),

@@ -21,7 +21,8 @@ import codecs
 from dataclasses import dataclass
 from pathlib import Path
 
-UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+from pipeline.fileformat import UTF8_BOM, UTF16_BOMS
+
 _CHUNK = 1 << 20
 _UTF8 = "UTF-8"
 GB18030 = "GB18030"
@@ -47,14 +48,14 @@ def utf8_text(path: Path, workdir: Path) -> Utf8Text:
     Raises `UndecodableText` for bytes that are none of the encodings above, or that hold a NUL character.
     """
     with path.open("rb") as source:
-        head = source.read(len(codecs.BOM_UTF8))
+        head = source.read(len(UTF8_BOM))
     if head.startswith(UTF16_BOMS):
         order = "UTF-16LE" if head.startswith(codecs.BOM_UTF16_LE) else "UTF-16BE"
         return Utf8Text(_copy_as_utf8(path, workdir, "utf-16", order), order)
     wrong = _first_non_utf8(path)
     if wrong is None:
         return Utf8Text(path, _UTF8)
-    if head.startswith(codecs.BOM_UTF8):
+    if head.startswith(UTF8_BOM):
         raise UndecodableText(f"it starts with a UTF-8 byte-order mark but byte {wrong:,} is not UTF-8")
     try:
         return Utf8Text(_copy_as_utf8(path, workdir, "gb18030", GB18030), GB18030)
