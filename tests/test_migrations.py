@@ -96,6 +96,25 @@ def test_the_duckdb_schema_is_applied_once_and_then_current(tmp_path: Path) -> N
             assert upgrade(run, duckdb_schema()) == []
 
 
+def test_a_lake_from_before_migration_2_gains_its_publish_columns_and_keeps_its_pending_orders(tmp_path: Path) -> None:
+    path = tmp_path / "r.duckdb"
+    with connect(path):
+        pass
+    with duckdb_run(path) as run:  # the lake's tables as they were before migration 2, with orders left pending
+        run("ALTER TABLE lake_publishes DROP COLUMN ledger_digest")
+        run("ALTER TABLE lake_publishes DROP COLUMN layout")
+        run("CREATE TABLE lake_pending_orders (ord_id VARCHAR NOT NULL, broker_code VARCHAR NOT NULL)")
+        run("INSERT INTO lake_pending_orders VALUES ('300', 'b'), ('100', 'a'), ('200', 'a')")
+        run("DELETE FROM schema_migrations WHERE scope = 'duckdb' AND version = 2")
+        run("DELETE FROM schema_fingerprint")
+    with connect(path) as db:
+        run = executor(db)
+        assert columns(run, "lake_publishes")[-2:] == ["layout", "ledger_digest"]
+        assert run("SELECT * FROM lake_pending_ranges") == [("100", "300")]
+        assert not run("SELECT 1 FROM information_schema.tables WHERE table_name = 'lake_pending_orders'")
+        assert run("SELECT ran FROM schema_migrations WHERE scope = 'duckdb' AND version = 2") == [(True,)]
+
+
 def test_a_state_database_from_before_migrations_loses_its_old_fingerprint_table(state_url: str) -> None:
     with psycopg.connect(state_url, autocommit=True) as old:  # the state as the fingerprint era left it
         old.execute("CREATE TABLE rebates_schema (fingerprint TEXT NOT NULL)")

@@ -15,13 +15,6 @@ CREATE TABLE IF NOT EXISTS lake_publishes (
     ledger_digest        VARCHAR               -- digest of what the small tables' files hold (sql/lake/ledger_digest.sql)
 );
 
--- Publishes from before the layout was recorded wrote layout 1 (no account= folder level); the next publish of a
--- newer layout rewrites the whole lake in it and removes the old folders.
-ALTER TABLE lake_publishes ADD COLUMN IF NOT EXISTS layout INTEGER DEFAULT 1;
-
--- Publishes from before the digest was recorded: the next publish writes the small tables again and records it.
-ALTER TABLE lake_publishes ADD COLUMN IF NOT EXISTS ledger_digest VARCHAR;
-
 -- lake_pending_ranges: the ordId ranges of pending_order_ranges (orders the refresh recomputes), noted just before the
 -- refresh. The publish rewrites the rebate_orders partitions of every day with a row in them (an order's partition is
 -- its first day, before and after: one of its rows' days, or a day a load replaced, which the plan has already) and
@@ -30,10 +23,3 @@ CREATE TABLE IF NOT EXISTS lake_pending_ranges (
     first_ord_id         VARCHAR NOT NULL,
     last_ord_id          VARCHAR NOT NULL
 );
-
--- Databases from before the ranges listed each pending order with its partition; carry a leftover list over as one
--- range (its orders' rows still name their days), then drop it.
-CREATE TABLE IF NOT EXISTS lake_pending_orders (ord_id VARCHAR NOT NULL, broker_code VARCHAR NOT NULL);
-INSERT INTO lake_pending_ranges
-SELECT min(ord_id), max(ord_id) FROM lake_pending_orders HAVING count(*) > 0;
-DROP TABLE lake_pending_orders;
