@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import groupby
@@ -262,10 +262,10 @@ def coverage(
     return Coverage(complete, missing, not_over, tuple(lines))
 
 
-def freshness(db: duckdb.DuckDBPyConnection, account: str | None, not_over: tuple[date, ...]) -> Freshness:
-    """When data was last loaded and the newest day every file type holds."""
+def freshness(db: duckdb.DuckDBPyConnection, account: str | None) -> Freshness:
+    """When data was last loaded and the newest day every file type holds (`not_over` is the caller's coverage's)."""
     (found,) = query(db, "freshness", {"account": account})
-    return Freshness(found["last_load"], found["latest_complete_day"], not_over)
+    return Freshness(found["last_load"], found["latest_complete_day"])
 
 
 def sources(windows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
@@ -347,10 +347,9 @@ RECORD_QUERIES = (
 )
 
 
-def _read(db: duckdb.DuckDBPyConnection, scope: Scope, previous: Period, last_over: date) -> _Results:
+def _read(db: duckdb.DuckDBPyConnection, scope: Scope, previous: Period) -> _Results:
     params, previous_params = scope.params(), scope.params(previous)
     trend_period = scope.period.months_back(TREND_MONTHS)
-    not_over = tuple(day for day in scope.period.day_list() if day > last_over)
     return _Results(
         totals=totals(db, params),
         previous_totals=totals(db, previous_params),
@@ -367,7 +366,7 @@ def _read(db: duckdb.DuckDBPyConnection, scope: Scope, previous: Period, last_ov
         trend=query(db, "monthly_trend", scope.params(trend_period)),
         trend_days=query(db, "by_day", scope.params(trend_period)),
         held=query(db, "window_code_days", params),
-        freshness=freshness(db, scope.account, not_over),
+        freshness=freshness(db, scope.account),
     )
 
 
@@ -810,7 +809,7 @@ def build_report(
     with open_database(db_path, lock_timeout) as db:
         if broker_code is not None:
             check_broker_code(db, broker_code, account)
-        results = _read(db, scope, previous, last_over)
+        results = _read(db, scope, previous)
     cover = coverage(period, results.tables["by_day"], results.uncovered, last_over)
     previous_cover = coverage(previous, results.previous_days, results.previous_uncovered, last_over)
     previous_has_data = has_loaded(results.previous_windows)
@@ -851,7 +850,7 @@ def build_report(
         reconciliation_ok=all(check.matches and check.unchanged for check in checks),
         warnings=tuple(warnings),
         account=account,
-        freshness=Freshness(results.freshness.last_load, results.freshness.latest_complete_day, cover.not_over),
+        freshness=replace(results.freshness, not_over=cover.not_over),
         key_figures=key_figures(summary),
         glossary=glossary(tz_label),
         incomplete=cover.lines,

@@ -156,10 +156,13 @@ class Reconciler:
             )
         return checks
 
-    def day_checks(self, broker_code: str, broker_types: Iterable[str]) -> list[DayCheck]:
-        """Every day of the period for one broker code: the loaded files' rows of that code against the statement's."""
-        types = set(broker_types)
-        mine = [window for window in self.windows if window["broker_type"] in types]
+    def day_checks(self, broker_code: str, broker_types: Iterable[str], accounts: Iterable[str]) -> list[DayCheck]:
+        """Every day of the period for one broker code: the loaded files' rows of that code against the statement's.
+
+        Only the windows of the code's broker types and accounts are read; each file once for every code.
+        """
+        types, owners = set(broker_types), set(accounts)
+        mine = [window for window in self.windows if window["broker_type"] in types and window["account"] in owners]
         checks = []
         for day in self.period.day_list():
             covering = [window for window in mine if window["begin_date"] <= day <= window["end_date"]]

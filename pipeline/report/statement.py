@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -138,7 +138,7 @@ def build_statements(
         loaded = query(db, "reconciliation", everything.window_params())
         held = query(db, "window_code_days", everything.params())
         uncovered = query(db, "uncovered_days", everything.window_params())
-        fresh = freshness(db, account, ())
+        fresh = freshness(db, account)
         results = [_read_code(db, Scope(period, account, code), records) for code, records in codes.items()]
     reconciler = Reconciler(
         period, loaded, held, lambda path: file_figures(Path(path), sources_from, period.start, period.end)
@@ -197,11 +197,9 @@ def _statement(
         for record in code.by_day
     ]
     cover = coverage(period, days, lacking, last_over)
-    checks = Reconciler(period, _mine(reconciler.windows, code), reconciler.held, reconciler.read).day_checks(
-        code.broker_code, code.broker_types
-    )
+    checks = reconciler.day_checks(code.broker_code, code.broker_types, code.accounts)
     tables = [
-        by_day(code.by_day, cover, code.totals["orders"], tz_label, STATEMENT_DAY),
+        by_day(days, cover, code.totals["orders"], tz_label, STATEMENT_DAY),
     ]
     if code.totals["rows_with_uid"]:
         tables.append(by_user(code.by_user, code.totals["orders"], STATEMENT_USER))
@@ -238,7 +236,7 @@ def _statement(
         warnings=tuple(warnings),
         account=account,
         kind="statement",
-        freshness=Freshness(fresh.last_load, fresh.latest_complete_day, cover.not_over),
+        freshness=replace(fresh, not_over=cover.not_over),
         glossary=glossary(tz_label, comparing=False),
         incomplete=cover.lines,
         facts=(("Broker type", types), ("OKX account", ", ".join(code.accounts))),

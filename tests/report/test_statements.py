@@ -227,6 +227,9 @@ def test_a_statement_warns_only_of_the_days_its_own_files_lack(written: Statemen
         if broker_type == "api":
             assert report.missing_days == (MISSING_DAY,)
             assert report.incomplete == (f"{MISSING_DAY}: no api file loaded yet",)
+            # Its figures are unknown that day, not zero, although oauth's file holds the day.
+            (day,) = [record for record in report.table("by_day").records() if record["day"] == MISSING_DAY]
+            assert day["orders"] == day["broker_rebate_usdt"] == Missing.NO_DATA, day
         else:
             assert report.missing_days == () and report.warnings == ()
 
