@@ -65,7 +65,6 @@ __all__ = [
     "TREND_MONTHS",
     "UnknownBrokerCode",
     "build_report",
-    "ratio",
 ]
 
 TOP_INSTRUMENTS = 20
@@ -87,13 +86,18 @@ REBATE_METRICS: tuple[tuple[str, str, Kind], ...] = (
 )
 """The first rows of every summary, a report's and a statement's: the fee earned and who the rebates went to."""
 
-METRICS: tuple[tuple[str, str, Kind], ...] = (
-    *REBATE_METRICS,
-    ("fee_paid", "Fee paid (USDT)", Kind.AMOUNT),
+VOLUME_METRICS: tuple[tuple[str, str, Kind], ...] = (
     ("settlement_fee", "Settlement fee (USDT)", Kind.AMOUNT),
     ("spot_trade_amt", "Spot volume (USDT)", Kind.AMOUNT),
     ("derivative_trade_amt", "Derivative volume (USDT)", Kind.AMOUNT),
     ("orders", "Orders", Kind.INTEGER),
+)
+"""Every summary's rows after its fee: what was settled and traded, and how many orders."""
+
+METRICS: tuple[tuple[str, str, Kind], ...] = (
+    *REBATE_METRICS,
+    ("fee_paid", "Fee paid (USDT)", Kind.AMOUNT),
+    *VOLUME_METRICS,
     ("broker_codes", "Active broker codes", Kind.INTEGER),
     ("users", "Active users", Kind.INTEGER),
 )
@@ -277,11 +281,7 @@ def sources(windows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
         key=lambda window: (window["account"], window["broker_type"]),
     ):
         files = list(group)
-        days = [
-            window["begin_date"] + timedelta(days=offset)
-            for window in files
-            for offset in range((window["end_date"] - window["begin_date"]).days + 1)
-        ]
+        days = [day for window in files for day in Period(window["begin_date"], window["end_date"]).day_list()]
         spans = days_text(days)
         whose = "" if account == DEFAULT_ACCOUNT else f"account {account}, "
         lines.append(f"{whose}{broker_type}: {len(files)} file{'s' if len(files) != 1 else ''} ({spans})")

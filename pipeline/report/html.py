@@ -23,10 +23,10 @@ from pipeline.report.model import (
     for_people,
 )
 from pipeline.report.svg import chart_svg
-from pipeline.report.text import EMPTY_CELL, escaped, format_amount, format_cell, format_points, format_rate
+from pipeline.report.text import EMPTY_CELL, escaped, format_cell, format_points, format_rate
 from pipeline.report.words import EXACTNESS, facts, moment
 
-__all__ = ["format_amount", "format_cell", "format_points", "format_rate", "render_html", "table_parts", "write_html"]
+__all__ = ["render_html", "table_parts", "write_html"]
 
 TABLE_BUDGET = 1100
 """The widest a table may be, in CSS pixels: the page's content is 1136 px wide (a 1280 px window shows it all)."""

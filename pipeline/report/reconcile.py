@@ -38,10 +38,8 @@ class WindowCheck:
     """One loaded window's file against the database, for the period's days (and one broker code, if given)."""
 
     window_id: str
-    broker_type: str
     begin: date
     end: date
-    state: str
     file_name: str
     sha256: str
     in_file: Figures
@@ -141,10 +139,8 @@ class Reconciler:
             checks.append(
                 WindowCheck(
                     window_id=window["window_id"],
-                    broker_type=window["broker_type"],
                     begin=max(window["begin_date"], self.period.start),
                     end=min(window["end_date"], self.period.end),
-                    state=window["state"],
                     file_name=PurePosixPath(window["path"]).name,
                     sha256=window["sha256"],
                     in_file=_sum(in_file_days.values()),

@@ -12,7 +12,9 @@ from pipeline.columns import AMOUNT_COLUMNS
 from pipeline.config import DEFAULT_LOCK_TIMEOUT
 from pipeline.report.data import (
     REBATE_METRICS,
+    SUMMARY_COLUMNS,
     UNITS,
+    VOLUME_METRICS,
     Scope,
     breakdown,
     by_day,
@@ -49,10 +51,7 @@ from pipeline.windows import yesterday
 STATEMENT_METRICS: tuple[tuple[str, str, Kind], ...] = (
     *REBATE_METRICS,
     ("fee", "Fee (USDT)", Kind.AMOUNT),
-    ("settlement_fee", "Settlement fee (USDT)", Kind.AMOUNT),
-    ("spot_trade_amt", "Spot volume (USDT)", Kind.AMOUNT),
-    ("derivative_trade_amt", "Derivative volume (USDT)", Kind.AMOUNT),
-    ("orders", "Orders", Kind.INTEGER),
+    *VOLUME_METRICS,
     ("users", "Users", Kind.INTEGER),
 )
 """A statement's summary rows: its totals as the files write them (the fee negative)."""
@@ -245,11 +244,7 @@ def _statement(
 
 def _summary(found: Mapping[str, Any]) -> Table:
     rows = tuple((label, UNITS[kind], metric_value(found, key)) for key, label, kind in STATEMENT_METRICS)
-    columns = (
-        Column("metric", "Metric", Kind.TEXT),
-        Column("unit", "Unit", Kind.TEXT, detail=True),
-        Column("this_period", "This period", Kind.AMOUNT),
-    )
+    columns = SUMMARY_COLUMNS[:3]  # metric, unit, this period: a statement compares with no other period
     note = "This broker code's totals for the period, as OKX's files write them (the fee is negative)."
     if not found["rows_with_uid"] and found["rows"]:
         note += " Users read n/a: this code's files carry no uid (API broker files have 14 columns, without uid)."

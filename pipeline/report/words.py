@@ -129,9 +129,7 @@ def facts(report: Report) -> list[tuple[str, str | datetime]]:
         ("Period", f"{period.words}, days in {report.timezone}"),
     ]
     if report.kind == "report":
-        found.append(("Compared with", previous.words))
-    if report.kind == "report":
-        found.append(("Account", report.account or "all accounts"))
+        found += [("Compared with", previous.words), ("Account", report.account or "all accounts")]
     found += [
         ("Broker code", report.broker_code or "all broker codes"),
         *report.facts,

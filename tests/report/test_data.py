@@ -15,8 +15,9 @@ from pipeline.clock import FakeClock
 from pipeline.config import load_settings
 from pipeline.db import connect
 from pipeline.ledger import Ledger, WindowState
-from pipeline.report.data import METRICS, TOP_INSTRUMENTS, TOP_USERS, UnknownBrokerCode, build_report, ratio
+from pipeline.report.data import METRICS, TOP_INSTRUMENTS, TOP_USERS, UnknownBrokerCode, build_report
 from pipeline.report.model import TOTAL, Cell, Kind, Missing, Period, Report, Table, cell_kind
+from pipeline.report.tables import ratio
 from pipeline.simulator.files import Corruption, FileSpec, build_rebate_file, corrupt
 from pipeline.store.ingest import load_by_hand
 from pipeline.windows import RebateWindow, WindowKind

@@ -10,17 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.report.html import (
-    TABLE_BUDGET,
-    column_px,
-    format_amount,
-    format_cell,
-    format_points,
-    format_rate,
-    render_html,
-    table_parts,
-    write_html,
-)
+from pipeline.report.html import TABLE_BUDGET, column_px, render_html, table_parts, write_html
 from pipeline.report.model import (
     TOTAL,
     Cell,
@@ -36,6 +26,7 @@ from pipeline.report.model import (
     cell_kind,
     for_people,
 )
+from pipeline.report.text import format_amount, format_cell, format_points, format_rate
 from tests.report.browser import WINDOW, Layout, decode_png, render, too_wide
 
 pytestmark = pytest.mark.slow
