@@ -24,8 +24,8 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 # The lane to run while working, in under a minute: lint, types and the tests that need no PostgreSQL, no Prefect
-# server, no browser or subprocess and no long simulated runs (markers set in tests/conftest.py and the slow
-# modules). `make test` still runs everything.
+# server, no browser and no long simulated runs (markers set in tests/conftest.py and the slow modules). `make test`
+# still runs everything.
 check: lint typecheck fast
 
 fast: $(STAMP)

@@ -47,6 +47,7 @@ def write_commission_reports(
         out_dir=Path(out_dir) if out_dir else None,
         formats=formats,
         account=account,
+        clock=run_clock(),
     )
     return [str(path) for path in written]
 

@@ -20,8 +20,7 @@ def statements_period(month: str | None) -> Period:
     """The month named (`YYYY-MM`), else the last month that has ended in REBATES_TZ."""
     if month is not None:
         return Period.parse_month(month)
-    today = run_clock().now().astimezone(base_settings().rebates_tz).date()
-    return Period.month(today.year, today.month).previous()
+    return Period.last_ended_month(run_clock().now(), base_settings().rebates_tz)
 
 
 def statements_run_name() -> str:

@@ -33,14 +33,11 @@ app = typer.Typer(
 
 
 console = Console(soft_wrap=True)
-
+err_console = Console(stderr=True, soft_wrap=True)
 
 AccountOption = Annotated[
     str | None, typer.Option(help="Only this OKX account (a name in REBATES_ACCOUNTS); default: every account.")
 ]
-
-
-err_console = Console(stderr=True, soft_wrap=True)
 
 
 class Exit(IntEnum):
@@ -68,8 +65,6 @@ QUIET_LOGGERS = {
     "uvicorn.access": logging.WARNING,
     "fastexcel": logging.ERROR,  # warns once per all-empty column of every legacy xls it reads
 }
-
-
 """Libraries whose lower levels would leak signed links or drown the output, and the level each starts at."""
 
 

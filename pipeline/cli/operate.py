@@ -106,7 +106,8 @@ app.command("simulator")(simulator_command)
 
 @app.command("serve")
 def serve(limit: Annotated[int | None, typer.Option(help="Most flow runs at once.")] = None) -> None:
-    """Run the hourly sync, the daily reports and on-demand backfills from this one process (needs a Prefect server).
+    """Run the hourly sync, the daily reports, the month-end statements and on-demand backfills from this one process
+    (needs a Prefect server).
 
     The single-process alternative to `prefect deploy --all` plus a worker (see docs/operations.md).
 
@@ -134,7 +135,7 @@ def deployments(
     ] = None,
 ) -> None:
     """Write the prefect.yaml deployments for the accounts in REBATES_ACCOUNTS: an hourly sync and an on-demand
-    backfill per account (each its own concurrency limit), and the daily reports.
+    backfill per account (each its own concurrency limit), the daily reports and the month-end statements.
 
     Nothing secret is written (a secret --env is refused): each account's credentials stay in the worker's
     environment, Secret blocks or a Kubernetes Secret. `prefect deploy --all` ignores --job-variable on its own

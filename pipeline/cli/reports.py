@@ -62,8 +62,7 @@ def report_period(month: str | None, date_from: str | None, date_to: str | None,
             return Period.parse_month(month)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    this_month = clock_from_env(settings).now().astimezone(settings.rebates_tz).date().replace(day=1)
-    return Period.month(this_month.year, this_month.month).previous()
+    return Period.last_ended_month(clock_from_env(settings).now(), settings.rebates_tz)
 
 
 def check_report_options(settings: Settings, account: str | None, out: Path) -> str | None:
@@ -157,15 +156,14 @@ def statements(
 
       rebates statements --from 2025-01-01 --to 2025-01-15 --broker-code 656204a3b0e9BCDE
     """
-    from pipeline.report.run import statements_folder, write_statements
+    from pipeline.report.run import write_statements
     from pipeline.report.words import statement_line
 
     settings, period, chosen = report_options(month, date_from, date_to, formats)
     with exit_codes(), known_broker_code():
         scope = check_report_options(settings, account, out or settings.layout.reports)
-        directory = out or settings.layout.reports / statements_folder(period, scope)
         run = write_statements(
-            settings, period, account=scope, broker_code=broker_code, out_dir=directory, formats=chosen,
+            settings, period, account=scope, broker_code=broker_code, out_dir=out, formats=chosen,
             clock=clock_from_env(settings),
         )  # fmt: skip
     console.print(f"statements {period.label}: {period.words}", highlight=False, markup=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Context, Decimal
 from enum import StrEnum
 from typing import Literal, get_args
@@ -179,6 +179,12 @@ class Period:
             return cls.month(year, month)
         except ValueError:
             raise ValueError(f"{text!r} is not a month as YYYY-MM") from None
+
+    @classmethod
+    def last_ended_month(cls, now: datetime, tz: tzinfo) -> Period:
+        """The last calendar month that has ended in `tz` at `now`: what a month-end run reports on."""
+        today = now.astimezone(tz).date()
+        return cls.month(today.year, today.month).previous()
 
     @property
     def is_month(self) -> bool:
