@@ -114,15 +114,14 @@ def report(
 
       rebates report --from 2025-01-01 --to 2025-01-15 --broker-code 656204a3b0e9BCDE --format html
     """
-    from pipeline.report.run import make_report, report_stem, write_report_files
+    from pipeline.report.run import make_report, write_report
     from pipeline.report.words import summary_lines
 
     settings, period, chosen = report_options(month, date_from, date_to, formats)
-    directory = out or settings.layout.reports
     with exit_codes(), known_broker_code():
-        scope = check_report_options(settings, account, directory)
+        scope = check_report_options(settings, account, out or settings.layout.reports)
         made = make_report(settings, period, broker_code=broker_code, clock=clock_from_env(settings), account=scope)
-        written = write_report_files(made, directory, report_stem(period, broker_code, scope), chosen)
+        written = write_report(settings, made, out_dir=out, formats=chosen)
     for line in summary_lines(made):
         console.print(line, highlight=False, markup=False)
     for path in written:

@@ -104,10 +104,16 @@ def write_reports(
     account together, broken down by account when more than one has rows in the period.
     """
     report = make_report(settings, period, broker_code=broker_code, clock=clock, account=account)
-    written = write_report_files(
-        report, out_dir or settings.layout.reports, report_stem(period, broker_code, account), formats
-    )
-    log.debug("wrote the %s report: %s", period.label, ", ".join(str(path) for path in written))
+    return write_report(settings, report, out_dir=out_dir, formats=formats)
+
+
+def write_report(
+    settings: Settings, report: Report, *, out_dir: Path | None = None, formats: Iterable[ReportFormat] = FORMATS
+) -> list[Path]:
+    """Write a made report's files under its own name (`report_stem`), by default in REBATES_DATA_DIR/reports."""
+    stem = report_stem(report.period, report.broker_code, report.account)
+    written = write_report_files(report, out_dir or settings.layout.reports, stem, formats)
+    log.debug("wrote the %s report: %s", report.period.label, ", ".join(str(path) for path in written))
     return written
 
 
