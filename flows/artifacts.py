@@ -6,7 +6,12 @@ from datetime import date
 from uuid import UUID
 
 from prefect import task
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 
 from flows.policy import DATABASE_RETRIES, STEP_OPTIONS
 from flows.runtime import base_settings, run_clock
@@ -29,6 +34,15 @@ def account_key(key: str, account: str) -> str:
 def account_words(account: str) -> str:
     """`Account eu: ` before an artifact's description, nothing for `default`."""
     return "" if account == DEFAULT_ACCOUNT else f"Account {account}: "
+
+
+def publish_summary(key: str, what: str, markdown: str, account: str | None) -> None:
+    """A run's markdown summary under `key` (`key-<account>` for one named account), described as `what` was written."""
+    create_markdown_artifact(
+        markdown=markdown,
+        key=account_key(key, account) if account else key,
+        description=f"{what} written" + (f" for account {account}" if account else ""),
+    )
 
 
 @task(name="window-states", **STEP_OPTIONS, **DATABASE_RETRIES)

@@ -6,10 +6,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from flows.artifacts import account_key
+from flows.artifacts import publish_summary
 from flows.policy import DATABASE_RETRIES, REPORTS_TIMEOUT, STEP_OPTIONS
 from flows.runtime import account_names, base_settings, run_clock, show_pipeline_logs
 from pipeline.config import SettingsError
@@ -114,9 +113,5 @@ def build_reports(
     lines += [
         f"| {label} | {'<br>'.join(one_line(path) for path in paths) or '-'} |" for label, paths in written.items()
     ]
-    create_markdown_artifact(
-        markdown="\n".join(lines) + "\n",
-        key=account_key("reports-summary", account) if account else "reports-summary",
-        description="Reports written" + (f" for account {account}" if account else ""),
-    )
+    publish_summary("reports-summary", "Reports", "\n".join(lines) + "\n", account)
     return [path for paths in written.values() for path in paths]

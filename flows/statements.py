@@ -6,10 +6,9 @@ from datetime import date
 from pathlib import Path
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from flows.artifacts import account_key
+from flows.artifacts import publish_summary
 from flows.policy import DATABASE_RETRIES, STATEMENTS_TIMEOUT, STEP_OPTIONS
 from flows.runtime import account_names, base_settings, run_clock, show_pipeline_logs
 from pipeline.config import SettingsError
@@ -77,9 +76,5 @@ def build_statements(
         account = account_names(account)[0]  # an account not configured stops the run here, naming the configured
     period = statements_period(month)
     markdown, paths = write_month_statements(period.start, period.end, account, out_dir, formats)
-    create_markdown_artifact(
-        markdown=f"# {flow_run.name or 'statements'}\n\n{markdown}",
-        key=account_key("statements-summary", account) if account else "statements-summary",
-        description="Statements written" + (f" for account {account}" if account else ""),
-    )
+    publish_summary("statements-summary", "Statements", f"# {flow_run.name or 'statements'}\n\n{markdown}", account)
     return paths
