@@ -80,13 +80,7 @@ def account_names(account: str | None = None) -> list[str]:
     Only the names are read here: one account's malformed variables fail that account's pass, not the others'.
     """
     settings = _pinned[0] if _pinned is not None else load_settings()
-    names = list(settings.account_names)
-    if account is None:
-        return names
-    wanted = account.strip().lower()
-    if wanted not in names:
-        settings.for_account(account)  # the UsageError naming the configured accounts
-    return [wanted]
+    return list(settings.account_names) if account is None else [settings.account_name(account)]
 
 
 def run_clock() -> Clock:

@@ -272,6 +272,15 @@ class Settings(BaseSettings):
         """Every configured account, in REBATES_ACCOUNTS's order (`default` alone without it)."""
         return self.rebates_accounts or (DEFAULT_ACCOUNT,)
 
+    def account_name(self, name: str) -> str:
+        """`name` as configured (trimmed, lower case), reading no account's variables; a UsageError if it is not."""
+        wanted = name.strip().lower()
+        if wanted not in self.account_names:
+            raise UsageError(
+                f"account {name!r} is not configured: REBATES_ACCOUNTS names {', '.join(self.account_names)}"
+            )
+        return wanted
+
     def for_account(self, name: str) -> Settings:
         """These settings speaking for account `name`: its own credentials, host, broker types and start date.
 
@@ -280,11 +289,7 @@ class Settings(BaseSettings):
         (`OKX_BASE_URL`, `REBATES_BROKER_TYPES`, `REBATES_START_DATE`) fall back to the unsuffixed value, the
         credentials never do. A name that is not configured is a UsageError.
         """
-        wanted = name.strip().lower()
-        if wanted not in self.account_names:
-            raise UsageError(
-                f"account {name!r} is not configured: REBATES_ACCOUNTS names {', '.join(self.account_names)}"
-            )
+        wanted = self.account_name(name)
         if not self.rebates_accounts:
             return self if self.rebates_account == wanted else self.replace(rebates_account=wanted)
         found = _account_values(wanted)

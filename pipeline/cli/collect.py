@@ -208,9 +208,7 @@ def status(
         if not Path(settings.rebates_db).exists():
             console.print(f"no ledger yet at {settings.rebates_db}: run `rebates sync` first", highlight=False)
             return
-        if account is not None and account.lower() not in settings.account_names:
-            settings.for_account(account)  # the UsageError naming the configured accounts
-        names = [account.lower()] if account else list(settings.account_names)
+        names = [settings.account_name(account)] if account is not None else list(settings.account_names)
         with ExitStack() as held:
             ledgers = [held.enter_context(open_ledger(settings.replace(rebates_account=name), clock)) for name in names]
             windows = [record for ledger in ledgers for record in ledger.windows()]

@@ -71,10 +71,9 @@ def check_report_options(settings: Settings, account: str | None, out: Path) -> 
 
     if not Path(settings.rebates_db).exists():
         fail(Exit.CONFIG, f"no database at {settings.rebates_db} (REBATES_DB): run `rebates sync` first")
-    if account is not None and account.lower() not in settings.account_names:
-        settings.for_account(account)  # the UsageError naming the configured accounts
+    chosen = settings.account_name(account) if account is not None else None
     check_writable_dir("--out", out)
-    return account.lower() if account else None
+    return chosen
 
 
 @contextmanager
