@@ -80,13 +80,16 @@ def parse_timezone(value: Any) -> tzinfo:
         raise ValueError(f"{text!r} is neither an offset like UTC+8 nor a timezone name") from exc
 
 
+def _comma_items(value: Any) -> list[str]:
+    """A comma-separated setting (or a list of values) as its items, trimmed and lower-cased, empty ones dropped."""
+    items = [str(item) for item in value] if isinstance(value, (tuple, list)) else str(value or "").split(",")
+    return [item for item in (part.strip().lower() for part in items) if item]
+
+
 def parse_accounts(value: Any) -> tuple[str, ...]:
     """Read `REBATES_ACCOUNTS=eu,asia` as account names: lower-case, a letter then letters, digits or `_`, unique."""
-    items = [str(item) for item in value] if isinstance(value, (tuple, list)) else str(value or "").split(",")
     names: list[str] = []
-    for name in (item.strip().lower() for item in items):
-        if not name:
-            continue
+    for name in _comma_items(value):
         if not _ACCOUNT_NAME.match(name):
             raise ValueError(f"{name!r} is not an account name (a letter, then up to 31 letters, digits or _)")
         if name in names:
@@ -115,14 +118,8 @@ def credentials_block_variable(settings: Settings) -> str:
 
 def parse_broker_types(value: Any) -> tuple[BrokerType, ...]:
     """Read `""`, `api`, `oauth` or `api,oauth` (any order, any case) as a tuple of broker types."""
-    if isinstance(value, (tuple, list)):
-        items = [str(item) for item in value]
-    else:
-        items = [part for part in str(value or "").split(",")]
     types: list[BrokerType] = []
-    for item in (part.strip().lower() for part in items):
-        if not item:
-            continue
+    for item in _comma_items(value):
         try:
             broker_type = BrokerType(item)
         except ValueError:
@@ -140,11 +137,8 @@ def parse_file_hosts(value: Any) -> tuple[str, ...]:
 
     Each needs at least two labels (`.com` alone would let any host in) and is a name, not an address.
     """
-    items = [str(item) for item in value] if isinstance(value, (tuple, list)) else str(value or "").split(",")
     hosts: list[str] = []
-    for host in (item.strip().lower() for item in items):
-        if not host:
-            continue
+    for host in _comma_items(value):
         if not _HOST_NAME.match(host) or host.removeprefix(".").replace(".", "").isdigit():
             raise ValueError(f"{host!r} is not a host name like files.example.com or a suffix like .example.com")
         if host not in hosts:
