@@ -38,12 +38,9 @@ def write_csvs(report: Report, directory: Path, prefix: str = "") -> list[Path]:
 
 
 def _lines(table: Table) -> list[list[str]]:
-    rows: list[tuple[int | None, tuple[Cell, ...]]] = list(enumerate(table.rows))
-    if table.total is not None:
-        rows.append((None, table.total))
     return [
         [cell_text(cell, cell_kind(table, column, index)) for cell, column in zip(row, table.columns, strict=True)]
-        for index, row in rows
+        for index, row in table.indexed_rows()
     ]
 
 

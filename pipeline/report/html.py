@@ -175,21 +175,11 @@ def _section(table: Table, report: Report) -> str:
     return "\n".join(parts)
 
 
-def _rows(table: Table) -> list[tuple[int | None, tuple[Cell, ...]]]:
-    """The rows the page shows, with their index for `cell_kind` (the short list when there is one), then Total."""
-    shown = table.short_rows if table.short_rows is not None else table.rows
-    rows: list[tuple[int | None, tuple[Cell, ...]]] = [
-        (index if table.short_rows is None else None, row) for index, row in enumerate(shown)
-    ]
-    if table.total is not None:
-        rows.append((None, table.total))
-    return rows
-
-
 def column_px(table: Table, index: int) -> float:
     """About how wide a column is drawn: its widest value, or its header's longest word; long text wraps."""
     column = table.columns[index]
-    texts = [format_cell(row[index], cell_kind(table, column, position)) for position, row in _rows(table)]
+    shown = table.indexed_rows(short=True)
+    texts = [format_cell(row[index], cell_kind(table, column, position)) for position, row in shown]
     widest = max((len(text) for text in texts), default=0) * CHAR_PX
     if column.kind not in NUMERIC_KINDS:
         widest = min(widest, TEXT_COLUMN_PX)
@@ -229,7 +219,7 @@ def _tables(table: Table) -> str:
                 _td(row[each], table.columns[each], cell_kind(table, table.columns[each], index)) for each in columns
             )
             + "</tr>"
-            for index, row in _rows(table)
+            for index, row in table.indexed_rows(short=True)
         )
         html_parts.append(f"<table>{caption}\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>")
     return "\n".join(html_parts)
@@ -266,7 +256,7 @@ def _cards(table: Table) -> str:
     if not table.rows:
         return '<p class="none">No rows in this period.</p>'
     cards = []
-    for index, row in _rows(table):
+    for index, row in table.indexed_rows(short=True):
         lines = "".join(
             _card_line(column, format_cell(cell, cell_kind(table, column, index)))
             for column, cell in zip(table.columns[1:], row[1:], strict=True)

@@ -119,6 +119,20 @@ class Table:
         names = [column.name for column in self.columns]
         return [dict(zip(names, row, strict=True)) for row in self.rows]
 
+    def indexed_rows(self, *, short: bool = False) -> list[tuple[int | None, tuple[Cell, ...]]]:
+        """The rows to write, each with its index for `cell_kind` (None for the Total row, which comes last).
+
+        With `short`, the page's short list where there is one (its rows then have no index: an added-up row's
+        kinds are its columns')."""
+        shown = self.short_rows if short and self.short_rows is not None else self.rows
+        plain = not short or self.short_rows is None
+        rows: list[tuple[int | None, tuple[Cell, ...]]] = [
+            (index if plain else None, row) for index, row in enumerate(shown)
+        ]
+        if self.total is not None:
+            rows.append((None, self.total))
+        return rows
+
     def total_record(self) -> dict[str, Cell]:
         """The Total row keyed by column name (empty when the table has none)."""
         if self.total is None:

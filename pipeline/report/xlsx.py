@@ -211,11 +211,9 @@ def _write_table(sheet: Worksheet, table: Table, *, header_row: int) -> _Written
         cell.fill = HEADER_FILL
         cell.border = HEADER_BORDER
         cell.alignment = _alignment(column.kind, header=True)
-    rows: list[tuple[int | None, tuple[Cell, ...]]] = list(enumerate(table.rows))
+    rows = table.indexed_rows()
     if not table.rows:
         _put(sheet, header_row + 1, 1, "No rows in this period.", NOTE_FONT)
-    if table.total is not None:
-        rows.append((None, table.total))
     offset = header_row + max(1, len(table.rows))
     for position, (index, row) in enumerate(rows):
         target_row = header_row + 1 + position if index is not None else offset + 1
@@ -319,9 +317,7 @@ def _fit_widths(sheet: Worksheet, table: Table, extra: dict[int, Sequence[str]] 
     """Each column as wide as its widest value (its header may wrap at spaces); the header row tall enough."""
     widths = []
     header_lines = 1
-    rows: list[tuple[int | None, tuple[Cell, ...]]] = list(enumerate(table.rows))
-    if table.total is not None:
-        rows.append((None, table.total))
+    rows = table.indexed_rows()
     for number, column in enumerate(table.columns, start=1):
         texts = [_display(row[number - 1], cell_kind(table, column, index)) for index, row in rows]
         texts += (extra or {}).get(number, [])
