@@ -20,7 +20,8 @@ from pipeline.report.html import write_html
 from pipeline.report.model import FORMATS, Cell, Period, Report, ReportFormat
 from pipeline.report.source_files import SourceFiles
 from pipeline.report.statement import build_statements
-from pipeline.report.words import money
+from pipeline.report.text import format_amount
+from pipeline.report.words import summary_values
 from pipeline.report.xlsx import write_xlsx
 
 log = logging.getLogger(__name__)
@@ -208,8 +209,8 @@ def statements_markdown(run: StatementsRun) -> str:
         report = written.report
         total = report.table("by_day").total_record()
         lines.append(
-            f"| {report.broker_code} | {total['orders']:,} | {money(_decimal(total['net_fee_usdt']))} | "
-            f"{money(_decimal(total['broker_rebate_usdt']))} | {'yes' if report.reconciliation_ok else 'NO'} | "
+            f"| {report.broker_code} | {total['orders']:,} | {format_amount(_decimal(total['net_fee_usdt']))} | "
+            f"{format_amount(_decimal(total['broker_rebate_usdt']))} | {'yes' if report.reconciliation_ok else 'NO'} | "
             f"{'<br>'.join(path.name for path in written.paths)} |"
         )
     return "\n".join(lines) + "\n"
@@ -243,7 +244,7 @@ def write_manifest(directory: Path, statements: Iterable[WrittenStatement]) -> P
         writer.writerow(MANIFEST_COLUMNS)
         for statement in statements:
             report = statement.report
-            totals = {str(record["metric"]): record["this_period"] for record in report.summary.records()}
+            totals = summary_values(report)
             facts = dict(report.facts)
             writer.writerow(
                 [

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from pipeline.config import DEFAULT_ACCOUNT
-from pipeline.report.model import Report, days_text
+from pipeline.report.model import Cell, Report, days_text
 from pipeline.report.text import format_amount
 from pipeline.windows import RebateWindow
 
@@ -151,18 +152,25 @@ def moment_text(when: datetime | None, report: Report) -> str:
     return moment(when.astimezone(offset) if offset else when, report.timezone)
 
 
-def money(value: Decimal) -> str:
-    """An amount for a line of text: `1,234.57`, rounded half up on the Decimal, as the tables show it."""
-    return format_amount(value)
+def summary_values(report: Report) -> dict[str, Cell]:
+    """This period's figure of each summary row, by its Metric label (`Net fee (USDT)`, `Orders`)."""
+    return {str(record["metric"]): record["this_period"] for record in report.summary.records()}
+
+
+def _amounts_text(totals: Mapping[str, Cell]) -> str | None:
+    """`net fee 1,234.57 USDT, broker rebate 456.79 USDT`, rounded as the tables show them; None without both."""
+    net_fee, broker_rebate = totals.get("Net fee (USDT)"), totals.get("Broker rebate (USDT)")
+    if not isinstance(net_fee, Decimal) or not isinstance(broker_rebate, Decimal):
+        return None
+    return f"net fee {format_amount(net_fee)} USDT, broker rebate {format_amount(broker_rebate)} USDT"
 
 
 def summary_lines(report: Report) -> list[str]:
     """What `rebates report` and `rebates statements` print about a report: period, totals, status, warnings."""
-    totals = {str(record["metric"]): record["this_period"] for record in report.summary.records()}
     lines = [f"{report.title}: {report.period.words}, days in {report.timezone}"]
-    net_fee, broker_rebate = totals.get("Net fee (USDT)"), totals.get("Broker rebate (USDT)")
-    if isinstance(net_fee, Decimal) and isinstance(broker_rebate, Decimal):
-        lines.append(f"  net fee {money(net_fee)} USDT, broker rebate {money(broker_rebate)} USDT")
+    amounts = _amounts_text(summary_values(report))
+    if amounts is not None:
+        lines.append(f"  {amounts}")
     lines.append(f"  {status_line(report)}")
     lines += [f"  incomplete: {line}" for line in report.incomplete]
     lines += [f"  warning: {warning}" for warning in report.warnings]
@@ -171,11 +179,9 @@ def summary_lines(report: Report) -> list[str]:
 
 def statement_line(report: Report) -> str:
     """A statement in one line for `rebates statements`: its code, orders, net fee, broker rebate and status."""
-    totals = {str(record["metric"]): record["this_period"] for record in report.summary.records()}
-    net_fee, broker_rebate = totals.get("Net fee (USDT)"), totals.get("Broker rebate (USDT)")
-    amounts = ""
-    if isinstance(net_fee, Decimal) and isinstance(broker_rebate, Decimal):
-        amounts = f", net fee {money(net_fee)} USDT, broker rebate {money(broker_rebate)} USDT"
+    totals = summary_values(report)
+    amounts = _amounts_text(totals)
+    amounts = f", {amounts}" if amounts is not None else ""
     status = "reconciled" if report.reconciliation_ok else "NOT reconciled"
     incomplete = f", incomplete ({len(report.missing_days)} day(s) without a file)" if report.missing_days else ""
     return f"{report.broker_code}: {totals.get('Orders', 0):,} orders{amounts}; {status}{incomplete}"
