@@ -39,9 +39,7 @@ from pipeline.report.model import (
 from pipeline.report.reconcile import Reconciler, WindowCheck
 from pipeline.report.source_files import SourceFiles, file_figures
 from pipeline.report.tables import (
-    AMOUNT_LABELS,
     COLUMNS,
-    amount_column,
     change,
     count_note,
     first_rows,
@@ -132,40 +130,9 @@ CHARTS = (
     Chart("by_instrument_type", "Broker rebate by instrument type", "bar", "instrument_type", ("broker_rebate_usdt",)),
 )
 
-RECONCILIATION_SHOWN = ("net_fee", "broker_rebate")
-"""The amounts a reconciliation card shows file against database; the CSV has all eight."""
-
 
 class UnknownBrokerCode(ValueError):
     """A broker code the loaded files never name: the message lists the ones they do."""
-
-
-def _register() -> None:
-    """The columns only comparisons and reconciliations use, added to `COLUMNS` once."""
-    for key in AMOUNT_COLUMNS:
-        COLUMNS[f"{key}_previous"] = amount_column(key, side="previous")
-        COLUMNS[f"{key}_change"] = amount_column(key, side="change")
-        COLUMNS[f"{key}_change_pct"] = Column(f"{key}_change_pct", f"{AMOUNT_LABELS[key]} change %", Kind.RATE)
-        COLUMNS[f"{key}_in_file"] = amount_column(key, side="in file", detail=key not in RECONCILIATION_SHOWN)
-        COLUMNS[f"{key}_in_database"] = amount_column(key, side="in database", detail=key not in RECONCILIATION_SHOWN)
-    COLUMNS.update(
-        {
-            "file": Column("file", "File", Kind.TEXT),
-            "file_name": Column("file_name", "File name", Kind.TEXT),
-            "sha256": Column("sha256", "SHA-256", Kind.TEXT),
-            "file_name_detail": Column("file_name", "File name", Kind.TEXT, detail=True),
-            "sha256_detail": Column("sha256", "SHA-256", Kind.TEXT, detail=True),
-            "days": Column("days", "Days in this period", Kind.TEXT),
-            "rows_in_file": Column("rows_in_file", "Rows in file", Kind.INTEGER),
-            "rows_in_database": Column("rows_in_database", "Rows in database", Kind.INTEGER),
-            "matches": Column("matches", "Matches", Kind.BOOLEAN),
-            "unchanged": Column("unchanged_since_load", "Unchanged since loaded", Kind.BOOLEAN),
-            "differences": Column("differences", "Differences", Kind.TEXT),
-        }
-    )
-
-
-_register()
 
 
 @contextmanager

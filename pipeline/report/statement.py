@@ -34,7 +34,6 @@ from pipeline.report.model import (
     SUMMARY,
     TOTAL,
     Chart,
-    Column,
     Freshness,
     Kind,
     Missing,
@@ -44,7 +43,7 @@ from pipeline.report.model import (
 )
 from pipeline.report.reconcile import DayCheck, Reconciler
 from pipeline.report.source_files import SourceFiles, file_figures
-from pipeline.report.tables import COLUMNS, amount_column, column_sum, table
+from pipeline.report.tables import column_sum, table
 from pipeline.report.words import glossary
 from pipeline.windows import yesterday
 
@@ -59,26 +58,9 @@ STATEMENT_METRICS: tuple[tuple[str, str, Kind], ...] = (
 STATEMENT_DAY = ("day", "orders", *AMOUNT_COLUMNS, "data_complete")
 """A statement's By day: every amount, in the file's order."""
 STATEMENT_USER = ("uid", "orders", "net_fee", "broker_rebate", "user_rebate")
-RECONCILED_SHOWN = ("net_fee", "broker_rebate", "sub_broker_rebate", "user_rebate")
-"""The amounts the statement's reconciliation shows from the files; the CSV has all eight from both sides."""
 
 STATEMENT_CHARTS = (Chart("by_day", "Broker rebate per day", "line", "day", ("broker_rebate_usdt",)),)
 
-
-def _register() -> None:
-    for key in AMOUNT_COLUMNS:
-        COLUMNS[f"{key}_in_files"] = amount_column(key, side="in files", detail=key not in RECONCILED_SHOWN)
-        COLUMNS[f"{key}_in_statement"] = amount_column(key, side="in statement", detail=True)
-    COLUMNS.update(
-        {
-            "files": Column("files", "Files", Kind.TEXT),
-            "rows_in_files": Column("rows_in_files", "Rows in files", Kind.INTEGER),
-            "rows_in_statement": Column("rows_in_statement", "Rows in statement", Kind.INTEGER),
-        }
-    )
-
-
-_register()
 
 RECONCILIATION_KEYS = (
     "day",

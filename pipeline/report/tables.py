@@ -44,6 +44,13 @@ def amount_column(key: str, *, side: str = "", detail: bool = False) -> Column:
     return Column(f"{name}_{UNIT.lower()}", f"{label} ({UNIT})", Kind.AMOUNT, detail)
 
 
+RECONCILIATION_SHOWN = ("net_fee", "broker_rebate")
+"""The amounts a report's reconciliation card shows file against database; the CSV has all eight."""
+
+RECONCILED_SHOWN = ("net_fee", "broker_rebate", "sub_broker_rebate", "user_rebate")
+"""The amounts a statement's reconciliation shows from the files; the CSV has all eight from both sides."""
+
+
 def _registry() -> dict[str, Column]:
     plain = (
         Column("day", "Day", Kind.DATE),
@@ -65,14 +72,39 @@ def _registry() -> dict[str, Column]:
         Column("share_pct", "Share of broker rebate", Kind.RATE),
         Column("data_complete", "Data complete", Kind.TEXT),
         Column("data", "Data", Kind.TEXT),
+        # The reconciliations' (a report's per window, a statement's per day) and the source files'.
+        Column("file", "File", Kind.TEXT),
+        Column("files", "Files", Kind.TEXT),
+        Column("file_name", "File name", Kind.TEXT),
+        Column("sha256", "SHA-256", Kind.TEXT),
+        Column("days", "Days in this period", Kind.TEXT),
+        Column("rows_in_file", "Rows in file", Kind.INTEGER),
+        Column("rows_in_database", "Rows in database", Kind.INTEGER),
+        Column("rows_in_files", "Rows in files", Kind.INTEGER),
+        Column("rows_in_statement", "Rows in statement", Kind.INTEGER),
+        Column("matches", "Matches", Kind.BOOLEAN),
+        Column("differences", "Differences", Kind.TEXT),
     )
     found = {column.name.removesuffix("_pct"): column for column in plain}
-    found |= {key: amount_column(key) for key in AMOUNT_COLUMNS}
+    found |= {
+        "file_name_detail": Column("file_name", "File name", Kind.TEXT, detail=True),
+        "sha256_detail": Column("sha256", "SHA-256", Kind.TEXT, detail=True),
+        "unchanged": Column("unchanged_since_load", "Unchanged since loaded", Kind.BOOLEAN),
+    }
+    for key in AMOUNT_COLUMNS:
+        found[key] = amount_column(key)
+        found[f"{key}_previous"] = amount_column(key, side="previous")
+        found[f"{key}_change"] = amount_column(key, side="change")
+        found[f"{key}_change_pct"] = Column(f"{key}_change_pct", f"{AMOUNT_LABELS[key]} change %", Kind.RATE)
+        found[f"{key}_in_file"] = amount_column(key, side="in file", detail=key not in RECONCILIATION_SHOWN)
+        found[f"{key}_in_database"] = amount_column(key, side="in database", detail=key not in RECONCILIATION_SHOWN)
+        found[f"{key}_in_files"] = amount_column(key, side="in files", detail=key not in RECONCILED_SHOWN)
+        found[f"{key}_in_statement"] = amount_column(key, side="in statement", detail=True)
     return found
 
 
 COLUMNS = _registry()
-"""Every plain column by key: a query's column name (`trade_date` is `day`, `inst_type` is `instrument_type`), an
+"""Every column by key: a query's column name (`trade_date` is `day`, `inst_type` is `instrument_type`), an
 amount column's name (`broker_rebate`, written `broker_rebate_usdt`) or a rate's (`share`, written `share_pct`)."""
 
 QUERY_NAMES = {"trade_date": "day", "inst_type": "instrument_type", "inst_id": "instrument", "level": "user_level"}
