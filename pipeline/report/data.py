@@ -277,9 +277,14 @@ def previous_warning(previous: Period, has_data: bool, previous_coverage: Covera
     return []
 
 
-def has_loaded(windows: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether any of these windows is loaded: a period with none has no data, not zeros."""
-    return any(window["state"] == WindowState.LOADED for window in windows)
+def has_loaded(days: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a loaded file holds any of these by_day.sql days: a period with none has no data, not zeros."""
+    return any(day["loaded_types"] for day in days)
+
+
+def _days_in(days: Sequence[Mapping[str, Any]], period: Period) -> list[dict[str, Any]]:
+    """The by_day.sql records of `period`'s days (each day's record does not depend on the range it was asked in)."""
+    return [dict(day) for day in days if period.start <= day["trade_date"] <= period.end]
 
 
 @dataclass(frozen=True)
@@ -291,7 +296,6 @@ class _Results:
     tables: dict[str, list[dict[str, Any]]]
     previous_tables: dict[str, list[dict[str, Any]]]
     previous_days: list[dict[str, Any]]
-    previous_windows: list[dict[str, Any]]
     windows: list[dict[str, Any]]
     uncovered: list[dict[str, Any]]
     previous_uncovered: list[dict[str, Any]]
@@ -317,21 +321,25 @@ RECORD_QUERIES = (
 def _read(db: duckdb.DuckDBPyConnection, scope: Scope, previous: Period) -> _Results:
     params, previous_params = scope.params(), scope.params(previous)
     trend_period = scope.period.months_back(TREND_MONTHS)
+    # by_day once, over every day the period, the previous one and the trend need: each is a slice of it.
+    span = Period(min(previous.start, trend_period.start), max(scope.period.end, trend_period.end))
+    days = query(db, "by_day", scope.params(span))
     return _Results(
         totals=totals(db, params),
         previous_totals=totals(db, previous_params),
         tables={
-            name: query(db, name, scope.window_params() if name == "reconciliation" else params)
+            name: _days_in(days, scope.period)
+            if name == "by_day"
+            else query(db, name, scope.window_params() if name == "reconciliation" else params)
             for name in RECORD_QUERIES
         },
         previous_tables={name: query(db, name, previous_params) for name in ("by_broker_code", "by_instrument_type")},
-        previous_days=query(db, "by_day", previous_params),
-        previous_windows=query(db, "windows_in_period", scope.window_params(previous)),
+        previous_days=_days_in(days, previous),
         windows=query(db, "windows_in_period", scope.window_params()),
         uncovered=query(db, "uncovered_days", scope.window_params()),
         previous_uncovered=query(db, "uncovered_days", scope.window_params(previous)),
         trend=query(db, "monthly_trend", scope.params(trend_period)),
-        trend_days=query(db, "by_day", scope.params(trend_period)),
+        trend_days=_days_in(days, trend_period),
         held=query(db, "window_code_days", params),
         freshness=freshness(db, scope.account),
     )
@@ -779,7 +787,7 @@ def build_report(
         results = _read(db, scope, previous)
     cover = coverage(period, results.tables["by_day"], results.uncovered, last_over)
     previous_cover = coverage(previous, results.previous_days, results.previous_uncovered, last_over)
-    previous_has_data = has_loaded(results.previous_windows)
+    previous_has_data = has_loaded(results.previous_days)
     checks = Reconciler(
         period,
         results.tables["reconciliation"],

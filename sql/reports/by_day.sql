@@ -3,9 +3,10 @@
 -- $account: one account, or NULL for all.
 -- covered: every (account, broker type) the ledger has windows for (of $account, if given) has a loaded window
 -- holding the day; false for every day while the ledger is empty. loaded_types: how many (account, broker type)
--- have a loaded window holding the day; 0 means no file holds it at all, so its figures are unknown, not zero. orders counts distinct orders that filled on the
--- day, so an order filling on two days counts on both and the days add up to more than the period's orders; the
--- amounts add up exactly.
+-- have a loaded window holding the day; 0 means no file holds it at all, so its figures are unknown, not zero. orders
+-- counts distinct orders that filled on the day, so an order filling on two days counts on both and the days add up
+-- to more than the period's orders; the amounts add up exactly. A day's record does not depend on $start and $end:
+-- a report asks once for every day it needs and slices it.
 WITH days AS (
     SELECT CAST(series.day AS DATE) AS trade_date
     FROM generate_series(CAST($start AS DATE), CAST($end AS DATE), INTERVAL 1 DAY) AS series(day)
