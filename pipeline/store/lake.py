@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -102,8 +103,8 @@ def publish_lake(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> PublishRe
         db.execute(sql_text(f"lake/{name}.sql"))  # temp views: nothing is written
     digest = _one(db, "lake/ledger_digest.sql")
     fingerprint = entry_point_fingerprint()
-    full = _needs_full_publish(db, layout)
     last = db.execute(sql_text("lake/last_publish.sql")).fetchone()
+    full = _needs_full_publish(db, layout, last)
     if not full and last is not None and _up_to_date(layout, last, fingerprint, digest):
         log.debug("the lake is up to date with load %d: nothing to publish", last[0])
         return PublishResult(0, 0, 0, int(last[0]), entry_point_written=False)
@@ -156,15 +157,15 @@ def _up_to_date(layout: DataLayout, last: tuple[object, ...], fingerprint: str, 
 
     Then a publish writes nothing at all: an idle hour costs a few small reads, and no fsync.
     """
-    _, entry_point, published_digest, changed = last
+    _, entry_point, published_digest, changed, _ = last
     files = [layout.analysts, *(layout.lake / name / PARTITION_FILE for name in WHOLE)]
     return not changed and entry_point == fingerprint and published_digest == digest and all(f.exists() for f in files)
 
 
-def _needs_full_publish(db: duckdb.DuckDBPyConnection, layout: DataLayout) -> bool:
-    """True before the first publish, after LAKE_LAYOUT changed, and when the lake is gone but the database is not."""
-    last = db.execute("SELECT layout FROM lake_publishes ORDER BY publish_id DESC LIMIT 1").fetchone()
-    if last is None or last[0] != LAKE_LAYOUT:
+def _needs_full_publish(db: duckdb.DuckDBPyConnection, layout: DataLayout, last: tuple[Any, ...] | None) -> bool:
+    """True before the first publish (`last`, last_publish.sql's row, is None), after LAKE_LAYOUT changed, and when
+    the lake is gone but the database is not."""
+    if last is None or last[4] != LAKE_LAYOUT:
         return True
     lake_is_gone = not all((layout.lake / table.name).exists() for table in PARTITIONED)
     return lake_is_gone and db.execute("SELECT 1 FROM rebate_details LIMIT 1").fetchone() is not None
