@@ -14,7 +14,7 @@ import polars as pl
 from pipeline.fileformat import OLE2_MAGIC, UTF8_BOM, ZIP_MAGIC, decoded_head
 from pipeline.logs import first_line
 from pipeline.store.headers import FilePart, column_names, file_part
-from pipeline.store.inflate import member_chunks
+from pipeline.store.inflate import ENCRYPTED, member_chunks
 from pipeline.store.rejection import (
     DAMAGED,
     NOT_AN_OKX_FILE,
@@ -151,7 +151,7 @@ def _packaging_junk(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | No
         return "macOS metadata folder __MACOSX/"
     name = parts[-1] if parts else ""
     magic = _APPLE_DOUBLE if name.startswith("._") else _DS_STORE if name == ".DS_Store" else None
-    if magic is None or info.flag_bits & 0x1:
+    if magic is None or info.flag_bits & ENCRYPTED:
         return None
     try:
         head = next(member_chunks(archive, info), b"")[: len(magic)]
@@ -162,7 +162,7 @@ def _packaging_junk(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | No
 
 def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int) -> int:
     """Copy one member into `target`, stopping as soon as it gives more than `budget` bytes (a lying header)."""
-    if info.flag_bits & 0x1:
+    if info.flag_bits & ENCRYPTED:
         raise RejectedFile(f"zip member {info.filename!r} is encrypted: ask OKX for an unencrypted file")
     written = 0
     try:

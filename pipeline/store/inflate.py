@@ -26,7 +26,8 @@ _LOCAL_HEADER = struct.Struct("<4s22xHH")
 field lengths: the member's data starts after them."""
 _LOCAL_SIGNATURE = b"PK\x03\x04"
 _RAW_DEFLATE = -15
-_ENCRYPTED = 0x1
+ENCRYPTED = 0x1
+"""The general-purpose flag bit of an encrypted zip member."""
 _INFLATE_ERROR = cast("type[Exception]", isal_zlib.error)
 """What ISA-L raises for bad deflate data (its stubs declare `error` an instance; it is the class IsalError)."""
 
@@ -37,7 +38,7 @@ def member_chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[b
     Raises `zipfile.BadZipFile` for a member cut short, damaged, encrypted, of a method zipfile cannot read, or whose
     bytes do not match its CRC, so callers handle one kind of damage whichever reader ran.
     """
-    fast = info.compress_type in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED) and not info.flag_bits & _ENCRYPTED
+    fast = info.compress_type in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED) and not info.flag_bits & ENCRYPTED
     source = archive.fp
     if not fast or source is None:
         yield from _zipfile_chunks(archive, info)
