@@ -182,7 +182,9 @@ class OkxClient:
 
     `clock` gives the signing timestamp and does the waiting between retries (a `FakeClock` makes them instant).
     `transport` replaces the network (tests pass an `httpx.MockTransport`). `before_request(method, path)` is
-    called before every HTTP attempt, retries included: the place for a rate limiter to wait.
+    called before every HTTP attempt, retries included: the place for a rate limiter to wait. When it returns the
+    moment its slot was granted, the request is signed with that moment: what the limiter spaced out is what OKX is
+    told, even on a simulated clock another process moves between the grant and the signing.
     """
 
     def __init__(
@@ -191,7 +193,7 @@ class OkxClient:
         *,
         clock: Clock | None = None,
         transport: httpx.BaseTransport | None = None,
-        before_request: Callable[[str, str], None] | None = None,
+        before_request: Callable[[str, str], datetime | None] | None = None,
     ) -> None:
         self._api_key, self._secret_key, self._passphrase = settings.require_credentials()
         self._account = settings.rebates_account if settings.rebates_accounts else None
@@ -302,9 +304,8 @@ class OkxClient:
         return retrying(self._attempt, method, path, target, content)
 
     def _attempt(self, method: str, path: str, target: str, content: bytes) -> list[Any]:
-        if self._before_request is not None:
-            self._before_request(method, path)
-        answer = self._exchange(method, target, content)
+        granted = self._before_request(method, path) if self._before_request is not None else None
+        answer = self._exchange(method, target, content, granted or self._clock.now())
         if isinstance(answer, OkxError):
             raise self._for_account(answer)
         try:
@@ -323,9 +324,10 @@ class OkxClient:
             error.args = (named, *error.args[1:])
         return error
 
-    def _exchange(self, method: str, target: str, content: bytes) -> _Answer | OkxError:
-        """One signed HTTP exchange. Errors are returned, not raised, so none carries the request (and its headers)."""
-        timestamp = okx_timestamp(self._clock.now())
+    def _exchange(self, method: str, target: str, content: bytes, signed_at: datetime) -> _Answer | OkxError:
+        """One HTTP exchange signed at `signed_at`. Errors are returned, not raised, so none carries the request (and
+        its headers)."""
+        timestamp = okx_timestamp(signed_at)
         headers = {
             "OK-ACCESS-KEY": self._api_key.get_secret_value(),
             "OK-ACCESS-SIGN": sign(self._secret_key.get_secret_value(), timestamp, method, target, content),

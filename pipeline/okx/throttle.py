@@ -154,13 +154,13 @@ class GetLimiter:
         self.granted: list[datetime] = []
         """Every slot this process was given (tests read it)."""
 
-    def acquire(self) -> None:
-        """Take a GET slot, sleeping until one is free."""
+    def acquire(self) -> datetime:
+        """Take a GET slot, sleeping until one is free; the moment it was granted."""
         while True:
             taken = self.slots.take(self.clock, self.limit, self.window)
             if isinstance(taken, datetime):
                 self.granted.append(taken)
-                return
+                return taken
             wait = taken
             log.debug("GET budget used; waiting %.1f s for a slot", wait)
             if self.on_wait is not None:
@@ -175,10 +175,12 @@ class GetLimiter:
         """Close the limiter's PostgreSQL connection, if it holds one."""
         self.slots.close()
 
-    def before_request(self, method: str, path: str) -> None:
-        """The client hook: GETs to the rebate endpoint take a slot; anything else passes."""
+    def before_request(self, method: str, path: str) -> datetime | None:
+        """The client hook: GETs to the rebate endpoint take a slot (the client signs with its moment); anything else
+        passes."""
         if method.upper() == "GET" and path.split("?", 1)[0] == REBATE_PATH:
-            self.acquire()
+            return self.acquire()
+        return None
 
 
 def open_limiter(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from pipeline.clock import Clock
@@ -43,7 +43,8 @@ class IfRebateLimiter(GetLimiter):
             state_url=state_url,
         )
 
-    def before_request(self, method: str, path: str) -> None:
-        """The client hook: GETs to if-rebate take a slot; anything else passes."""
+    def before_request(self, method: str, path: str) -> datetime | None:
+        """The client hook: GETs to if-rebate take a slot (the client signs with its moment); anything else passes."""
         if method.upper() == "GET" and path.split("?", 1)[0] == IF_REBATE_PATH:
-            self.acquire()
+            return self.acquire()
+        return None

@@ -235,9 +235,24 @@ class SimulatorApp:
     def _logged(self, request: Request, path: str, answer: _Answer, now: datetime) -> Response:
         """Record the call in the call log (its account and host too), then answer it."""
         self.state.record_call(
-            request.method, path, answer.status, answer.code, now, api_key=self._caller(request), host=_host(request)
+            request.method,
+            path,
+            answer.status,
+            answer.code,
+            now,
+            api_key=self._caller(request),
+            host=_host(request),
+            sent_at=_sent_at(request),
         )
         return answer.response()
+
+    def _counted_at(self, request: Request, now: datetime) -> datetime:
+        """When a call counts against OKX's GET limits: when it arrives, as OKX counts. On a clock shared with other
+        processes (`check_timestamps` off), when it was signed: a call in flight while another process's simulated
+        wait moves the clock would otherwise arrive a simulated minute after it was sent."""
+        if self.config.check_timestamps:
+            return now
+        return _sent_at(request) or now
 
     def _caller(self, request: Request) -> str | None:
         """The account a request's OK-ACCESS-KEY names, for the call log (None for an unknown or missing key)."""
@@ -252,7 +267,7 @@ class SimulatorApp:
         account = self._authenticate(request, b"", now)
         if not account.is_broker:
             raise _Rejected("59608")
-        if not self.state.try_spend_if_rebate(account.api_key, now):
+        if not self.state.try_spend_if_rebate(account.api_key, self._counted_at(request, now)):
             raise _Rejected("50011")
         query = request.query_params
         api_key = query.get("apiKey")
@@ -344,7 +359,7 @@ class SimulatorApp:
         return _ok([{"result": "false" if created else "true", "ts": str(epoch_ms(record.requested_at))}])
 
     def _links(self, account: SimAccount, request: Request, now: datetime) -> _Answer:
-        if not self.state.try_spend_get(account.api_key, now):
+        if not self.state.try_spend_get(account.api_key, self._counted_at(request, now)):
             raise _Rejected("50011")
         query = request.query_params
         kind = query.get("type")
@@ -517,6 +532,14 @@ class SimulatorApp:
             return refused
         self.state.reset()
         return JSONResponse({"reset": True})
+
+
+def _sent_at(request: Request) -> datetime | None:
+    """When the client signed the request (its OK-ACCESS-TIMESTAMP), None when it has none that parses."""
+    try:
+        return parse_okx_timestamp(request.headers.get("OK-ACCESS-TIMESTAMP", ""))
+    except ValueError:
+        return None
 
 
 def _host(request: Request) -> str:

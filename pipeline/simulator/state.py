@@ -323,6 +323,24 @@ class CallRecord:
     """The account the call was for: its OK-ACCESS-KEY when that names an account, a download's range's account."""
     host: str = ""
     """The host name the request was sent to (its Host header, without the port)."""
+    sent_at: datetime | None = None
+    """When the client signed it (OK-ACCESS-TIMESTAMP), for signed calls. On a clock several processes share, a call
+    in flight while another process's simulated wait moves the clock arrives (`at`) after it was sent."""
+
+
+def _spend(counted: deque[datetime], now: datetime, window: timedelta, limit: int) -> bool:
+    """Count a call at `now` if fewer than `limit` were counted in the `window` before it.
+
+    `now` may be earlier than a call counted before it (a call signed earlier that arrived later: `_counted_at` in
+    app.py), so the window is filtered, not trimmed from its oldest end; later calls count as inside it.
+    """
+    recent = [moment for moment in counted if moment > now - window]
+    counted.clear()
+    counted.extend(recent)
+    if len(counted) >= limit:
+        return False
+    counted.append(now)
+    return True
 
 
 @dataclass
@@ -414,24 +432,12 @@ class SimulatorState:
     def try_spend_get(self, api_key: str, now: datetime) -> bool:
         """Count one GET call if fewer than GET_LIMIT were counted in the rolling GET_WINDOW before `now`."""
         with self._lock:
-            gets = self._budgets[api_key].gets
-            while gets and gets[0] <= now - GET_WINDOW:
-                gets.popleft()
-            if len(gets) >= GET_LIMIT:
-                return False
-            gets.append(now)
-            return True
+            return _spend(self._budgets[api_key].gets, now, GET_WINDOW, GET_LIMIT)
 
     def try_spend_if_rebate(self, api_key: str, now: datetime) -> bool:
         """Count one if-rebate call if fewer than IF_REBATE_LIMIT were counted in the IF_REBATE_WINDOW before `now`."""
         with self._lock:
-            calls = self._budgets[api_key].if_rebate
-            while calls and calls[0] <= now - IF_REBATE_WINDOW:
-                calls.popleft()
-            if len(calls) >= IF_REBATE_LIMIT:
-                return False
-            calls.append(now)
-            return True
+            return _spend(self._budgets[api_key].if_rebate, now, IF_REBATE_WINDOW, IF_REBATE_LIMIT)
 
     def create_next_at(self, api_key: str) -> datetime | None:
         """When this account may create again (None: it may now, or has never created)."""
@@ -561,12 +567,11 @@ class SimulatorState:
         *,
         api_key: str | None = None,
         host: str = "",
+        sent_at: datetime | None = None,
     ) -> None:
         """Append one answered request to the log."""
         with self._lock:
-            self._calls.append(
-                CallRecord(method=method, path=path, status=status, code=code, at=at, api_key=api_key, host=host)
-            )
+            self._calls.append(CallRecord(method, path, status, code, at, api_key=api_key, host=host, sent_at=sent_at))
 
     def calls(
         self, method: str | None = None, path: str | None = None, *, api_key: str | None = None

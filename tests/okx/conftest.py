@@ -62,7 +62,7 @@ def make_okx_client(
     def make(
         answers: list[httpx.Response | httpx.TransportError],
         *,
-        before_request: Callable[[str, str], None] | None = None,
+        before_request: Callable[[str, str], datetime | None] | None = None,
         **settings: Any,
     ) -> OkxClient:
         script = list(answers)

@@ -253,6 +253,20 @@ def test_before_request_waiting_on_the_clock_is_reflected_in_the_timestamp(
     assert okx_sent[0].headers["OK-ACCESS-TIMESTAMP"] == okx_timestamp(okx_clock.now())
 
 
+def test_a_request_is_signed_at_the_moment_its_slot_was_granted(
+    make_okx_client: MakeClient, okx_sent: list[httpx.Request], okx_clock: FakeClock
+) -> None:
+    """What the limiter spaced out is what OKX is told, though a shared simulated clock moved after the grant."""
+    granted = okx_clock.now()
+
+    def before_request(method: str, path: str) -> datetime:
+        okx_clock.advance(60)  # another process's simulated wait, between the grant and the signing
+        return granted
+
+    make_okx_client([okx()], before_request=before_request).list_rebate_links(None)
+    assert okx_sent[0].headers["OK-ACCESS-TIMESTAMP"] == okx_timestamp(granted)
+
+
 def test_rate_limit_error_carries_retry_after_from_the_client_clock(
     make_okx_client: MakeClient, okx_clock: FakeClock
 ) -> None:

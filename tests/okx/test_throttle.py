@@ -42,10 +42,10 @@ def test_a_free_slot_costs_no_wait_and_a_full_minute_does(tmp_path: Path) -> Non
 def test_only_rebate_gets_take_a_slot(tmp_path: Path) -> None:
     clock = FakeClock(datetime(2025, 1, 1, tzinfo=UTC))
     limiter = GetLimiter(tmp_path, clock)
-    limiter.before_request("POST", REBATE_PATH)
-    limiter.before_request("GET", "/api/v5/account/balance")
-    limiter.before_request("GET", REBATE_PATH + "?type=true")
-    assert len(limiter.granted) == 1
+    assert limiter.before_request("POST", REBATE_PATH) is None
+    assert limiter.before_request("GET", "/api/v5/account/balance") is None
+    granted = limiter.before_request("GET", REBATE_PATH + "?type=true")
+    assert limiter.granted == [granted] == [clock.now()]  # the moment the client signs the request with
 
 
 def test_a_rate_limit_answer_fills_the_minute(tmp_path: Path) -> None:

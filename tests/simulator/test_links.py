@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.clock import FakeClock, epoch_ms
 from pipeline.domain import GENERATION_TIME, GET_WINDOW, LINK_VALIDITY, REBATE_PATH
+from pipeline.okx.signing import okx_timestamp
 from pipeline.simulator.files import FileSpec, build_rebate_file
 from pipeline.simulator.options import ROTATE
 from pipeline.simulator.server import RunningSimulator
@@ -52,6 +53,25 @@ def test_the_get_limit_is_a_rolling_minute_and_rejected_calls_do_not_count(
     assert envelope(okx.links(type="true", brokerType="api"))[1] == "50011"
     sim_clock.set(start + timedelta(seconds=90))
     assert envelope(okx.links(type="true", brokerType="api"))[1] == "0"
+
+
+def test_on_a_clock_shared_with_other_processes_a_get_counts_when_it_was_signed(sim_http: httpx.Client) -> None:
+    """Another process's simulated wait may move the clock while a GET is in flight: it counts as sent, not as the
+    minute-later arrival, and the call log keeps both times."""
+    clock = FakeClock(SIM_START)
+    config = SimulatorConfig(accounts=(API_ONLY,), check_timestamps=False)
+    with RunningSimulator(config, clock=clock) as shared:
+        okx = SignedOkx(shared.base_url, clock, API_ONLY, sim_http)
+        sent = clock.now()
+        stale = okx_timestamp(sent)
+        assert [envelope(okx.links(type="true"))[1] for _ in range(2)] == ["0", "0"]
+        clock.advance(GET_WINDOW)
+        # Signed with the two others, arriving a minute later: the third GET of that minute.
+        assert envelope(okx.request("GET", params={"type": "true"}, timestamp=stale))[1] == "50011"
+        assert envelope(okx.links(type="true"))[1] == "0"  # sent a minute after the first two
+        calls = shared.state.calls("GET", REBATE_PATH)
+    assert [call.sent_at for call in calls] == [sent, sent, sent, sent + GET_WINDOW]
+    assert [call.at for call in calls] == [sent, sent, sent + GET_WINDOW, sent + GET_WINDOW]
 
 
 def test_type_true_lists_files_created_and_seeded_for_that_broker_type(
